@@ -1,0 +1,5 @@
+import sys
+
+from swarmtui.cli import main
+
+sys.exit(main())

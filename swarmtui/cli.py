@@ -1,0 +1,148 @@
+"""The `swarmtui` command line.
+
+Only argparse is imported at start-up: each subcommand's implementation (and with it Textual,
+psutil, cryptography) is imported when that subcommand runs, so `swarmtui --help` stays fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import os
+import sys
+from typing import Callable
+
+from swarmtui import __version__
+
+PROG = "swarmtui"
+
+# name -> (module under swarmtui.commands, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "open the panel on a simulated node (nothing to install, nothing real touched)"),
+    "supervise": ("supervise", "run and keep alive a node headless, printing one line per event"),
+    "diagnose": ("diagnose", "read saved node output and report what swarmtui would have seen"),
+    "identity": ("identity", "show the node's peer id, animal name and login state, offline"),
+    "history": ("history", "print the node's restart history"),
+    "sim": ("sim", "create a simulated rl-swarm checkout (or play its browser login)"),
+}
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports usage errors as one line and exit 2, never a wall of usage text."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: {message} (try '{self.prog} --help')\n")
+
+
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def _add_sim_options(p: argparse.ArgumentParser, *, era_required: bool) -> None:
+    p.add_argument("--era", required=era_required, default=None if era_required else "codezero",
+                   help="which rl-swarm release to imitate: hivemind (v0.4), rgym (v0.6), codezero (v0.7)")
+    p.add_argument("--scenario", default=None, help="what the simulated node does (see 'swarmtui sim --list')")
+    p.add_argument("--speed", type=_positive_float, default=None,
+                   help="time compression: 60 makes a minute of node time pass in a second")
+
+
+def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.ArgumentParser]]:
+    top = _Parser(
+        prog=PROG,
+        description="A terminal control panel that runs and keeps alive a Gensyn RL-Swarm node.",
+        epilog="commands:\n" + "\n".join(f"  {n:<10} {h}" for n, (_, h) in COMMANDS.items())
+        + f"\n\nWith no command, opens the panel on NODE_DIR. '{PROG} COMMAND --help' for details.",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    top.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    top.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR",
+                     help="the rl-swarm checkout to supervise (default: the current directory)")
+    top.add_argument("--config", metavar="FILE", help="config file (default: the XDG config dir's swarmtui/config.toml)")
+
+    subs: dict[str, argparse.ArgumentParser] = {}
+
+    def sub(name: str, usage_extra: str = "") -> argparse.ArgumentParser:
+        p = _Parser(prog=f"{PROG} {name}", description=COMMANDS[name][1])
+        subs[name] = p
+        return p
+
+    p = sub("demo")
+    _add_sim_options(p, era_required=False)
+    p.add_argument("--dir", metavar="DIR", help="where to create the simulated checkout (default: a folder under the cache dir)")
+    p.add_argument("--config", metavar="FILE", help="config file")
+
+    p = sub("supervise")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.add_argument("--config", metavar="FILE", help="config file")
+    p.add_argument("--json", action="store_true", help="print one JSON object per event")
+    p.add_argument("--lines", action="store_true", help="also print the node's output lines as events")
+
+    p = sub("diagnose")
+    p.add_argument("files", nargs="+", metavar="FILE", help="saved output: a terminal capture, logs/*.log, or - for stdin")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+
+    p = sub("identity")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.add_argument("--json", action="store_true", help="print one JSON object (never a secret)")
+
+    p = sub("history")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.add_argument("--json", action="store_true", help="print the records as JSON lines")
+
+    p = sub("sim")
+    p.description = ("create a simulated rl-swarm checkout in DIR ('swarmtui sim DIR --era ERA'), "
+                     "or play the browser login for one ('swarmtui sim login DIR')")
+    p.add_argument("dir", nargs="?", metavar="DIR")
+    p.add_argument("login_dir", nargs="?", metavar="LOGIN_DIR", help=argparse.SUPPRESS)
+    _add_sim_options(p, era_required=False)
+    p.add_argument("--port", type=int, default=None, help="login server port (default 3000)")
+    p.add_argument("--list", action="store_true", help="list eras and scenarios")
+    p.add_argument("--force", action="store_true", help="rewrite the simulator's files in an existing DIR")
+    return top, subs
+
+
+def _dispatch(module: str, args: argparse.Namespace) -> int:
+    mod = importlib.import_module(f"swarmtui.commands.{module}")
+    run: Callable[[argparse.Namespace], int] = getattr(mod, "run")
+    return int(run(args) or 0)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    top, subs = build_parsers()
+    try:
+        if argv and argv[0] in subs:
+            name = argv[0]
+            args = subs[name].parse_args(argv[1:])
+            args.command = name
+            return _dispatch(COMMANDS[name][0], args)
+        args = top.parse_args(argv)
+        target = args.node_dir
+        if target != "." and not os.path.exists(target) and os.sep not in target and not target.startswith("."):
+            # A bare word that is neither a command nor a directory is almost always a typo.
+            sys.stderr.write(f"{PROG}: unknown command or missing directory: {target!r} (try '{PROG} --help')\n")
+            return 2
+        args.command = "panel"
+        return _dispatch("panel", args)
+    except KeyboardInterrupt:
+        return 130
+    except BrokenPipeError:
+        # `swarmtui history | head` must not print a traceback.
+        try:
+            sys.stdout = open(os.devnull, "w")
+        except OSError:
+            pass
+        return 0
+    except Exception as exc:  # the UserError path, without importing anything heavy up front
+        from swarmtui.errors import UserError
+
+        if isinstance(exc, UserError):
+            sys.stderr.write(f"{PROG}: {exc}\n")
+            return exc.exit_code
+        raise

@@ -1,0 +1,300 @@
+"""The engine's interface: events out, commands in, as plain dataclasses that round-trip to JSON.
+
+Every event has a `kind` (the `event` field of `swarmtui supervise --json`) and a `ts` (wall
+clock, ISO 8601 UTC, set when the engine emits it). Nothing here imports Textual or psutil.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import json
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+# States of one supervised node, in the words the user sees.
+STARTING = "starting"
+RUNNING = "running"
+LOGIN_REQUIRED = "login-required"
+BACKOFF = "backoff"
+NEEDS_USER = "needs-user"
+STOPPING = "stopping"
+STOPPED = "stopped"
+STATES = (STARTING, RUNNING, LOGIN_REQUIRED, BACKOFF, NEEDS_USER, STOPPING, STOPPED)
+
+
+def utc_now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+_EVENT_TYPES: dict[str, type["Event"]] = {}
+_COMMAND_TYPES: dict[str, type["Command"]] = {}
+
+
+@dataclass
+class Event:
+    kind: ClassVar[str] = "event"
+    ts: str = field(default="", kw_only=True)
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        _EVENT_TYPES[cls.kind] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"event": self.kind, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "Event":
+        data = dict(data)
+        cls = _EVENT_TYPES[data.pop("event")]
+        return _build(cls, data)
+
+
+@dataclass
+class Command:
+    kind: ClassVar[str] = "command"
+
+    def __init_subclass__(cls, **kw: Any) -> None:
+        super().__init_subclass__(**kw)
+        _COMMAND_TYPES[cls.kind] = cls
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"command": self.kind, **dataclasses.asdict(self)}
+
+    def to_json(self) -> str:
+        return json.dumps(self.to_dict(), ensure_ascii=False, separators=(",", ":"))
+
+    @staticmethod
+    def from_dict(data: dict[str, Any]) -> "Command":
+        data = dict(data)
+        cls = _COMMAND_TYPES[data.pop("command")]
+        return _build(cls, data)
+
+
+def _build(cls: type, data: dict[str, Any]) -> Any:
+    """Rebuild nested dataclasses (lists of ProcInfo / LogLine) from their dict form."""
+    kwargs = {}
+    hints = {f.name: f for f in dataclasses.fields(cls)}
+    for name, value in data.items():
+        if name not in hints:
+            continue
+        nested = _NESTED.get((cls.__name__, name))
+        if nested is not None and isinstance(value, list):
+            value = [nested(**v) if isinstance(v, dict) else v for v in value]
+        elif nested is not None and isinstance(value, dict):
+            value = nested(**value)
+        kwargs[name] = value
+    return cls(**kwargs)
+
+
+# ---------------------------------------------------------------- value types carried by events
+
+@dataclass
+class LogLine:
+    """One sanitized line of node output. `source` is "pty" or a log file's path relative to the
+    checkout (e.g. "logs/swarm_launcher.log"); `line` its 1-based line number in that source."""
+    source: str
+    line: int
+    text: str
+    level: str | None = None        # DEBUG/INFO/WARNING/ERROR/CRITICAL when the format says so
+    detection: str | None = None    # catalogue id when this line triggered a detection
+    truncated: int = 0              # characters cut from an over-long line
+
+
+@dataclass
+class ProcInfo:
+    pid: int
+    ppid: int
+    name: str
+    cmdline: str
+    role: str                       # launcher, login-server, trainer, dht, p2pd, ollama, other
+    cpu_percent: float = 0.0
+    rss: int = 0                    # bytes
+    age_s: float = 0.0
+    ports: list[int] = field(default_factory=list)
+    ours: bool = True
+    proof: str = ""                 # why we call it ours: descendant, session, marker, p2pd-id, login-cwd
+    conflict: str = ""              # for a process that is not ours but gets in the way: why
+
+
+# ---------------------------------------------------------------- events
+
+@dataclass
+class StateChanged(Event):
+    kind: ClassVar[str] = "state"
+    state: str
+    reason: str = ""                # detection id or short cause
+    detail: str = ""                # one human line
+    next_restart_in: float | None = None   # seconds, while backing off
+    uptime_s: float | None = None
+
+
+@dataclass
+class PromptSeen(Event):
+    kind: ClassVar[str] = "prompt"
+    text: str
+    answered: bool
+    rule: str = ""                  # which [answers] key answered it
+    secret: bool = False            # the prompt asks for a token: never show or log the answer
+
+
+@dataclass
+class Detected(Event):
+    kind: ClassVar[str] = "detect"
+    id: str
+    cls: str
+    action: str
+    text: str
+    source: str
+    line: int
+    hint: str = ""
+
+
+@dataclass
+class RestartScheduled(Event):
+    kind: ClassVar[str] = "restart"
+    reason: str
+    attempt: int
+    delay_s: float
+
+
+@dataclass
+class Exited(Event):
+    kind: ClassVar[str] = "exit"
+    code: int | None
+    signal: int | None
+    uptime_s: float = 0.0
+
+
+@dataclass
+class OrphanKilled(Event):
+    kind: ClassVar[str] = "orphan_killed"
+    pid: int
+    cmdline: str
+    signal: str = "SIGTERM"
+    proof: str = ""
+
+
+@dataclass
+class StopStep(Event):
+    kind: ClassVar[str] = "stop_step"
+    step: str                       # sigint, sigterm, sigkill, sweep, verify
+    detail: str = ""
+    remaining: int = 0
+
+
+@dataclass
+class ProgressUpdate(Event):
+    kind: ClassVar[str] = "progress"
+    round: int | None = None
+    stage: int | None = None
+    step: int | None = None
+    total: int | None = None
+    era: str | None = None
+    rate: str | None = None
+    eta_s: float | None = None
+    rounds_completed: int = 0
+    rounds_skipped: list[int] = field(default_factory=list)
+    last_rewards: dict[str, float] | None = None
+    since_progress_s: float | None = None
+    round_durations: list[float] = field(default_factory=list)
+
+
+@dataclass
+class LinesOut(Event):
+    kind: ClassVar[str] = "lines"
+    lines: list[LogLine] = field(default_factory=list)
+    partial: str = ""               # the current unterminated pty line (a tqdm bar being redrawn)
+
+
+@dataclass
+class ProcessSnapshot(Event):
+    kind: ClassVar[str] = "processes"
+    procs: list[ProcInfo] = field(default_factory=list)
+
+
+@dataclass
+class IdentityChanged(Event):
+    kind: ClassVar[str] = "identity"
+    report: dict[str, Any] = field(default_factory=dict)   # node.identity report, no secrets
+
+
+@dataclass
+class LoginRequired(Event):
+    kind: ClassVar[str] = "login"
+    url: str
+    ssh_hint: str
+    waiting_for: str = ""           # "userData.json" or "key activation"
+
+
+@dataclass
+class HistoryAppended(Event):
+    kind: ClassVar[str] = "history"
+    record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class PreflightFailed(Event):
+    kind: ClassVar[str] = "preflight"
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ActionDone(Event):
+    kind: ClassVar[str] = "action"
+    action: str                     # logout, reset-identity, answer, ...
+    ok: bool
+    detail: str = ""
+    backups: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Notice(Event):
+    kind: ClassVar[str] = "notice"
+    level: str                      # info, warning, error
+    text: str
+
+
+# ---------------------------------------------------------------- commands
+
+@dataclass
+class StartNode(Command):
+    kind: ClassVar[str] = "start"
+
+
+@dataclass
+class StopNode(Command):
+    kind: ClassVar[str] = "stop"
+    reason: str = "manual"
+
+
+@dataclass
+class RestartNode(Command):
+    kind: ClassVar[str] = "restart"
+    reason: str = "manual"
+
+
+@dataclass
+class AnswerPrompt(Command):
+    kind: ClassVar[str] = "answer"
+    text: str
+    secret: bool = False
+
+
+@dataclass
+class Logout(Command):
+    kind: ClassVar[str] = "logout"
+
+
+@dataclass
+class ResetIdentity(Command):
+    kind: ClassVar[str] = "reset-identity"
+
+
+_NESTED: dict[tuple[str, str], type] = {
+    ("LinesOut", "lines"): LogLine,
+    ("ProcessSnapshot", "procs"): ProcInfo,
+}
