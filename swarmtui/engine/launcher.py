@@ -1,0 +1,411 @@
+"""Launch `bash run_rl_swarm.sh` on a pty in its own session, read everything it prints, and
+answer its prompts by their text.
+
+Why a pty (textual-engineering.md §7, facts §1.4): bash's `read -p` shows its prompt only when
+stdin is a terminal, so with pipes the prompts are invisible and a missing answer hangs silently.
+The cost is a merged, colourful stream with `\\r` redraws, handled by node.text.LineSplitter.
+
+The launcher does not know rl-swarm's prompts: it takes a matcher (partial line -> spec or None)
+and an answerer ((text, spec or None) -> Answer or None). Prompts have no newline, so they are
+looked for in the unterminated partial line after every read. A partial that looks like a
+question but that no rule knows is offered to the answerer (spec None) once the output has been
+quiet for `unknown_prompt_after` seconds.
+
+Secrets (a Hugging Face token) are written with the pty's ECHO turned off, so the terminal never
+prints them back; as a second guard any occurrence of a secret in the output is replaced before
+it reaches a line, a callback or the transcript.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import codecs
+import errno
+import fcntl
+import os
+import pty
+import re
+import struct
+import termios
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Mapping, Sequence
+
+from swarmtui.engine.clock import Clock, MonotonicClock
+from swarmtui.engine.proctree import RUN_ID_ENV
+from swarmtui.node.text import LineSplitter
+
+REDACTED = "[secret redacted]"
+READ_SIZE = 1 << 16
+
+
+@dataclass(frozen=True)
+class Answer:
+    text: str
+    secret: bool = False
+    rule: str = ""          # which config key (or "user") supplied it; never the text itself
+
+
+@dataclass(frozen=True)
+class PromptInfo:
+    text: str               # the prompt as shown (sanitized partial line)
+    spec: Any               # what the matcher returned (node.layout.PromptSpec), None if unknown
+    answered: bool
+    rule: str = ""
+    secret: bool = False
+
+
+@dataclass(frozen=True)
+class ExitStatus:
+    code: int | None
+    signal: int | None
+
+    @classmethod
+    def from_returncode(cls, rc: int | None) -> "ExitStatus":
+        if rc is None:
+            return cls(None, None)
+        return cls(None, -rc) if rc < 0 else cls(rc, None)
+
+    def describe(self) -> str:
+        if self.signal is not None:
+            try:
+                import signal as _s
+
+                return f"killed by {_s.Signals(self.signal).name}"
+            except ValueError:
+                return f"killed by signal {self.signal}"
+        return f"exit code {self.code}"
+
+
+PromptMatcher = Callable[[str], Any]
+Answerer = Callable[[str, Any], "Answer | str | None"]
+LinesCallback = Callable[[list[tuple[str, int, int]]], None]   # [(text, line_no, chars cut)]
+
+_BAR = re.compile(r"\d+%\||(?:it/s|s/it|B/s)\]\s*$")
+
+
+def looks_like_prompt(text: str) -> bool:
+    """A partial line that waits for input: ends in '?' or ':' (or ']', '>', ')' followed by the
+    space `read -p` prompts end with), and is not a progress bar."""
+    stripped = text.rstrip()
+    if not stripped or _BAR.search(stripped):
+        return False
+    last = stripped[-1]
+    if last in "?:":
+        return True
+    return last in "]>)." and text != stripped
+
+
+def build_env(base: Mapping[str, str], *, run_id: str, venv_bin: Path | None) -> dict[str, str]:
+    env = dict(base)
+    if venv_bin is not None:
+        # What `source .venv/bin/activate` does, which the README asks for (facts §5.5).
+        env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH') or os.defpath}"
+        env["VIRTUAL_ENV"] = str(venv_bin.parent)
+        env.pop("PYTHONHOME", None)
+    env[RUN_ID_ENV] = run_id
+    env["PYTHONUNBUFFERED"] = "1"
+    env.setdefault("TERM", "xterm-256color")
+    return env
+
+
+class Launcher:
+    def __init__(self, checkout: Path | str, *, run_id: str, argv: Sequence[str] = ("bash", "run_rl_swarm.sh"),
+                 env: Mapping[str, str] | None = None, venv_bin: Path | None | bool = True,
+                 cols: int = 250, rows: int = 50, max_line: int = 16384,
+                 on_raw: Callable[[bytes], None] | None = None,
+                 on_lines: LinesCallback | None = None,
+                 on_partial: Callable[[str], None] | None = None,
+                 on_prompt: Callable[[PromptInfo], None] | None = None,
+                 on_eof: Callable[[], None] | None = None,
+                 prompt_matcher: PromptMatcher | None = None,
+                 answerer: Answerer | None = None,
+                 unknown_prompt_after: float = 1.5,
+                 max_repeats: int = 3,
+                 clock: Clock | None = None):
+        self.checkout = Path(checkout)
+        self.run_id = run_id
+        self.argv = list(argv)
+        if venv_bin is True:
+            candidate = self.checkout / ".venv" / "bin"
+            venv_bin = candidate if candidate.is_dir() else None
+        elif venv_bin is False:
+            venv_bin = None
+        self.venv_bin: Path | None = venv_bin
+        self.env = build_env(os.environ if env is None else env, run_id=run_id, venv_bin=self.venv_bin)
+        self.cols, self.rows = cols, rows
+        self.on_raw, self.on_lines, self.on_partial = on_raw, on_lines, on_partial
+        self.on_prompt, self.on_eof = on_prompt, on_eof
+        self.prompt_matcher, self.answerer = prompt_matcher, answerer
+        self.unknown_prompt_after = unknown_prompt_after
+        self.max_repeats = max_repeats
+        self.clock = clock or MonotonicClock()
+
+        self.proc: asyncio.subprocess.Process | None = None
+        self.started_at: float | None = None
+        self.last_output_at: float | None = None
+        self.lines = 0
+        self.bytes_read = 0
+        self._master: int | None = None
+        self._splitter = LineSplitter(max_line)
+        self._decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self._eof: asyncio.Future[None] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._prompt_seen = ""          # the partial we last looked at for a prompt
+        self._answered_line = False     # a prompt on the current partial line was answered
+        self._secrets: list[str] = []
+        self._echo_off = False
+        self._quiet_timer: asyncio.TimerHandle | None = None
+        self._pending_unknown = ""      # an unknown prompt reported and not yet answered
+        self._asked: dict[str, int] = {}   # prompt text -> times offered in this run
+
+    # ------------------------------------------------------------ lifecycle
+
+    @property
+    def pid(self) -> int | None:
+        return self.proc.pid if self.proc else None
+
+    @property
+    def partial(self) -> str:
+        return self._redact(self._splitter.partial)
+
+    async def start(self) -> int:
+        """Spawn the script; returns its pid (also its process group and session id)."""
+        if self.proc is not None:
+            raise RuntimeError("already started")
+        self._loop = asyncio.get_running_loop()
+        master, slave = pty.openpty()
+        try:
+            fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", self.rows, self.cols, 0, 0))
+            self.proc = await asyncio.create_subprocess_exec(
+                *self.argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(self.checkout), env=self.env,
+                start_new_session=True, close_fds=True)
+        except BaseException:
+            os.close(master)
+            raise
+        finally:
+            os.close(slave)   # only the child holds the slave now: EIO on the master means all are gone
+        os.set_blocking(master, False)
+        self._master = master
+        self._eof = self._loop.create_future()
+        self._loop.add_reader(master, self._on_readable)
+        self.started_at = self.clock.monotonic()
+        return self.proc.pid
+
+    async def wait(self, drain: float = 0.5) -> ExitStatus:
+        """Wait for the script to exit, then up to `drain` seconds for the rest of its output
+        (processes it left behind may hold the pty open; they are the stop sequence's business)."""
+        assert self.proc is not None, "not started"
+        rc = await self.proc.wait()
+        if self._eof is not None and not self._eof.done() and drain > 0:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._eof), drain)
+            except asyncio.TimeoutError:
+                pass
+        return ExitStatus.from_returncode(rc)
+
+    async def wait_eof(self, timeout: float | None = None) -> bool:
+        if self._eof is None:
+            return True
+        try:
+            await asyncio.wait_for(asyncio.shield(self._eof), timeout)
+            return True
+        except asyncio.TimeoutError:
+            return False
+
+    @property
+    def returncode(self) -> int | None:
+        return self.proc.returncode if self.proc else None
+
+    def close(self) -> None:
+        """Stop reading and release the pty (does not signal anything: see proctree.stop)."""
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        if self._master is not None:
+            if self._loop is not None:
+                try:
+                    self._loop.remove_reader(self._master)
+                except (ValueError, RuntimeError):  # pragma: no cover - loop closed
+                    pass
+            self._emit_lines(self._splitter.flush())
+            try:
+                os.close(self._master)
+            except OSError:
+                pass
+            self._master = None
+        if self._eof is not None and not self._eof.done():
+            self._eof.set_result(None)
+
+    # ------------------------------------------------------------ answering
+
+    def answer(self, text: str, secret: bool = False) -> bool:
+        """Type an answer into the pty (the person's, in interactive mode). Returns False when
+        the pty is gone."""
+        return self._write_answer(Answer(text, secret, "user"))
+
+    def _write_answer(self, ans: Answer) -> bool:
+        if self._master is None:
+            return False
+        if ans.secret:
+            if len(ans.text) >= 6:   # a token; redacting a one-letter "secret" would shred the output
+                self._secrets.append(ans.text)
+            self._set_echo(False)
+        elif self._echo_off:
+            # A later prompt is showing, so the secret line was read long ago: echo is safe again.
+            self._set_echo(True)
+        data = (ans.text.replace("\r", "").replace("\n", "") + "\r").encode("utf-8")
+        try:
+            while data:
+                n = os.write(self._master, data)
+                data = data[n:]
+        except BlockingIOError:  # pragma: no cover - a full 4 KiB input queue: retry shortly
+            assert self._loop is not None
+            self._loop.call_later(0.05, self._write_raw_later, data)
+        except OSError:
+            return False
+        self._answered_line = True
+        self._pending_unknown = ""
+        if ans.secret:
+            # No echo means no line break either: end the prompt's line ourselves, so whatever
+            # the script prints next (maybe the next prompt) starts a line of its own.
+            self._emit_lines(self._splitter.feed("\n"))
+            self._answered_line = False
+            self._prompt_seen = ""
+        return True
+
+    def _write_raw_later(self, data: bytes) -> None:  # pragma: no cover - see above
+        if self._master is not None:
+            try:
+                os.write(self._master, data)
+            except OSError:
+                pass
+
+    def _set_echo(self, on: bool) -> None:
+        assert self._master is not None
+        try:
+            attrs = termios.tcgetattr(self._master)
+            attrs[3] = (attrs[3] | termios.ECHO) if on else (attrs[3] & ~termios.ECHO)
+            termios.tcsetattr(self._master, termios.TCSANOW, attrs)
+            self._echo_off = not on
+        except termios.error:  # pragma: no cover - the pty is going away
+            pass
+
+    # ------------------------------------------------------------ reading
+
+    def _on_readable(self) -> None:
+        assert self._master is not None
+        try:
+            data = os.read(self._master, READ_SIZE)
+        except BlockingIOError:
+            return
+        except OSError as exc:
+            if exc.errno == errno.EIO:   # every holder of the slave has closed it: end of stream
+                self._end_of_stream()
+                return
+            raise
+        if not data:
+            self._end_of_stream()
+            return
+        self._feed(data)
+
+    def _feed(self, data: bytes) -> None:
+        self.bytes_read += len(data)
+        self.last_output_at = self.clock.monotonic()
+        if self._secrets:
+            for s in self._secrets:
+                data = data.replace(s.encode("utf-8"), REDACTED.encode())
+        if self.on_raw is not None:
+            self.on_raw(data)
+        text = self._decoder.decode(data)
+        lines = self._splitter.feed(text)
+        if lines:
+            self._answered_line = False
+            self._prompt_seen = ""          # a new line: the same prompt text may be asked again
+            self._emit_lines(lines)
+        self._after_output()
+
+    def _emit_lines(self, lines: list[tuple[str, int]]) -> None:
+        if not lines:
+            return
+        out = []
+        for text, cut in lines:
+            self.lines += 1
+            out.append((self._redact(text), self.lines, cut))
+        if self.on_lines is not None:
+            self.on_lines(out)
+
+    def _redact(self, text: str) -> str:
+        for s in self._secrets:
+            if s in text:
+                text = text.replace(s, REDACTED)
+        return text
+
+    def _after_output(self) -> None:
+        partial = self.partial
+        if self.on_partial is not None:
+            self.on_partial(partial)
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        if not partial or partial == self._prompt_seen:
+            return
+        self._prompt_seen = partial
+        if self._answered_line:
+            return
+        spec = self.prompt_matcher(partial) if self.prompt_matcher is not None else None
+        if spec is not None:
+            self._offer(partial, spec)
+        elif looks_like_prompt(partial) and self.unknown_prompt_after >= 0:
+            assert self._loop is not None
+            self._quiet_timer = self._loop.call_later(self.unknown_prompt_after, self._quiet_check, partial)
+
+    def _quiet_check(self, partial: str) -> None:
+        self._quiet_timer = None
+        if self._master is None or self._answered_line or self.partial != partial:
+            return
+        if self._pending_unknown == partial:
+            return
+        self._pending_unknown = partial
+        self._offer(partial, None)
+
+    def _offer(self, partial: str, spec: Any) -> None:
+        key = partial.strip()
+        self._asked[key] = self._asked.get(key, 0) + 1
+        if self._asked[key] > self.max_repeats:
+            # The script keeps asking ("Please answer yes or no."): our answer is not accepted.
+            # Stop typing it and let the person see the prompt.
+            if self.on_prompt is not None:
+                self.on_prompt(PromptInfo(partial, spec, False, "", bool(getattr(spec, "secret", False))))
+            return
+        ans = self.answerer(partial, spec) if self.answerer is not None else None
+        if isinstance(ans, str):
+            ans = Answer(ans, bool(getattr(spec, "secret", False)))
+        answered = ans is not None and self._write_answer(ans)
+        if self.on_prompt is not None:
+            secret = bool(getattr(spec, "secret", False)) or bool(ans is not None and ans.secret)
+            self.on_prompt(PromptInfo(partial, spec, answered, ans.rule if ans is not None else "", secret))
+
+    def _end_of_stream(self) -> None:
+        if self._master is not None and self._loop is not None:
+            try:
+                self._loop.remove_reader(self._master)
+            except (ValueError, RuntimeError):  # pragma: no cover
+                pass
+        tail = self._decoder.decode(b"", final=True)
+        if tail:
+            self._emit_lines(self._splitter.feed(tail))
+        self._emit_lines(self._splitter.flush())
+        if self._quiet_timer is not None:
+            self._quiet_timer.cancel()
+            self._quiet_timer = None
+        if self._master is not None:
+            try:
+                os.close(self._master)
+            except OSError:
+                pass
+            self._master = None
+        if self._eof is not None and not self._eof.done():
+            self._eof.set_result(None)
+        if self.on_eof is not None:
+            self.on_eof()

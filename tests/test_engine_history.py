@@ -1,0 +1,206 @@
+"""engine.history: the restart history, run transcripts, backups and `swarmtui history`."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import subprocess
+import sys
+import threading
+
+import pytest
+
+from swarmtui import paths
+from swarmtui.engine.history import (EvidenceBuffer, HistoryStore, RestartRecord, TranscriptWriter,
+                                     backup_file, format_table, list_backups, next_run_number,
+                                     reward_loss_possible)
+
+
+def mode(p):
+    return stat.S_IMODE(os.stat(p).st_mode)
+
+
+def record(**kw):
+    base = dict(time="2026-01-02T03:04:05.000Z", reason="oom-killed", cls="resource",
+                text="./run_rl_swarm.sh: line 271: 4242 Killed python -m code_gen_exp.runner.swarm_launcher",
+                source="pty", line=812, exit_code=None, exit_signal=9, uptime_s=4000.0, backoff_s=10.0,
+                attempt=1, orphans_killed=[{"pid": 4300, "cmdline": "p2pd -id=/x/swarm.pem", "proof": "p2pd-id"}],
+                reward_loss=True, reward_note="3 rounds since start", run=4, evidence=["a", "b"])
+    base.update(kw)
+    return RestartRecord(**base)
+
+
+def test_append_and_read_back(tmp_path):
+    store = HistoryStore(tmp_path / "rl-swarm")
+    assert store.read() == [] and not store.exists()
+    store.append(record())
+    store.append(record(reason="exited", exit_code=143, exit_signal=None))
+    recs = store.read()
+    assert [r["reason"] for r in recs] == ["oom-killed", "exited"]
+    assert recs[0]["orphans_killed"][0]["proof"] == "p2pd-id"
+    assert recs[0]["reward_loss"] is True and recs[0]["v"] == 1
+    assert store.path == paths.node_state_dir(tmp_path / "rl-swarm") / "history.jsonl"
+    assert mode(store.path) == 0o600
+    assert mode(store.path.parent) == 0o700
+
+
+def test_torn_last_line_is_skipped_and_does_not_swallow_the_next(tmp_path):
+    store = HistoryStore(tmp_path / "n")
+    store.append(record(reason="first"))
+    with open(store.path, "ab") as f:                 # a crash in the middle of a write
+        f.write(b'{"time":"2026-01-02T03:04:05Z","reason":"tor')
+    assert [r["reason"] for r in store.read()] == ["first"]
+    store.append(record(reason="after"))
+    assert [r["reason"] for r in store.read()] == ["first", "after"]
+    with open(store.path, "ab") as f:
+        f.write(b"\xff\xfe garbage\n[1,2]\n\n")
+    assert [r["reason"] for r in store.read()] == ["first", "after"]
+
+
+def test_existing_file_with_wide_mode_is_tightened(tmp_path):
+    store = HistoryStore(tmp_path / "n")
+    store.dir.mkdir(parents=True)
+    store.path.write_text("")
+    os.chmod(store.path, 0o644)
+    store.append(record())
+    assert mode(store.path) == 0o600
+
+
+def test_evidence_and_text_are_capped(tmp_path):
+    store = HistoryStore(tmp_path / "n")
+    d = store.append(record(text="x" * 5000, evidence=[f"line {i}" for i in range(500)]))
+    assert len(d["text"]) < 600 and d["text"].endswith("(+4500)")
+    assert len(d["evidence"]) == 60 and d["evidence"][-1] == "line 499"
+
+
+def test_reward_loss_is_honest():
+    assert reward_loss_possible(100, 0)[0] is False
+    assert reward_loss_possible(2 * 3600, 12)[0] is True
+    assert reward_loss_possible(5 * 3600, 40)[0] is None               # may have been submitted: unknown
+    assert reward_loss_possible(5 * 3600, 40, rounds_since_submit=0)[0] is False
+    assert reward_loss_possible(5 * 3600, 40, rounds_since_submit=3)[0] is True
+    assert reward_loss_possible(100, None)[0] is None
+    ok, why = reward_loss_possible(600, 2)
+    assert ok is True and "3 h" in why
+
+
+def test_evidence_buffer_around_a_detection():
+    ev = EvidenceBuffer(maxlen=100)
+    for i in range(1, 51):
+        ev.add("pty", i, f"p{i}")
+        if i % 10 == 0:
+            ev.add("logs/yarn.log", i // 10, f"y{i // 10}")
+    lines = ev.around("pty", 30, before=3, after=2)
+    assert lines[0] == "pty:27: p27" and "logs/yarn.log:3: y3" in lines and lines[-1] == "pty:31: p31"
+    assert ev.around("pty", 999, before=2, after=1) == ev.tail(3)
+
+
+def test_transcript_rolls_over_and_keeps_the_last_runs(tmp_path):
+    runs = tmp_path / "runs"
+    for n in range(1, 5):
+        with TranscriptWriter(runs, max_bytes=4096, keep=3) as t:
+            assert t.run == n
+            for i in range(200):
+                t.write(f"run {n} line {i:04d} \x1b[32mgreen\x1b[0m\r\n".encode())
+    names = sorted(p.name for p in runs.iterdir())
+    assert names == ["run-000002.1.log", "run-000002.log", "run-000003.1.log", "run-000003.log",
+                     "run-000004.1.log", "run-000004.log"]
+    for p in runs.iterdir():
+        assert p.stat().st_size <= 4096 and mode(p) == 0o600
+    last = (runs / "run-000004.log").read_bytes()
+    assert last.endswith(b"run 4 line 0199 \x1b[32mgreen\x1b[0m\r\n")   # raw bytes, the newest kept
+    assert next_run_number(runs) == 5
+
+
+def test_transcript_keeps_every_byte_of_a_flood(tmp_path):
+    """No buffering in Python: what write() got is on disk at once, even from a chunked flood."""
+    t = TranscriptWriter(tmp_path / "runs", max_bytes=64 << 20, keep=2)
+    chunk = b"".join(b"flood line %06d\r\n" % i for i in range(1000))
+    for _ in range(50):
+        t.write(chunk)
+    size_before_close = t.path.stat().st_size
+    t.close()
+    data = t.path.read_bytes()
+    assert size_before_close == len(data) == 50 * len(chunk)
+    assert data.count(b"\r\n") == 50_000
+
+
+def test_backup_file_is_private_and_never_overwrites(tmp_path):
+    node = tmp_path / "rl-swarm"
+    node.mkdir()
+    pem = node / "swarm.pem"
+    pem.write_bytes(b"-----BEGIN PRIVATE KEY-----\nsecret\n")
+    os.chmod(pem, 0o644)
+    b1 = backup_file(pem, node, wall=1_767_225_600.0)
+    b2 = backup_file(pem, node, wall=1_767_225_600.0)          # same second: a second file
+    assert b1 != b2 and b1.name.startswith("20260101T000000.000000Z-") and b1.name.endswith("swarm.pem")
+    assert b1.read_bytes() == b2.read_bytes() == pem.read_bytes()
+    assert mode(b1) == 0o600 and mode(b1.parent) == 0o700
+    assert b1.parent == paths.node_state_dir(node) / "backups"
+    assert pem.exists()                                         # a backup never moves the original
+    assert list_backups(node) == sorted([b1, b2])
+    with pytest.raises(FileNotFoundError):
+        backup_file(node / "userApiKey.json", node)
+
+
+def test_format_table_newest_first():
+    recs = [record(reason="first", time="2026-01-01T00:00:00Z").to_dict(),
+            record(reason="second", time="2026-01-02T00:00:00Z", exit_signal=None, exit_code=143,
+                   reward_loss=None, orphans_killed=[]).to_dict()]
+    out = format_table(recs).splitlines()
+    assert out[0].split() == ["TIME", "REASON", "ACTION", "UPTIME", "EXIT", "NEXT", "IN", "ORPHANS",
+                              "REWARDS", "AT", "RISK"]
+    rows = [ln for ln in out[1:] if not ln.startswith("    ")]
+    assert "second" in rows[0] and "143" in rows[0] and "unknown" in rows[0]
+    assert "first" in rows[1] and "sig 9" in rows[1] and "1h06m" in rows[1] and "yes" in rows[1]
+    assert out[2].startswith("    pty:812: ./run_rl_swarm.sh: line 271")
+
+
+# ---------------------------------------------------------------- the command
+
+def cli(*args, env=None):
+    return subprocess.run([sys.executable, "-m", "swarmtui", "history", *args], capture_output=True, text=True,
+                          timeout=60, env=env)
+
+
+def test_history_command(tmp_path):
+    node = tmp_path / "rl-swarm"
+    node.mkdir()
+    out = cli(str(node))
+    assert out.returncode == 1 and out.stderr.count("\n") == 1 and "not an rl-swarm checkout" in out.stderr
+    (node / "run_rl_swarm.sh").write_text("#!/bin/bash\n")
+    out = cli(str(node))
+    assert out.returncode == 0 and "no restarts recorded yet" in out.stdout
+    store = HistoryStore(node)
+    store.append(record(reason="older-one"))
+    store.append(record(reason="newer-one"))
+    out = cli(str(node))
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.index("newer-one") < out.stdout.index("older-one")
+    out = cli(str(node), "--json")
+    lines = [json.loads(ln) for ln in out.stdout.splitlines()]
+    assert [r["reason"] for r in lines] == ["older-one", "newer-one"]
+
+
+def test_history_of_a_directory_that_is_no_longer_a_checkout(tmp_path):
+    node = tmp_path / "gone"
+    node.mkdir()
+    HistoryStore(node).append(record(reason="kept"))
+    out = cli(str(node))
+    assert out.returncode == 0 and "kept" in out.stdout
+
+
+def test_concurrent_appends_do_not_interleave(tmp_path):
+    store = HistoryStore(tmp_path / "n")
+
+    def writer(k):
+        for i in range(50):
+            store.append(record(reason=f"w{k}-{i}", evidence=["e" * 400] * 20))
+
+    threads = [threading.Thread(target=writer, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(store.read()) == 200

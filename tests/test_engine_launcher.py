@@ -1,0 +1,269 @@
+"""engine.launcher: a real pty, real bash scripts with `read -p`, bars, colours and exits."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import sys
+import textwrap
+import time
+
+import pytest
+
+from swarmtui.engine.launcher import REDACTED, Answer, ExitStatus, Launcher, build_env, looks_like_prompt
+from swarmtui.engine.proctree import RUN_ID_ENV
+from swarmtui.node.layout import PromptSpec, prompt_for
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
+
+HF = ">> Would you like to push models you train in the RL swarm to the Hugging Face Hub? [y/N] "
+TOKEN = "Enter your Hugging Face access token: "
+MODEL = (">> Enter the name of the model you want to use in huggingface repo/name format, "
+         "or press [Enter] to use the default model. ")
+PRG = ">> Would you like your model to participate in the AI Prediction Market? [Y/n] "
+SPECS = (PromptSpec("hf_push", HF, "N", False), PromptSpec("hf_token", TOKEN, "", True),
+         PromptSpec("model", MODEL, "", False), PromptSpec("prediction_market", PRG, "Y", False))
+
+
+class Run:
+    """A Launcher wired to lists, answering from a dict like the config's [answers]."""
+
+    def __init__(self, checkout, script: str, answers=None, **kw):
+        (checkout / "run_rl_swarm.sh").write_text(textwrap.dedent(script))
+        self.raw = bytearray()
+        self.lines: list[tuple[str, int, int]] = []
+        self.partials: list[str] = []
+        self.prompts = []
+        self.answers = answers if answers is not None else {}
+        kw.setdefault("prompt_matcher", lambda text: prompt_for(text, SPECS))
+        self.launcher = Launcher(checkout, run_id="test-run:1", on_raw=self.raw.extend,
+                                 on_lines=self.lines.extend, on_partial=self.partials.append,
+                                 on_prompt=self.prompts.append, answerer=self.answer, **kw)
+
+    def answer(self, text, spec):
+        if spec is None or spec.key not in self.answers:
+            return None
+        return Answer(self.answers[spec.key], spec.secret, rule=spec.key)
+
+    @property
+    def texts(self):
+        return [t for t, _, _ in self.lines]
+
+    async def run(self, timeout=10.0) -> ExitStatus:
+        await self.launcher.start()
+        try:
+            return await asyncio.wait_for(self.launcher.wait(), timeout)
+        finally:
+            if self.launcher.proc.returncode is None:
+                os.killpg(self.launcher.pid, signal.SIGKILL)
+                await self.launcher.proc.wait()
+            self.launcher.close()
+
+
+@pytest.fixture
+def checkout(tmp_path):
+    root = tmp_path / "rl-swarm"
+    root.mkdir()
+    return root
+
+
+async def test_prompts_are_answered_by_their_text_in_any_order(checkout):
+    run = Run(checkout, f"""\
+        echo -en "\\033[32m"
+        read -p "{PRG}" prg
+        echo -en "\\033[0m"
+        read -p "{HF}" hf
+        read -p "{MODEL}" model
+        echo "answers: prg=$prg hf=$hf model=[$model]"
+        """, answers={"hf_push": "N", "model": "", "prediction_market": "Y"})
+    status = await run.run()
+    assert status == ExitStatus(0, None)
+    assert "answers: prg=Y hf=N model=[]" in run.texts
+    assert [(p.spec.key, p.answered, p.rule) for p in run.prompts] == [
+        ("prediction_market", True, "prediction_market"), ("hf_push", True, "hf_push"), ("model", True, "model")]
+    assert PRG + "Y" in run.texts            # the echoed answer completes the prompt's line, no colour codes
+
+
+async def test_secret_answer_never_reaches_output_lines_or_transcript(checkout):
+    token = "hf_SuperSecretToken1234567890"
+    run = Run(checkout, f"""\
+        read -p "{HF}" hf
+        read -p "{TOKEN}" tok
+        read -p "{MODEL}" model
+        echo "token length ${{#tok}} model=[$model]"
+        echo "oops the script printed it: $tok"
+        """, answers={"hf_push": "y", "hf_token": token, "model": "Gensyn/Qwen2.5-0.5B-Instruct"})
+    status = await run.run()
+    assert status.code == 0
+    assert f"token length {len(token)} model=[Gensyn/Qwen2.5-0.5B-Instruct]" in run.texts
+    everything = bytes(run.raw).decode() + "\n".join(run.texts) + "".join(run.partials)
+    assert token not in everything
+    assert f"oops the script printed it: {REDACTED}" in run.texts
+    assert bytes(run.raw).count(REDACTED.encode()) == 1     # echo was off: the pty never printed it back
+    assert [p.secret for p in run.prompts] == [False, True, False]
+    assert TOKEN.strip() in [t.strip() for t in run.texts]      # its own line, the next prompt apart
+
+
+async def test_a_rejected_answer_is_not_typed_forever(checkout):
+    run = Run(checkout, f"""\
+        while true; do
+            read -p "{PRG}" prg
+            case "$prg" in [Nn]*) break ;; esac
+            echo ">>> Please answer N."
+        done
+        echo "done"
+        """, answers={"prediction_market": "Y"})
+    await run.launcher.start()
+    try:
+        end = time.monotonic() + 5
+        while len(run.prompts) < 4 and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        assert [p.answered for p in run.prompts] == [True, True, True, False]
+        assert run.launcher.answer("N")            # the person answers
+        status = await asyncio.wait_for(run.launcher.wait(), 5)
+    finally:
+        run.launcher.close()
+    assert status.code == 0 and run.texts[-1] == "done"
+
+
+async def test_unknown_prompt_waits_for_the_user(checkout):
+    run = Run(checkout, """\
+        echo "starting"
+        read -p ">> Do you accept the new terms? [y/N] " ok
+        echo "accepted=$ok"
+        """, unknown_prompt_after=0.3)
+    await run.launcher.start()
+    try:
+        end = time.monotonic() + 5
+        while not run.prompts and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        assert len(run.prompts) == 1
+        p = run.prompts[0]
+        assert p.spec is None and p.answered is False and p.text == ">> Do you accept the new terms? [y/N] "
+        assert run.launcher.partial == p.text
+        await asyncio.sleep(0.5)
+        assert len(run.prompts) == 1                 # reported once, not every quiet period
+        assert run.launcher.answer("y")
+        status = await asyncio.wait_for(run.launcher.wait(), 5)
+    finally:
+        run.launcher.close()
+    assert status.code == 0 and "accepted=y" in run.texts
+
+
+async def test_bars_colours_and_carriage_returns(checkout):
+    run = Run(checkout, r"""
+        printf '\033[1;32m>> Getting requirements...\033[0m\n'
+        for i in 1 2 3 4 5; do printf '\r %d0%%|%s| %d/5 [00:0%d<00:00, 9.1it/s]' $((i*2)) "#####" $i $i; sleep 0.02; done
+        printf '\n'
+        stty size
+        printf 'no newline at the end'
+        """)
+    status = await run.run()
+    assert status.code == 0
+    assert run.texts[0] == ">> Getting requirements..."
+    bars = [t for t in run.texts if "it/s]" in t]
+    assert len(bars) == 5 and bars[-1] == " 100%|#####| 5/5 [00:05<00:00, 9.1it/s]"
+    assert "50 250" in run.texts                      # rows cols: a wide window keeps tqdm on one line
+    assert run.texts[-1] == "no newline at the end"    # flushed at end of stream
+    assert all("\x1b" not in t and "\r" not in t for t in run.texts)
+    assert [n for _, n, _ in run.lines] == list(range(1, len(run.lines) + 1))
+    assert not any(looks_like_prompt(p) for p in run.partials if "it/s]" in p)
+    assert run.prompts == []
+
+
+async def test_environment_session_and_venv(checkout):
+    venv_bin = checkout / ".venv" / "bin"
+    venv_bin.mkdir(parents=True)
+    (venv_bin / "python").write_text("#!/bin/bash\necho venv-python\n")
+    (venv_bin / "python").chmod(0o755)
+    run = Run(checkout, f"""\
+        python
+        echo "marker=${RUN_ID_ENV} unbuf=$PYTHONUNBUFFERED venv=$VIRTUAL_ENV"
+        echo "sid=$(ps -o sid= -p $$ | tr -d ' ') pid=$$"
+        echo "cwd=$PWD"
+        [ -t 0 ] && echo "stdin is a tty"
+        """, env={"PATH": os.environ["PATH"], "HOME": os.environ.get("HOME", "/")})
+    status = await run.run()
+    assert status.code == 0
+    pid = run.launcher.pid
+    assert run.texts[0] == "venv-python"
+    assert f"marker=test-run:1 unbuf=1 venv={checkout / '.venv'}" in run.texts
+    assert f"sid={pid} pid={pid}" in run.texts            # its own session, so `kill -- -$$` works
+    assert f"cwd={checkout}" in run.texts
+    assert "stdin is a tty" in run.texts
+
+
+def test_build_env():
+    env = build_env({"PATH": "/usr/bin", "PYTHONHOME": "/x"}, run_id="r", venv_bin=None)
+    assert env["PATH"] == "/usr/bin" and env["PYTHONHOME"] == "/x" and env[RUN_ID_ENV] == "r"
+    env = build_env({}, run_id="r", venv_bin=__import__("pathlib").Path("/n/.venv/bin"))
+    assert env["PATH"].startswith("/n/.venv/bin" + os.pathsep) and "PYTHONHOME" not in env
+    assert env["VIRTUAL_ENV"] == "/n/.venv" and env["PYTHONUNBUFFERED"] == "1"
+
+
+@pytest.mark.parametrize("tail,expected", [
+    ("exit 3", ExitStatus(3, None)),
+    ("kill -9 $$", ExitStatus(None, 9)),
+    ("trap 'kill -- -$$' EXIT; exit 0", ExitStatus(None, 15)),   # rl-swarm's own clean-up: 143 in a shell
+])
+async def test_exit_status(checkout, tail, expected):
+    run = Run(checkout, f"echo bye\n{tail}\n")
+    status = await run.run()
+    assert status == expected
+    assert "bye" in run.texts
+
+
+async def test_flood_loses_no_line(checkout):
+    n = 30000
+    run = Run(checkout, f"""\
+        for ((i=0; i<{n}; i++)); do echo "line $i of the flood with some padding to look like a log"; done
+        """)
+    status = await run.run(timeout=30)
+    assert status.code == 0
+    nums = [int(t.split()[1]) for t in run.texts]
+    assert nums == list(range(n))
+    assert bytes(run.raw).count(b"\r\n") == n
+
+
+async def test_script_exit_hangs_up_the_pty_and_its_background_children(checkout):
+    """bash makes the pty its controlling terminal (it is the session leader), so when it exits
+    the kernel hangs the pty up: EOF comes at once and background jobs get SIGHUP, as when a
+    terminal window closes. Only a child that ignores SIGHUP and left the tty survives: the
+    orphan sweep's business."""
+    run = Run(checkout, """\
+        sleep 30 &
+        echo "bg=$!"
+        echo "parent done"
+        """)
+    await run.launcher.start()
+    try:
+        status = await asyncio.wait_for(run.launcher.wait(drain=3), 5)
+        assert status.code == 0
+        assert await run.launcher.wait_eof(0.5)
+    finally:
+        run.launcher.close()
+    assert run.texts[-1] == "parent done"
+    bg = int(run.texts[0].split("=")[1])
+    end = time.monotonic() + 3
+    while time.monotonic() < end and _alive(bg):
+        await asyncio.sleep(0.02)
+    assert not _alive(bg)
+
+
+def _alive(pid: int) -> bool:
+    import psutil
+
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
+
+
+def test_looks_like_prompt():
+    assert looks_like_prompt(HF) and looks_like_prompt(TOKEN) and looks_like_prompt(MODEL)
+    assert looks_like_prompt("Password:")
+    assert not looks_like_prompt(" 85%|███████▌ | 17/20 [13:46<03:05, 61.82s/it]")
+    assert not looks_like_prompt("Map: 100%|██████████| 2/2 [00:00<00:00, 342.84 examples/s]")
+    assert not looks_like_prompt("[2025-09-27 14:52:39,606][genrl][INFO] - Joining round")
+    assert not looks_like_prompt("")

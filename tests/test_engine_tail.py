@@ -1,0 +1,265 @@
+"""engine.tail: following real files through truncation, rotation, deletion and a flood."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import pytest
+
+from swarmtui.engine.tail import LogTailer, TailLine
+
+
+class Follower:
+    def __init__(self, path, **kw):
+        self.lines: list[TailLine] = []
+        self.notices: list[str] = []
+        self.tailer = LogTailer(path, on_notice=lambda k, d: self.notices.append(k), **kw)
+        self.task: asyncio.Task | None = None
+
+    async def __aenter__(self):
+        self.task = asyncio.create_task(self.tailer.follow(self.lines.append))
+        await asyncio.sleep(0.15)         # let the watcher arm
+        return self
+
+    async def __aexit__(self, *exc):
+        self.tailer.stop()
+        await asyncio.wait_for(self.task, 3)
+
+    @property
+    def texts(self):
+        return [t for t, _ in self.lines]
+
+    async def wait_for(self, cond, timeout=4.0):
+        end = time.monotonic() + timeout
+        while time.monotonic() < end:
+            if cond():
+                return
+            await asyncio.sleep(0.02)
+        raise AssertionError(f"timed out; got {self.lines[-5:]} notices={self.notices}")
+
+    async def wait_count(self, n, timeout=4.0):
+        await self.wait_for(lambda: len(self.lines) >= n, timeout)
+
+
+def append(path, text, mode="a"):
+    with open(path, mode, newline="") as f:
+        f.write(text)
+
+
+async def test_from_start_and_appends_with_line_numbers(tmp_path):
+    log = tmp_path / "swarm_launcher.log"
+    log.write_text("one\ntwo\n")
+    async with Follower(log, from_start=True) as f:
+        await f.wait_count(2)
+        append(log, "three\r\nfour\n")
+        await f.wait_count(4)
+    assert f.lines == [("one", 1), ("two", 2), ("three", 3), ("four", 4)]
+
+
+async def test_from_end_skips_old_lines_but_numbers_them(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("".join(f"old {i}\n" for i in range(1000)))
+    async with Follower(log) as f:
+        await asyncio.sleep(0.2)
+        assert f.lines == []
+        append(log, "new\n")
+        await f.wait_count(1)
+    assert f.lines == [("new", 1001)]
+
+
+async def test_from_end_includes_the_line_being_written(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("done\nhalf a li")
+    async with Follower(log) as f:
+        append(log, "ne\n")
+        await f.wait_count(1)
+    assert f.lines == [("half a line", 2)]
+
+
+async def test_partial_lines_are_carried_and_bad_utf8_replaced(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_bytes(b"")
+    async with Follower(log, from_start=True) as f:
+        append(log, "Joining ro")
+        await asyncio.sleep(0.2)
+        assert f.lines == []
+        append(log, "und: 31055\n")
+        with open(log, "ab") as fh:
+            fh.write(b"caf\xc3")              # a UTF-8 sequence cut in half...
+        await asyncio.sleep(0.15)
+        with open(log, "ab") as fh:
+            fh.write(b"\xa9 \xff\n")           # ...completed, then a byte that is never valid
+        await f.wait_count(2)
+    assert f.texts == ["Joining round: 31055", "café \ufffd"]
+
+
+async def test_truncation_like_yarn_build(tmp_path):
+    """run_rl_swarm.sh does `yarn build > logs/yarn.log` on every start: the file is truncated."""
+    log = tmp_path / "yarn.log"
+    log.write_text("".join(f"old build {i}\n" for i in range(50)))
+    async with Follower(log, from_start=True) as f:
+        await f.wait_count(50)
+        subprocess.run(["bash", "-c", f"echo 'yarn run v1.22.22' > '{log}'; echo '$ next build' >> '{log}'"],
+                       check=True)
+        await f.wait_count(52)
+    assert f.lines[50:] == [("yarn run v1.22.22", 1), ("$ next build", 2)]
+    assert "truncated" in f.notices
+
+
+async def test_truncate_and_regrow_past_the_offset_is_seen_by_the_head(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("short old\n")
+    async with Follower(log, from_start=True) as f:
+        await f.wait_count(1)
+        # rewritten in place, longer than before: only the changed first bytes reveal it
+        with open(log, "r+") as fh:
+            fh.write("".join(f"brand new content {i}\n" for i in range(5)))
+        await f.wait_count(6)
+    assert f.texts[1:] == [f"brand new content {i}" for i in range(5)]
+    assert f.lines[1].line_no == 1
+
+
+async def test_rotation_by_rename_drains_the_old_file(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("")
+    async with Follower(log, from_start=True) as f:
+        fh = open(log, "a")
+        fh.write("before 1\nbefore 2\n")
+        fh.flush()
+        os.rename(log, tmp_path / "a.log.1")
+        fh.write("late into the old file\n")     # the writer has not reopened yet
+        fh.close()
+        append(log, "new file 1\n", "w")
+        await f.wait_count(4)
+    assert f.texts == ["before 1", "before 2", "late into the old file", "new file 1"]
+    assert f.lines[-1].line_no == 1
+    assert "rotated" in f.notices
+
+
+async def test_copytruncate_is_recovered_from_the_copy(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("head line that identifies this file\n")
+    async with Follower(log, from_start=True) as f:
+        await f.wait_count(1)
+        # what logrotate's copytruncate does, faster than we can read in between
+        append(log, "written just before the copy\n")
+        shutil.copyfile(log, tmp_path / "a.log.1")
+        os.truncate(log, 0)
+        append(log, "after\n")
+        await f.wait_count(3)
+    assert f.texts == ["head line that identifies this file", "written just before the copy", "after"]
+    assert "recovered" in f.notices and "truncated" in f.notices
+
+
+async def test_deletion_then_late_creation(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("x\n")
+    async with Follower(log, from_start=True) as f:
+        await f.wait_count(1)
+        append(log, "last words")
+        log.unlink()
+        await f.wait_for(lambda: "deleted" in f.notices)
+        await asyncio.sleep(0.3)
+        append(log, "reborn\n", "w")
+        await f.wait_count(3)
+    assert f.lines == [("x", 1), ("last words", 2), ("reborn", 1)]
+
+
+async def test_file_and_directory_created_late(tmp_path):
+    log = tmp_path / "checkout" / "logs" / "swarm_launcher.log"
+    async with Follower(log) as f:
+        await asyncio.sleep(0.2)
+        log.parent.mkdir(parents=True)              # rl-swarm makes logs/ on its first start
+        await asyncio.sleep(0.2)
+        append(log, "first\n")
+        await f.wait_count(1, timeout=3)
+    assert f.lines == [("first", 1)]                # a file born after we started is read from 0
+    assert f.notices == ["created"]
+
+
+async def test_directory_removed_and_recreated(tmp_path):
+    logs = tmp_path / "logs"
+    logs.mkdir()
+    log = logs / "a.log"
+    log.write_text("one\n")
+    async with Follower(log, from_start=True) as f:
+        await f.wait_count(1)
+        shutil.rmtree(logs)
+        await asyncio.sleep(0.3)
+        logs.mkdir()
+        append(log, "two\n")
+        await f.wait_count(2, timeout=4)
+        append(log, "three\n")                       # and still following the new directory
+        await f.wait_count(3, timeout=4)
+    assert f.texts == ["one", "two", "three"]
+
+
+async def test_over_long_lines_keep_their_head(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("")
+    async with Follower(log, from_start=True, max_line_bytes=1000) as f:
+        append(log, "A" * 5000 + "\nshort\n")
+        await f.wait_count(2)
+    assert f.lines[0].text == "A" * 1000 and f.lines[0].cut == 4000
+    assert f.lines[1] == ("short", 2)
+
+
+async def test_stop_is_prompt_and_async_iteration_works(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("a\nb\n")
+    tailer = LogTailer(log, from_start=True)
+    got = []
+    async for line in tailer:
+        got.append(line)
+        if len(got) == 2:
+            break
+    assert got == [("a", 1), ("b", 2)]
+    t = LogTailer(log)
+    task = asyncio.create_task(t.follow(lambda _l: None))
+    await asyncio.sleep(0.2)
+    t0 = time.monotonic()
+    t.stop()
+    await asyncio.wait_for(task, 2)
+    assert time.monotonic() - t0 < 0.5
+
+
+WRITER = r"""
+import os, sys, time
+path, n, rate, rotate_every = sys.argv[1], int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4])
+f = open(path, "a", buffering=1)
+t0 = time.monotonic()
+for i in range(n):
+    f.write(f"line {i:06d} {'x' * 80}\n")
+    if rotate_every and i and i % rotate_every == 0:
+        f.close()
+        os.replace(path, path + ".1")
+        f = open(path, "a", buffering=1)
+    ahead = (i + 1) / rate - (time.monotonic() - t0)
+    if ahead > 0.002:
+        time.sleep(ahead)
+f.close()
+"""
+
+
+@pytest.mark.parametrize("rotate_every", [0, 1300])
+async def test_no_line_lost_at_2000_lines_per_second(tmp_path, rotate_every):
+    log = tmp_path / "flood.log"
+    log.write_text("")
+    n = 4000
+    async with Follower(log, from_start=True) as f:
+        proc = await asyncio.create_subprocess_exec(sys.executable, "-c", WRITER, str(log), str(n), "2000",
+                                                    str(rotate_every))
+        try:
+            assert await asyncio.wait_for(proc.wait(), 15) == 0
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+                await proc.wait()
+        await f.wait_count(n, timeout=5)
+    nums = [int(t.split()[1]) for t in f.texts]
+    assert nums == list(range(n))                     # every line, once, in order
