@@ -1,7 +1,57 @@
-"""`swarmtui identity`: not built yet (issue #3)."""
+"""`swarmtui identity [NODE_DIR] [--json]`: peer id, animal name and login state, offline."""
 
-from swarmtui.errors import UserError
+from __future__ import annotations
+
+import json
+import sys
 
 
 def run(args) -> int:
-    raise UserError("'identity' is not built yet (tracked in issue #3)", exit_code=1)
+    from swarmtui.node.identity import identity_report
+    from swarmtui.node.layout import inspect_checkout
+
+    layout = inspect_checkout(args.node_dir)  # NotACheckout is a UserError: one line, exit 2
+    report = identity_report(layout)
+    if args.json:
+        sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+    else:
+        sys.stdout.write(format_human(report, layout.era_label))
+    return 0
+
+
+def format_human(report, era_label: str) -> str:
+    rows: list[tuple[str, str]] = [("node", f"{report.root}  ({era_label})")]
+    pem = f"{report.pem_path}  {report.pem_state}"
+    if report.pem_mode:
+        pem += f", mode {report.pem_mode}"
+    rows.append(("swarm.pem", pem))
+    rows.append(("peer id", report.peer_id or "unknown"))
+    if report.animal_name:
+        rows.append(("name", report.animal_name))
+    elif report.peer_id:
+        rows.append(("name", "unknown (no word lists in this checkout)"))
+    lg = report.login
+    if lg.user_data:
+        parts = [f"org {lg.org_id or '?'}", f"EOA {lg.address or '?'}"]
+        if lg.email:
+            parts.append(lg.email)
+        rows.append(("login", "userData.json: " + ", ".join(parts)))
+    else:
+        rows.append(("login", "userData.json: not there (not logged in)"))
+    if lg.api_key:
+        if lg.keys is None:
+            rows.append(("", "userApiKey.json: unreadable"))
+        else:
+            state = "activated" if lg.activated else "not activated"
+            created = f", created {lg.created_at}" if lg.created_at else ""
+            rows.append(("", f"userApiKey.json: {lg.keys} key{'s' if lg.keys != 1 else ''}, latest {state}{created}"))
+    else:
+        rows.append(("", "userApiKey.json: not there"))
+    if report.backups:
+        rows.append(("backups", ", ".join(b["path"] for b in report.backups[:4]) + ("…" if len(report.backups) > 4 else "")))
+    if not report.problems:
+        rows.append(("problems", "none"))
+    for i, p in enumerate(report.problems):
+        rows.append(("problems" if i == 0 else "", f"{p.code}: {p.message}"))
+        rows.append(("", f"  fix: {p.fix}"))
+    return "\n".join(f"{k:<10} {v}".rstrip() for k, v in rows) + "\n"

@@ -119,6 +119,10 @@ def rsa_public_spki(private_der: bytes) -> bytes:
         private = serialization.load_der_private_key(private_der, password=None)
     except (ValueError, TypeError) as exc:
         raise KeyFormatError(f"the RSA key inside does not load: {exc}") from None
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    if not isinstance(private, rsa.RSAPrivateKey):
+        raise KeyFormatError(f"the key inside is {type(private).__name__}, not RSA")
     return private.public_key().public_bytes(
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )

@@ -1,0 +1,364 @@
+"""Offline diagnosis of saved node output: what swarmtui would have seen, read from files.
+
+Speed matters (a week of DEBUG logs is millions of lines), so the reader does not run the
+parser and the matcher on every line. It scans each chunk of raw bytes for a small set of
+literal "scan needles" (C-speed `bytes.find`), and only lines containing one are decoded,
+sanitized, split on `\\r`, parsed and matched. Every catalogue needle and every event trigger
+contains at least one scan needle (tests hold this), so a skipped line cannot have produced an
+event or a detection. While the matcher has a multi-line condition open (a traceback, a
+"followed by" rule), the following lines are fed one by one, exactly as the live engine does.
+
+Line numbers are physical lines (`\\n`), as `grep -n` and editors count them; the `\\r`-separated
+redraws of a tqdm bar share their line's number.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, BinaryIO, Iterable
+
+from swarmtui.node.layout import ERA_LABELS
+from swarmtui.node.logparse import Hello, Milestone, RoundEvent, StepProgress, Rewards, parse_all
+from swarmtui.node.progress import ProgressModel
+from swarmtui.node.signatures import Catalogue, Matcher
+from swarmtui.node.text import sanitize
+
+# Every catalogue needle and every logparse event trigger contains one of these (tested). The
+# flag says what a line containing it needs: 1 = the matcher, 2 = the parser.
+MATCH, PARSE = 1, 2
+SCAN_NEEDLES: tuple[tuple[str, int], ...] = (
+    ("rror", MATCH), ("ailed", MATCH), ("xception", MATCH), ("Killed", MATCH), ("already", MATCH),
+    ("Errno", MATCH), ("Process DHT", MATCH), ("Connection refused", MATCH), ("out of memory", MATCH),
+    ("egister", MATCH | PARSE), ("Waiting for", MATCH | PARSE), ("Generating new identity", MATCH), ("is a yanked version", MATCH),
+    ("open: command not found", MATCH), ("No such process", MATCH), ("Training timed out", MATCH),
+    ("most recent call last", MATCH), ("round", PARSE), ("Hello", PARSE), ("CodeZero", PARSE),
+)
+# Lines that only ever update "the latest" value (a tqdm step, a trl metrics dict): only the last
+# useful one of each chunk can matter to the report, so they are searched from the end.
+# The needles are the ends of a tqdm training bar (`…, 61.82s/it]`; Map bars say examples/s) and
+# a key only trl's metric dicts have.
+LAST_ONLY_NEEDLES: tuple[tuple[str, type], ...] = (("s/it]", StepProgress), ("it/s]", StepProgress),
+                                                   ("'reward': ", Rewards))
+_LAST_ONLY_TRIES = 200
+# What logparse needs to see to produce the events diagnose reports (rounds, hello, steps,
+# rewards, era, login waits); each contains a PARSE scan needle or a last-only needle (tested).
+EVENT_TRIGGERS: tuple[str, ...] = (
+    "round", "Hello", "s/it]", "it/s]", "'reward': ", "CodeZero", "Registering self with peer ID", "Waiting for",
+)
+
+CHUNK = 4 * 1024 * 1024
+MAX_LINE = 16384
+
+
+@dataclass
+class Detection:
+    id: str
+    cls: str
+    action: str
+    hint: str
+    text: str
+    file: str
+    line: int
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"id": self.id, "class": self.cls, "file": self.file, "line": self.line,
+                "action": self.action, "hint": self.hint, "text": self.text}
+
+
+@dataclass
+class FileStats:
+    file: str
+    lines: int = 0
+    bytes: int = 0
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"file": self.file, "lines": self.lines, "bytes": self.bytes}
+
+
+@dataclass
+class Report:
+    files: list[FileStats] = field(default_factory=list)
+    era: str | None = None
+    peer_id: str | None = None
+    animal_name: str | None = None
+    first_round: int | None = None
+    last_round: int | None = None
+    skipped: list[int] = field(default_factory=list)
+    rounds_completed: int = 0
+    last_progress: dict[str, Any] | None = None
+    last_rewards: dict[str, float] | None = None
+    detections: list[Detection] = field(default_factory=list)
+
+    @property
+    def lines(self) -> int:
+        return sum(f.lines for f in self.files)
+
+    def counts(self) -> dict[str, int]:
+        out: dict[str, int] = {}
+        for d in self.detections:
+            out[d.id] = out.get(d.id, 0) + 1
+        return out
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "era": self.era,
+            "era_label": ERA_LABELS.get(self.era) if self.era else None,
+            "peer_id": self.peer_id,
+            "animal_name": self.animal_name,
+            "rounds": {"first": self.first_round, "last": self.last_round, "skipped": list(self.skipped),
+                       "completed": self.rounds_completed},
+            "last_progress": self.last_progress,
+            "last_rewards": self.last_rewards,
+            "files": [f.to_dict() for f in self.files],
+            "lines": self.lines,
+            "counts": self.counts(),
+            "detections": [d.to_dict() for d in self.detections],
+        }
+
+
+def _yields(raw: bytes, kind: type) -> bool:
+    """Does this line hold an event of `kind` (a training step, rewards) for the report?"""
+    for piece in raw.decode("utf-8", "replace").split("\r"):
+        for ev in parse_all(sanitize(piece)[:MAX_LINE]):
+            if isinstance(ev, kind) and (kind is not Rewards or any("reward" in k for k in ev.metrics)):
+                return True
+    return False
+
+
+class Diagnoser:
+    """Feed it files in order; `report` says what they show."""
+
+    def __init__(self, catalogue: Catalogue | None = None):
+        self.catalogue = catalogue if catalogue is not None else Catalogue.load()
+        self.matcher = Matcher(self.catalogue)
+        self.progress = ProgressModel()
+        self.report = Report()
+        self._needles = tuple((n.encode(), flag) for n, flag in SCAN_NEEDLES)
+        self._last_only = tuple((n.encode(), kind) for n, kind in LAST_ONLY_NEEDLES)
+        # A line found only by parse needles still needs the matcher if it holds one of the
+        # catalogue needles that contain such a needle ("Could not fetch round and stage").
+        parse_only = [n for n, flag in SCAN_NEEDLES if not flag & MATCH] + [n for n, _ in LAST_ONLY_NEEDLES]
+        self._match_too = tuple(c for c in self.catalogue.needles() if any(p in c for p in parse_only))
+        self._skipped_sig = self.catalogue.get("skipped-round")
+        self._era_strong: str | None = None
+        self._era_weak: str | None = None
+
+    # ------------------------------------------------------------ reading
+
+    def read(self, stream: BinaryIO, name: str) -> FileStats:
+        stats = FileStats(name)
+        self.report.files.append(stats)
+        carry = b""
+        lineno = 0              # physical lines completed so far
+        dropping = False        # inside the tail of a line far longer than anyone will read
+        while True:
+            data = stream.read(CHUNK)
+            stats.bytes += len(data)
+            if not data:
+                if carry:
+                    self._scan(carry, name, lineno)
+                    lineno += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
+                elif dropping:
+                    lineno += 1
+                break
+            if dropping:
+                nl = data.find(b"\n")
+                if nl < 0:
+                    continue
+                data, dropping = data[nl + 1:], False
+                lineno += 1
+            chunk = carry + data if carry else data
+            cut = chunk.rfind(b"\n")
+            if cut < 0:
+                if len(chunk) > 64 * MAX_LINE:
+                    # Only the head of a line is ever read (the live engine caps lines the
+                    # same way); the rest is skipped up to its newline, without buffering it.
+                    self._scan(chunk[: 8 * MAX_LINE], name, lineno)
+                    carry, dropping = b"", True
+                    continue
+                carry = chunk
+                continue
+            block, carry = chunk[: cut + 1], chunk[cut + 1:]
+            self._scan(block, name, lineno)
+            lineno += block.count(b"\n")
+        stats.lines = lineno
+        return stats
+
+    def _scan(self, block: bytes, name: str, base: int) -> None:
+        """Process the interesting lines of `block` (whole lines, the last one maybe unterminated)."""
+        find = block.find
+        rfind = block.rfind
+        size = len(block)
+        starts: dict[int, int] = {}
+        get = starts.get
+        for needle, flag in self._needles:
+            pos = find(needle)
+            while pos != -1:
+                ls = rfind(b"\n", 0, pos) + 1
+                starts[ls] = get(ls, 0) | flag
+                nl = find(b"\n", pos)
+                if nl < 0:
+                    break
+                pos = find(needle, nl + 1)
+        for needle, kind in self._last_only:
+            end = size
+            for _ in range(_LAST_ONLY_TRIES):
+                pos = rfind(needle, 0, end)
+                if pos < 0:
+                    break
+                ls = rfind(b"\n", 0, pos) + 1
+                le = find(b"\n", pos)
+                if _yields(block[ls: size if le < 0 else le], kind):
+                    starts[ls] = get(ls, 0) | PARSE
+                    break
+                end = ls
+        busy = self.matcher.busy
+        if not starts and not busy(name):
+            return
+        count = block.count
+        last_pos, lineno = 0, base
+        next_free = 0       # the first byte not yet looked at
+        for ls in sorted(starts):
+            if ls < next_free:
+                continue
+            flags = starts[ls]
+            # Lines between two interesting ones are fed only while a multi-line condition
+            # (a traceback, a "followed by" rule) is open, exactly as the live engine would.
+            while next_free < ls and busy(name):
+                le = find(b"\n", next_free)
+                le = size if le < 0 else le
+                lineno += count(b"\n", last_pos, next_free)
+                last_pos = next_free
+                self._line(block[next_free:le], name, lineno + 1, MATCH | PARSE)
+                next_free = le + 1
+            lineno += count(b"\n", last_pos, ls)
+            last_pos = ls
+            le = find(b"\n", ls)
+            le = size if le < 0 else le
+            self._line(block[ls:le], name, lineno + 1, flags)
+            next_free = le + 1
+        while next_free < size and busy(name):
+            le = find(b"\n", next_free)
+            le = size if le < 0 else le
+            lineno += count(b"\n", last_pos, next_free)
+            last_pos = next_free
+            self._line(block[next_free:le], name, lineno + 1, MATCH | PARSE)
+            next_free = le + 1
+
+    def _line(self, raw: bytes, name: str, lineno: int, flags: int = MATCH | PARSE) -> None:
+        text = raw.decode("utf-8", "replace")
+        pieces = [p for p in text.split("\r") if p] if "\r" in text else (text,)
+        for piece in pieces:
+            if not piece.isprintable():  # ANSI, control characters or tabs: the slow path
+                piece = sanitize(piece)
+            if len(piece) > MAX_LINE:
+                piece = piece[:MAX_LINE]
+            parse = flags & PARSE
+            if not parse:
+                for t in EVENT_TRIGGERS:
+                    if t in piece:
+                        parse = PARSE
+                        break
+            match = flags & MATCH
+            if not match:
+                if self.matcher.busy(name):
+                    match = MATCH
+                else:
+                    for n in self._match_too:
+                        if n in piece:
+                            match = MATCH
+                            break
+            self._segment(piece, name, lineno, parse, match)
+
+    def feed_text(self, text: str, name: str, lineno: int) -> None:
+        """One already-split, sanitized line (for callers that have lines, not files)."""
+        self._segment(text, name, lineno, True, True)
+
+    def _segment(self, text: str, name: str, lineno: int, parse: bool = True, match: bool = True) -> None:
+        if parse:
+            for ev in parse_all(text):
+                self._event(ev, name, lineno)
+        if match:
+            for m in self.matcher.feed(text, name, lineno):
+                self.report.detections.append(Detection(m.id, m.cls, m.action, m.hint, m.text, name, m.line))
+
+    def _event(self, ev: Any, name: str, lineno: int) -> None:
+        progress = self.progress
+        changed = progress.feed(ev, 0.0)
+        rep = self.report
+        if isinstance(ev, RoundEvent):
+            self._era_from(ev)
+            rep.first_round = progress.first_round
+            rep.last_round = progress.round
+            rep.rounds_completed = progress.rounds_completed
+            for r in progress.new_skips:
+                rep.skipped.append(r)
+                s = self._skipped_sig
+                rep.detections.append(Detection(s.id, s.cls, s.action, s.hint, f"round {r} skipped (next: {ev.round})",
+                                                name, lineno))
+            if changed or rep.last_progress is None:
+                rep.last_progress = {"file": name, "line": lineno, "round": progress.round,
+                                     "stage": progress.stage, "step": progress.step, "total": progress.total}
+        elif isinstance(ev, StepProgress):
+            rep.last_progress = {"file": name, "line": lineno, "round": progress.round, "stage": progress.stage,
+                                 "step": ev.step, "total": ev.total}
+        elif isinstance(ev, Hello):
+            rep.peer_id, rep.animal_name = ev.peer_id, ev.animal_name
+            self._era_from(ev)
+        elif isinstance(ev, Rewards):
+            if progress.last_rewards:
+                rep.last_rewards = dict(progress.last_rewards)
+        elif isinstance(ev, Milestone):
+            if ev.name == "codezero-join":
+                self._set_era("codezero", strong=True)
+            elif ev.name == "registering" and not rep.peer_id and ev.detail.startswith("Qm"):
+                rep.peer_id = ev.detail.split()[0]
+
+    # ------------------------------------------------------------ era evidence
+
+    def _set_era(self, era: str, strong: bool) -> None:
+        if strong:
+            self._era_strong = era
+        else:
+            self._era_weak = era
+        self.report.era = self._era_strong or self._era_weak
+
+    def _era_from(self, ev: Any) -> None:
+        logger = ev.logger or ""
+        if logger.startswith("hivemind_exp"):
+            self._set_era("hivemind", strong=True)
+            return
+        if logger.startswith("genrl_swarm"):
+            self._set_era("genrl-swarm", strong=True)
+            return
+        if isinstance(ev, Hello):
+            if ev.style == "bee":
+                self._set_era("codezero", strong=True)
+            elif logger.startswith("genrl"):
+                self._set_era("rgym", strong=True)
+            return
+        if isinstance(ev, RoundEvent):
+            if ev.stage is not None:
+                self._set_era("hivemind", strong=True)
+            elif self._era_strong not in ("codezero", "rgym", "genrl-swarm"):
+                self._set_era("rgym", strong=False)
+
+    # ------------------------------------------------------------ finishing
+
+    def finish(self) -> Report:
+        rep = self.report
+        rep.first_round = self.progress.first_round
+        rep.last_round = self.progress.round
+        rep.rounds_completed = self.progress.rounds_completed
+        if self.progress.last_rewards:
+            rep.last_rewards = dict(self.progress.last_rewards)
+        return rep
+
+
+def diagnose_paths(paths: Iterable[str]) -> Report:
+    """Diagnose files by path, in order (for callers and benchmarks; '-' is not special here)."""
+    d = Diagnoser()
+    for p in paths:
+        with open(p, "rb") as f:
+            d.read(f, p)
+    return d.finish()
