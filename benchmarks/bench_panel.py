@@ -1,0 +1,219 @@
+"""Panel benchmark (prints figures; never a test). Needs tmux.
+
+    python benchmarks/bench_panel.py [--seconds 8]
+
+1. first frame: `swarmtui demo` in a fresh tmux pane until the status bar is on screen
+   (target <= 1 s);
+2. CPU and RSS of the panel while the node prints 20 lines/s (target <= 3 % of a core, <= 150 MB);
+3. the same at 20,000 lines/s, plus how long a key press takes to show (target <= 150 ms) and
+   whether memory stays flat.
+
+Steps 2-3 run the real SwarmApp in a real terminal (tmux, 120x40) over a synthetic engine that
+emits LinesOut batches every 100 ms, the way the Supervisor does, so they measure the panel alone.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import random
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+PY = sys.executable
+
+
+# ------------------------------------------------------------------ inner: the panel under load
+
+def _inner(rate: int, seconds: float, out: Path) -> None:
+    import psutil
+
+    from swarmtui.engine import events as ev
+    from swarmtui.tui.app import SwarmApp
+    from swarmtui.tui.frozen import StillLayout, identity_report
+
+    words = ("Starting round", "Joining round", "DHT node", "submit-reward 200", "train step", "WARNING - retry")
+
+    class RateEngine:
+        layout = StillLayout()
+        state = ev.RUNNING
+
+        def __init__(self, emit):
+            self.emit = emit
+            self.task = None
+
+        async def start(self):
+            self.emit(ev.IdentityChanged(report=identity_report()))
+            self.emit(ev.StateChanged(state=ev.RUNNING, uptime_s=0.0))
+            self.task = asyncio.create_task(self._pump())
+
+        async def _pump(self):
+            n = 0
+            per_batch = max(1, rate // 10)
+            carry = 0.0
+            while True:
+                carry += rate / 10
+                count = int(carry)
+                carry -= count
+                batch = []
+                for _ in range(count if rate < 10 else per_batch):
+                    n += 1
+                    level = "WARNING" if n % 7 == 0 else "INFO"
+                    batch.append(ev.LogLine("logs/swarm_launcher.log", n,
+                                            f"[2025-11-26 14:00:00,{n % 1000:03d}][genrl][{level}] - {random.choice(words)} {n}",
+                                            level=level))
+                if batch:
+                    self.emit(ev.LinesOut(lines=batch))
+                await asyncio.sleep(0.1)
+
+        def send(self, cmd):
+            pass
+
+        async def close(self, stop_node=True):
+            if self.task:
+                self.task.cancel()
+
+        def emergency_kill(self):
+            pass
+
+    proc = psutil.Process()
+    result: dict = {"rate": rate}
+
+    class Bench(SwarmApp):
+        async def on_mount(self):
+            await super().on_mount()
+            self.set_timer(2.0, self._begin)
+
+        def _begin(self):
+            self._t0 = (time.perf_counter(), proc.cpu_times())
+            self._rss = [proc.memory_info().rss]
+            self.set_interval(1.0, lambda: self._rss.append(proc.memory_info().rss))
+            self.set_timer(seconds, self._end)
+
+        def _end(self):
+            wall0, cpu0 = self._t0
+            cpu1 = proc.cpu_times()
+            wall = time.perf_counter() - wall0
+            used = (cpu1.user - cpu0.user) + (cpu1.system - cpu0.system)
+            result.update(cpu_percent=100 * used / wall, rss_mb_start=self._rss[0] / 2**20,
+                          rss_mb_end=proc.memory_info().rss / 2**20, rss_mb_max=max(self._rss) / 2**20,
+                          lines_kept=len(self.log_view.entries), lines_seen=self.log_view.total_received)
+            out.write_text(json.dumps(result))
+            self.exit(0)
+
+    Bench(lambda emit: RateEngine(emit), catch_signals=False).run()
+
+
+# ------------------------------------------------------------------ outer: tmux driver
+
+class Tmux:
+    def __init__(self, cmd: str, env: dict[str, str]):
+        self.sock = f"bench{os.getpid()}{random.randint(0, 9999)}"
+        args = ["tmux", "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", "120", "-y", "40"]
+        for k, v in env.items():
+            args += ["-e", f"{k}={v}"]
+        self.started = time.perf_counter()
+        subprocess.run(args + [cmd], check=True)
+
+    def screen(self) -> str:
+        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-t", "b"],
+                              capture_output=True, text=True).stdout
+
+    def wait_for(self, text: str, timeout: float) -> float | None:
+        deadline = time.perf_counter() + timeout
+        t0 = time.perf_counter()
+        while time.perf_counter() < deadline:
+            if text in self.screen():
+                return time.perf_counter() - t0
+            time.sleep(0.005)
+        return None
+
+    def keys(self, *keys: str) -> None:
+        subprocess.run(["tmux", "-L", self.sock, "send-keys", "-t", "b", *keys])
+
+    def close(self) -> None:
+        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
+
+
+def first_frame(env: dict[str, str]) -> float | None:
+    swarmtui = Path(PY).with_name("swarmtui")
+    t = Tmux(f"{swarmtui} demo", env)
+    try:
+        seen = t.wait_for("restarts 24h", 20)
+        return None if seen is None else time.perf_counter() - t.started
+    finally:
+        t.keys("q")
+        time.sleep(0.3)
+        t.keys("s")
+        time.sleep(0.5)
+        t.close()
+
+
+def under_load(rate: int, seconds: float, env: dict[str, str], probe_keys: bool) -> dict:
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "result.json"
+        t = Tmux(f"{PY} {Path(__file__).resolve()} --inner {rate} --seconds {seconds} --out {out}", env)
+        try:
+            t.wait_for("restarts 24h", 20)
+            latencies = []
+            if probe_keys:
+                time.sleep(2.5)
+                for _ in range(4):
+                    for key, shows in (("?", "swarmtui: keys"), ("/", "search the log…")):
+                        t0 = time.perf_counter()
+                        t.keys(key)
+                        shown = t.wait_for(shows, 2)
+                        latencies.append(None if shown is None else time.perf_counter() - t0)
+                        t.keys("Escape")
+                        time.sleep(0.4)
+            deadline = time.time() + seconds + 15
+            while not out.exists() and time.time() < deadline:
+                time.sleep(0.2)
+            result = json.loads(out.read_text()) if out.exists() else {"error": "no result"}
+            if latencies:
+                result["key_ms"] = [None if x is None else round(x * 1000) for x in latencies]
+            return result
+        finally:
+            t.close()
+
+
+def main() -> int:
+    p = argparse.ArgumentParser()
+    p.add_argument("--inner", type=int)
+    p.add_argument("--seconds", type=float, default=8.0)
+    p.add_argument("--out")
+    a = p.parse_args()
+    if a.inner is not None:
+        _inner(a.inner, a.seconds, Path(a.out))
+        return 0
+    if shutil.which("tmux") is None:
+        print("tmux is needed for this benchmark")
+        return 1
+    cache = tempfile.mkdtemp(prefix="swarmtui-bench-")
+    env = {"SWARMTUI_CACHE_DIR": cache, "SWARMTUI_STATE_DIR": cache + "/state",
+           "SWARMTUI_CONFIG_DIR": cache + "/config", "COLORTERM": "truecolor", "PYTHONPATH": str(ROOT)}
+    ff = first_frame(env)
+    print(f"first frame of 'swarmtui demo': {'n/a' if ff is None else f'{ff * 1000:.0f} ms'} (target <= 1000 ms)")
+    for rate, probe in ((20, False), (20_000, True)):
+        r = under_load(rate, a.seconds, env, probe)
+        if "error" in r:
+            print(f"{rate} lines/s: {r['error']}")
+            continue
+        line = (f"{rate:>6} lines/s: CPU {r['cpu_percent']:.1f}% of a core, RSS {r['rss_mb_start']:.0f} -> "
+                f"{r['rss_mb_end']:.0f} MB (max {r['rss_mb_max']:.0f}), kept {r['lines_kept']} of {r['lines_seen']} lines")
+        if "key_ms" in r:
+            line += f", key shown after {r['key_ms']} ms"
+        print(line)
+    print("targets: 20 lines/s <= 3% CPU and <= 150 MB; 20,000 lines/s responsive (<= 150 ms) with flat memory")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,682 @@
+"""SwarmApp: the panel. Engine events in (buffered, drained every ~100 ms), engine commands out.
+
+The engine is anything with the Supervisor's surface (engine_api.EngineLike); the app builds it
+from a factory that receives the app's `emit`, so the same app runs over the real Supervisor, the
+demo, or a recording engine in tests. Lifecycle (textual-engineering.md §1): the engine starts in
+on_mount and closes in on_unmount; `run_panel` adds the synchronous safety net after `run()`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import atexit
+import datetime as _dt
+import getpass
+import json
+import signal
+import socket
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+from textual import work
+from textual.app import App, ComposeResult
+from textual.binding import Binding
+from textual.css.query import NoMatches
+from textual.containers import Container
+from textual.screen import ModalScreen
+from textual.widgets import DataTable, Footer, Static
+
+from swarmtui.engine import events as ev
+from swarmtui.tui import clipboard, wording
+from swarmtui.tui.engine_api import EngineFactory, EngineLike
+from swarmtui.tui.format import home_relative, short
+from swarmtui.tui.palette import PanelCommands
+from swarmtui.tui.panes.history import HistoryPane, record_time
+from swarmtui.tui.panes.identity import IdentityPane
+from swarmtui.tui.panes.log import LogPane
+from swarmtui.tui.panes.logview import LogView
+from swarmtui.tui.panes.processes import ProcessPane
+from swarmtui.tui.panes.progress import ProgressPane
+from swarmtui.tui.panes.status import StatusBar
+from swarmtui.tui.screens.confirm import Choice, ConfirmScreen
+from swarmtui.tui.screens.help import HelpScreen
+from swarmtui.tui.screens.prompt import PromptScreen
+from swarmtui.tui.screens.record import RecordScreen
+
+# Below this size the panel shows status, progress and one pane at a time (tab switches).
+COMPACT_WIDTH = 100
+COMPACT_HEIGHT = 34
+COMPACT_PANES = ("log-pane", "identity-pane", "history-pane", "procs-pane")
+PANE_NAMES = {"log-pane": "Log", "identity-pane": "Identity", "history-pane": "History", "procs-pane": "Processes"}
+WIDE_ORDER = ("log-pane", "procs-pane", "history-pane", "identity-pane")
+RUNNING_STATES = (ev.STARTING, ev.RUNNING, ev.LOGIN_REQUIRED, ev.BACKOFF, ev.NEEDS_USER, ev.STOPPING)
+# Panel actions a modal must not trigger through priority bindings.
+PANEL_ACTIONS = {"restart", "stop_start", "logout", "reset_identity", "copy", "search", "filter",
+                 "next_pane", "prev_pane", "help", "quit_panel", "answer_prompt"}
+# If the engine never reports "stopped" after a quit, give up waiting and exit (on_unmount still
+# runs the engine's close(), which stops the node).
+QUIT_WAIT_S = 60.0
+
+
+def _binding(key: str, action: str, description: str, binding_id: str, show: bool = True, **kw) -> Binding:
+    return Binding(key, action, description, id=binding_id, show=show, **kw)
+
+
+class SwarmApp(App[int]):
+    CSS_PATH = str(Path(__file__).with_name("app.tcss"))   # absolute: subclasses live elsewhere
+    TITLE = "swarmtui"
+    COMMANDS = App.COMMANDS | {PanelCommands}
+    ENABLE_COMMAND_PALETTE = True
+
+    BINDINGS = [
+        _binding("r", "restart", "Restart", "restart"),
+        _binding("s", "stop_start", "Stop/Start", "stop-start"),
+        _binding("l", "logout", "Logout", "logout"),
+        _binding("i", "reset_identity", "Reset id", "reset-identity"),
+        _binding("c", "copy", "Copy", "copy"),
+        _binding("slash", "search", "Search", "search", key_display="/"),
+        _binding("f", "filter", "Filter", "filter"),
+        _binding("tab", "next_pane", "Pane", "next-pane", priority=True),
+        _binding("shift+tab", "prev_pane", "Prev pane", "prev-pane", show=False, priority=True),
+        _binding("a", "answer_prompt", "Answer", "answer"),
+        _binding("question_mark", "help", "Help", "help", key_display="?"),
+        _binding("q", "quit_panel", "Quit", "quit"),
+    ]
+
+    def __init__(
+        self,
+        engine_factory: EngineFactory,
+        *,
+        keymap: dict[str, str] | None = None,
+        stall_limit_s: float | None = None,
+        stop_timeout_s: float | None = None,
+        keep_login: bool = False,
+        host: str | None = None,
+        user: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+        wall_clock: Callable[[], _dt.datetime] | None = None,
+        banner: str = "",
+        max_log_lines: int = 5000,
+        drain_interval: float = 0.25,
+        catch_signals: bool = True,
+    ):
+        super().__init__()
+        self._pending: list[ev.Event] = []
+        self.clock = clock
+        self.wall_clock = wall_clock or (lambda: _dt.datetime.now(_dt.timezone.utc))
+        self.keymap_config = dict(keymap or {})
+        self.stall_limit_s = stall_limit_s
+        self.stop_timeout_s = stop_timeout_s
+        self.keep_login = keep_login
+        self.host = host or socket.gethostname()
+        self.user = user if user is not None else _safe_user()
+        self.banner = banner
+        self.max_log_lines = max_log_lines
+        self.drain_interval = drain_interval
+        self.catch_signals = catch_signals
+        self.state = ""
+        self.pending_prompt: ev.PromptSeen | None = None
+        self.lost_terminal = False
+        self.compact = False
+        self.compact_pane = "log-pane"
+        self._quitting = False
+        self._quit_deadline: float | None = None
+        self._leave_running = False
+        self._engine_started = False
+        self._signals_installed: list[int] = []
+        self._last_peer: str | None = None
+        self._login_notified = False
+        self.sent: list[ev.Command] = []   # every command sent, for the record and for tests
+        self.toasts: list[tuple[str, str]] = []
+        self.last_copy: tuple[str, str, clipboard.CopyResult] | None = None
+        # Built here, not in on_mount, so a bad NODE_DIR fails before the terminal is taken over.
+        self.engine: EngineLike = engine_factory(self._emit)
+        self.layout = self.engine.layout
+        self.state = getattr(self.engine, "state", "") or ""
+
+    # ---------------------------------------------------------------- composition
+
+    def compose(self) -> ComposeResult:
+        layout = self.layout
+        node_label = home_relative(getattr(layout, "root", None))
+        era = getattr(layout, "era_label", "") or getattr(layout, "era", "")
+        yield StatusBar(node_label, era, id="status")
+        with Container(id="panes"):
+            yield ProgressPane(self.stall_limit_s, id="progress-pane", classes="pane")
+            yield Static("", id="pane-tabs")
+            yield LogPane(self.max_log_lines, id="log-pane", classes="pane")
+            yield IdentityPane(login_port=int(getattr(layout, "login_port", 3000) or 3000),
+                               host=self.host, user=self.user, id="identity-pane", classes="pane")
+            yield HistoryPane(wall_clock=self.wall_clock, id="history-pane", classes="pane")
+            yield ProcessPane(id="procs-pane", classes="pane")
+        yield Footer()
+
+    @property
+    def status(self) -> StatusBar:
+        return self.query_one(StatusBar)
+
+    @property
+    def log_pane(self) -> LogPane:
+        return self.query_one(LogPane)
+
+    @property
+    def log_view(self) -> LogView:
+        return self.query_one(LogView)
+
+    def pane(self, pane_id: str):
+        return self.query_one(f"#{pane_id}")
+
+    async def on_mount(self) -> None:
+        if self.keymap_config:
+            self.set_keymap(self.keymap_config)
+        status = self.status
+        status.banner = self.banner
+        status.state = self.state
+        status.tick(self.clock())
+        self._apply_size(self.size.width, self.size.height)
+        self.log_view.focus()
+        self.set_interval(self.drain_interval, self._drain, name="drain")
+        self.set_interval(1.0, self._tick, name="tick")
+        if self.catch_signals:
+            self._install_signal_handlers()
+        self.run_worker(self._start_engine(), name="engine-start", group="engine", exit_on_error=False)
+
+    async def _start_engine(self) -> None:
+        try:
+            await self.engine.start()
+            self._engine_started = True
+        except Exception as exc:   # a failed start is shown, never a traceback over the screen
+            message = str(exc) or exc.__class__.__name__
+            self.notify(f"The engine could not start: {message}", severity="error", timeout=30)
+            self.status.set_detail(f"engine start failed: {short(message, 120)}", self.clock())
+
+    async def on_unmount(self) -> None:
+        self._remove_signal_handlers()
+        try:
+            await self.engine.close(stop_node=not self._leave_running)
+        except Exception:
+            # run_panel's emergency_kill still runs after this; never hang the exit on a report.
+            pass
+
+    # ---------------------------------------------------------------- lost terminal
+
+    def _install_signal_handlers(self) -> None:
+        if threading.current_thread() is not threading.main_thread():
+            return
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, self._on_hangup, sig)
+                self._signals_installed.append(sig)
+            except (NotImplementedError, RuntimeError, ValueError):
+                pass
+
+    def _remove_signal_handlers(self) -> None:
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return
+        for sig in self._signals_installed:
+            try:
+                loop.remove_signal_handler(sig)
+            except Exception:
+                pass
+        self._signals_installed.clear()
+
+    def _on_hangup(self, sig: int) -> None:
+        """The terminal is gone (SSH drop, pane killed) or we were told to stop: stop the node
+        through the engine's full stop sequence (on_unmount -> close) and exit. Nobody is left to
+        answer a modal, so nothing is asked."""
+        self.lost_terminal = sig == signal.SIGHUP
+        self._leave_running = False
+        code = 129 if sig == signal.SIGHUP else 143
+        self.exit(result=code, return_code=code)
+
+    # ---------------------------------------------------------------- engine events
+
+    def _emit(self, event: ev.Event) -> None:
+        """Called by the engine (loop thread); only buffers, the drain timer does the work."""
+        self._pending.append(event)
+
+    def _drain(self) -> None:
+        try:
+            self._drain_events()
+        except NoMatches:
+            pass    # the screen is being torn down: nothing left to show
+
+    def _drain_events(self) -> None:
+        if self._quit_deadline is not None and self.clock() > self._quit_deadline:
+            self.exit(0)
+        if not self._pending:
+            return
+        batch, self._pending = self._pending, []
+        lines: list[ev.LogLine] = []
+        partial: str | None = None
+        for event in batch:
+            if isinstance(event, ev.LinesOut):
+                lines.extend(event.lines)
+                partial = event.partial
+                continue
+            handler = self._handlers().get(type(event))
+            if handler is not None:
+                try:
+                    handler(event)
+                except Exception as exc:   # one odd event must not stop the panel
+                    self.log.error(f"event {event.kind}: {exc!r}")
+        if lines or partial is not None:
+            if len(lines) > self.max_log_lines:
+                lines = lines[-self.max_log_lines:]
+            self.log_pane.add_lines(lines, partial)
+
+    def _handlers(self) -> dict[type, Callable[[Any], None]]:
+        return {
+            ev.StateChanged: self._on_state,
+            ev.PromptSeen: self._on_prompt,
+            ev.Detected: self._on_detected,
+            ev.RestartScheduled: self._on_restart_scheduled,
+            ev.Exited: lambda e: None,
+            ev.OrphanKilled: self._on_orphan,
+            ev.StopStep: self._on_stop_step,
+            ev.ProgressUpdate: lambda e: self.query_one(ProgressPane).set_progress(e, self.clock()),
+            ev.ProcessSnapshot: lambda e: self.query_one(ProcessPane).set_procs(e.procs),
+            ev.IdentityChanged: self._on_identity,
+            ev.LoginRequired: self._on_login,
+            ev.HistoryAppended: self._on_history,
+            ev.PreflightFailed: self._on_preflight,
+            ev.ActionDone: self._on_action_done,
+            ev.Notice: self._on_notice,
+        }
+
+    def _on_state(self, e: ev.StateChanged) -> None:
+        previous = self.state
+        self.state = e.state
+        self.status.set_state(e, self.clock())
+        identity = self.query_one(IdentityPane)
+        if e.state != ev.LOGIN_REQUIRED and identity.login_url:
+            identity.set_login(None)
+            self._login_notified = False
+        if e.state == ev.NEEDS_USER and previous != ev.NEEDS_USER:
+            self.notify(f"Needs you: {e.detail or e.reason}", title="swarmtui", severity="error", timeout=20)
+        if e.state == ev.STOPPED and self._quitting:
+            self.exit(0)
+        self.refresh_bindings()
+
+    def _on_prompt(self, e: ev.PromptSeen) -> None:
+        if e.answered:
+            return
+        self.pending_prompt = e
+        self.status.prompt_pending = True
+        self.status.tick(self.clock())
+        self.notify(f"The node asks: {short(e.text, 80)}", severity="warning", timeout=10)
+        self.refresh_bindings()
+        if not isinstance(self.screen, ModalScreen):
+            self.action_answer_prompt()
+
+    def _on_detected(self, e: ev.Detected) -> None:
+        if e.id == "new-identity-generated":
+            self.notify(f"A new identity was generated: {short(e.text, 100)}", title="Identity",
+                        severity="warning", timeout=20)
+
+    def _on_restart_scheduled(self, e: ev.RestartScheduled) -> None:
+        self.notify(f"Restart #{e.attempt} in {e.delay_s:.0f}s: {e.reason}", title="Restart",
+                    severity="warning", timeout=8)
+
+    def _on_orphan(self, e: ev.OrphanKilled) -> None:
+        self.notify(f"Stopped a leftover process of ours: {e.pid} {short(e.cmdline, 60)} ({e.signal})",
+                    timeout=6)
+
+    def _on_stop_step(self, e: ev.StopStep) -> None:
+        left = f", {e.remaining} left" if e.remaining else ""
+        self.status.set_detail(f"stopping: {e.step}{left} {e.detail}".strip(), self.clock())
+
+    def _on_identity(self, e: ev.IdentityChanged) -> None:
+        pane = self.query_one(IdentityPane)
+        pane.set_report(e.report)
+        peer = e.report.get("peer_id") or None
+        if self._last_peer and peer and peer != self._last_peer:
+            self.notify(f"Peer id changed: {short(self._last_peer, 16)} -> {short(peer, 16)} "
+                        f"({e.report.get('animal_name') or '?'})", title="Identity", severity="warning", timeout=20)
+        elif self._last_peer and not peer:
+            self.notify("swarm.pem is gone: the next start makes a new identity", title="Identity",
+                        severity="warning", timeout=20)
+        if peer:
+            self._last_peer = peer
+
+    def _on_login(self, e: ev.LoginRequired) -> None:
+        pane = self.query_one(IdentityPane)
+        pane.set_login(e.url, e.waiting_for)
+        if not self._login_notified:
+            self._login_notified = True
+            self.notify(f"Log in at {e.url} — tunnel: {pane.ssh_command}", title="Login required",
+                        severity="warning", timeout=20)
+
+    def _on_history(self, e: ev.HistoryAppended) -> None:
+        self.query_one(HistoryPane).add(e.record)
+        self._count_restarts()
+
+    def _count_restarts(self) -> None:
+        now = self.wall_clock()
+        day = _dt.timedelta(hours=24)
+        count = 0
+        for record in self.query_one(HistoryPane).records:
+            t = record_time(record)
+            if t is None or now - t <= day:
+                count += 1
+        self.status.restarts_24h = count
+        self.status.tick(self.clock())
+
+    def _on_preflight(self, e: ev.PreflightFailed) -> None:
+        text = "; ".join(e.problems) or "pre-flight failed"
+        self.status.set_detail(f"cannot start: {short(text, 140)}", self.clock())
+        self.notify(text, title="Cannot start the node", severity="error", timeout=30)
+
+    def _on_action_done(self, e: ev.ActionDone) -> None:
+        backups = (" Backup: " + ", ".join(e.backups)) if e.backups else ""
+        self.notify(f"{e.action}: {e.detail or ('done' if e.ok else 'failed')}.{backups}",
+                    severity="information" if e.ok else "error", timeout=15)
+
+    def _on_notice(self, e: ev.Notice) -> None:
+        severity = {"warning": "warning", "error": "error"}.get(e.level, "information")
+        self.notify(e.text, severity=severity, timeout=10)  # type: ignore[arg-type]
+
+    def _tick(self) -> None:
+        now = self.clock()
+        try:
+            self.status.tick(now)
+            self.query_one(ProgressPane).tick(now)
+        except NoMatches:
+            pass
+
+    # ---------------------------------------------------------------- layout
+
+    def on_resize(self, event) -> None:
+        self._apply_size(event.size.width, event.size.height)
+
+    def _apply_size(self, width: int, height: int) -> None:
+        compact = width < COMPACT_WIDTH or height < COMPACT_HEIGHT
+        self.compact = compact
+        panes = self.query_one("#panes")
+        panes.set_class(compact, "-compact")
+        self._show_compact(self.compact_pane)
+
+    def _show_compact(self, pane_id: str) -> None:
+        self.compact_pane = pane_id
+        for pid in COMPACT_PANES:
+            self.pane(pid).set_class(pid == pane_id, "-shown")
+        tabs = []
+        for pid in COMPACT_PANES:
+            name = PANE_NAMES[pid]
+            tabs.append(f"[reverse] {name} [/]" if pid == pane_id else f" {name} ")
+        self.query_one("#pane-tabs", Static).update(" ".join(tabs) + "  [dim]tab: next pane[/]")
+
+    def _focus_target(self, pane_id: str):
+        if pane_id == "log-pane":
+            return self.log_view
+        if pane_id in ("history-pane", "procs-pane"):
+            return self.pane(pane_id).query_one(DataTable)
+        return self.pane(pane_id)
+
+    def _current_pane(self) -> str | None:
+        node = self.focused
+        while node is not None:
+            if node.id in PANE_NAMES:
+                return node.id
+            node = node.parent
+        return None
+
+    def show_pane(self, pane_id: str) -> None:
+        if self.compact:
+            self._show_compact(pane_id)
+        self._focus_target(pane_id).focus()
+
+    def _cycle(self, step: int) -> None:
+        order = COMPACT_PANES if self.compact else WIDE_ORDER
+        current = self._current_pane() or (self.compact_pane if self.compact else order[0])
+        index = order.index(current) if current in order else -1
+        self.show_pane(order[(index + step) % len(order)])
+
+    # ---------------------------------------------------------------- actions (keys, palette)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action in PANEL_ACTIONS and isinstance(self.screen, ModalScreen):
+            return False
+        if action == "answer_prompt":
+            return self.pending_prompt is not None
+        return True
+
+    def send(self, command: ev.Command) -> None:
+        self.sent.append(command)
+        try:
+            self.engine.send(command)
+        except Exception as exc:
+            self.notify(f"The engine refused {command.kind}: {exc}", severity="error", timeout=10)
+
+    def _node_running(self) -> bool:
+        return self.state in RUNNING_STATES
+
+    def action_restart(self) -> None:
+        self.send(ev.RestartNode(reason="manual"))
+        self.notify("Restart requested (reason: manual)", timeout=4)
+
+    def action_stop_start(self) -> None:
+        if not self._node_running():
+            self.send(ev.StartNode())
+            self.notify("Starting the node", timeout=4)
+            return
+        text = wording.stop(self.layout, self.keep_login, self.stop_timeout_s)
+        choices = (Choice("no", "Cancel", "n"), Choice("yes", "Stop the node", "y", "error"))
+
+        def done(answer: str | None) -> None:
+            if answer == "yes":
+                self.send(ev.StopNode(reason="manual"))
+                self.notify("Stopping the node", timeout=4)
+
+        self.push_screen(ConfirmScreen(text, choices), done)
+
+    def action_logout(self) -> None:
+        text = wording.logout(self.layout, self._node_running())
+        choices = (Choice("no", "Cancel", "n"), Choice("yes", "Log out", "y", "error"))
+
+        def done(answer: str | None) -> None:
+            if answer == "yes":
+                self.send(ev.Logout())
+
+        self.push_screen(ConfirmScreen(text, choices), done)
+
+    def action_reset_identity(self) -> None:
+        text = wording.reset_identity(self.layout, self._node_running())
+        choices = (Choice("no", "Cancel", "n"), Choice("yes", "Reset identity", "y", "error"))
+
+        def done(answer: str | None) -> None:
+            if answer == "yes":
+                self.send(ev.ResetIdentity())
+
+        self.push_screen(ConfirmScreen(text, choices), done)
+
+    def action_quit_panel(self) -> None:
+        if self._quitting:          # q again while stopping: stop waiting (close() still stops)
+            self.exit(0)
+            return
+        if not self._node_running():
+            self.exit(0)
+            return
+        can_leave = bool(getattr(self.engine, "survives_panel", False))
+        text = wording.quit_running(self.layout, self.keep_login, can_leave)
+        choices = [Choice("cancel", "Cancel", "n"), Choice("stop", "Stop the node and quit", "s", "error")]
+        if can_leave:
+            choices.append(Choice("leave", "Quit, leave it running", "l", "warning"))
+
+        def done(answer: str | None) -> None:
+            if answer == "stop":
+                self._quitting = True
+                self._quit_deadline = self.clock() + QUIT_WAIT_S
+                self.send(ev.StopNode(reason="manual"))
+                self.status.set_detail("quitting: stopping the node first (q again: quit now)", self.clock())
+            elif answer == "leave" and can_leave:
+                self._leave_running = True
+                self.exit(0)
+
+        self.push_screen(ConfirmScreen(text, tuple(choices)), done)
+
+    async def action_quit(self) -> None:
+        # ctrl+q (Textual's own quit key) takes the same road as q.
+        self.action_quit_panel()
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(self.key_table(), str(clipboard.copy_file_path())))
+
+    def key_table(self) -> list[tuple[str, str]]:
+        """(key as currently mapped, what it does) for every panel binding, keymap applied."""
+        rows = []
+        described = {
+            "restart": "restart the node now (recorded as 'manual')",
+            "stop-start": "stop the node (asks) / start it",
+            "logout": "log out: back up and remove the login files (asks)",
+            "reset-identity": "reset identity: move swarm.pem to a backup (asks)",
+            "copy": "copy what the focused pane holds",
+            "search": "search the log",
+            "filter": "filter the log (only matching lines)",
+            "next-pane": "next pane",
+            "prev-pane": "previous pane",
+            "answer": "answer the node's pending question",
+            "help": "this help",
+            "quit": "quit (asks while the node runs)",
+        }
+        # The main screen's active bindings carry the user's keymap; the class BINDINGS do not.
+        by_id: dict[str, list[str]] = {}
+        for key, active in self.screen.active_bindings.items():
+            binding = active.binding
+            if binding.id in described and active.node is self:
+                by_id.setdefault(binding.id, []).append(self.get_key_display(binding))
+        for binding_id, what in described.items():
+            if binding_id in by_id:
+                rows.append((", ".join(by_id[binding_id]), what))
+        rows.append(("ctrl+p", "command palette: every action by name"))
+        return rows
+
+    def action_search(self) -> None:
+        self.show_pane("log-pane")
+        self.log_pane.open_input("search")
+
+    def action_filter(self) -> None:
+        self.show_pane("log-pane")
+        self.log_pane.open_input("filter")
+
+    def action_clear_filter(self) -> None:
+        self.log_view.set_filter("")
+        self.log_pane._update_titles()
+
+    def action_follow_log(self) -> None:
+        self.show_pane("log-pane")
+        self.log_view.follow()
+
+    def action_next_pane(self) -> None:
+        self._cycle(+1)
+
+    def action_prev_pane(self) -> None:
+        self._cycle(-1)
+
+    def action_answer_prompt(self) -> None:
+        prompt = self.pending_prompt
+        if prompt is None:
+            return
+
+        def done(answer: str | None) -> None:
+            if answer is None or self.pending_prompt is not prompt:
+                return
+            self.pending_prompt = None
+            self.status.prompt_pending = False
+            self.status.tick(self.clock())
+            self.send(ev.AnswerPrompt(text=answer, secret=prompt.secret))
+            self.refresh_bindings()
+
+        self.push_screen(PromptScreen(prompt.text, prompt.secret), done)
+
+    def on_history_pane_record_chosen(self, message: HistoryPane.RecordChosen) -> None:
+        self.push_screen(RecordScreen(message.record))
+
+    # ---------------------------------------------------------------- toasts
+
+    def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:
+        """Toasts never parse markup (node text is full of [brackets]); each is also kept in
+        `self.toasts` (newest last, bounded) so what the operator was told can be inspected."""
+        self.toasts.append((str(severity), str(message)))
+        del self.toasts[:-50]
+        super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+
+    # ---------------------------------------------------------------- copy
+
+    def copy_target(self) -> tuple[str, str] | None:
+        """(what, text) that `c` copies, decided by the focused pane."""
+        pane = self._current_pane()
+        if pane == "log-pane":
+            entry = self.log_view.selected()
+            if entry is not None:
+                return "log line", entry.plain
+        elif pane == "history-pane":
+            record = self.query_one(HistoryPane).selected()
+            if record is not None:
+                return "restart record", json.dumps(record, indent=2, ensure_ascii=False)
+        elif pane == "procs-pane":
+            proc = self.query_one(ProcessPane).selected()
+            if proc is not None:
+                return "process", f"{proc.pid} {proc.cmdline}"
+        return self.query_one(IdentityPane).copy_text()
+
+    def action_copy(self) -> None:
+        target = self.copy_target()
+        if target is None:
+            self.notify("Nothing to copy yet", severity="warning", timeout=3)
+            return
+        self.copy_with_toast(*target)
+
+    def action_copy_peer_id(self) -> None:
+        peer = self.query_one(IdentityPane).peer_id
+        if peer:
+            self.copy_with_toast("peer id", peer)
+        else:
+            self.notify("No peer id yet", severity="warning", timeout=3)
+
+    def action_copy_ssh(self) -> None:
+        self.copy_with_toast("ssh tunnel command", self.query_one(IdentityPane).ssh_command)
+
+    def copy_with_toast(self, what: str, text: str) -> None:
+        self.copy_to_clipboard(text)   # OSC 52, on the app thread
+        self._copy_elsewhere(what, text)
+
+    @work(thread=True, group="clipboard", exit_on_error=False)
+    def _copy_elsewhere(self, what: str, text: str) -> None:
+        result = clipboard.copy_text(text, osc52=None)
+        result.methods.insert(0, "OSC 52")
+        self.last_copy = (what, text, result)
+        self.call_from_thread(self.notify, f"Copied {what} {result.summary()}", title="Copy", timeout=6)
+
+
+def _safe_user() -> str | None:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return None
+
+
+def run_panel(app: SwarmApp) -> int:
+    """Run the app, then the synchronous safety net: kill the recorded process group even if the
+    event loop died before on_unmount could stop the node."""
+    kill = app.engine.emergency_kill
+    atexit.register(_quiet(kill))
+    try:
+        result = app.run()
+    finally:
+        _quiet(kill)()
+    return int(result or app.return_code or 0)
+
+
+def _quiet(fn: Callable[[], None]) -> Callable[[], None]:
+    def call() -> None:
+        try:
+            fn()
+        except Exception:
+            pass
+    return call

@@ -1,0 +1,117 @@
+"""Restart history: newest first; Enter opens the full record with its evidence lines."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.app import ComposeResult
+from textual.containers import Vertical
+from textual.message import Message
+from textual.widgets import DataTable
+
+from swarmtui.tui.format import duration, local_time, parse_ts, short
+
+# The engine writes the records; these are the names it may use for each column (the first
+# present wins), so the pane keeps working if a field is renamed on the way.
+_TIME = ("ts", "time", "at")
+_REASON = ("reason", "id", "detection")
+_TEXT = ("text", "matched_text", "matched", "detail", "hint")
+_UPTIME = ("uptime_s", "uptime_before_s", "uptime")
+_ORPHANS = ("orphans_killed", "orphans")
+KEEP = 500
+
+
+def pick(record: dict[str, Any], names: tuple[str, ...], default: Any = None) -> Any:
+    for n in names:
+        if n in record and record[n] not in (None, ""):
+            return record[n]
+    return default
+
+
+def exit_text(record: dict[str, Any]) -> str:
+    sig = record.get("signal")
+    code = record.get("exit_code", record.get("code"))
+    if isinstance(record.get("exit"), dict):
+        sig = record["exit"].get("signal", sig)
+        code = record["exit"].get("code", code)
+    if sig not in (None, 0, ""):
+        return f"sig {sig}"
+    if code is not None:
+        return f"rc {code}"
+    return "-"
+
+
+def orphans_text(record: dict[str, Any]) -> str:
+    value = pick(record, _ORPHANS)
+    if value is None:
+        return "0"
+    if isinstance(value, (list, tuple)):
+        return str(len(value))
+    return str(value)
+
+
+def record_time(record: dict[str, Any]):
+    return parse_ts(pick(record, _TIME))
+
+
+class HistoryPane(Vertical):
+    class RecordChosen(Message):
+        def __init__(self, record: dict[str, Any]) -> None:
+            super().__init__()
+            self.record = record
+
+    def __init__(self, *, wall_clock=None, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self.wall_clock = wall_clock   # () -> aware datetime; decides "today" for the time column
+        self.records: list[dict[str, Any]] = []   # oldest first, as they arrived
+
+    def compose(self) -> ComposeResult:
+        yield DataTable(id="history-table", cursor_type="row")
+
+    def on_mount(self) -> None:
+        self.border_title = "Restart history"
+        table = self.table
+        for name in ("time", "reason", "what", "exit", "up", "orph"):
+            table.add_column(name, key=name)
+
+    @property
+    def table(self) -> DataTable:
+        return self.query_one(DataTable)
+
+    def add(self, record: dict[str, Any]) -> None:
+        self.records.append(dict(record))
+        del self.records[:-KEEP]
+        self._rebuild()
+
+    def newest_first(self) -> list[dict[str, Any]]:
+        return list(reversed(self.records))
+
+    def _rebuild(self) -> None:
+        table = self.table
+        table.clear()
+        for i, r in enumerate(self.newest_first()):
+            up = pick(r, _UPTIME)
+            table.add_row(
+                local_time(pick(r, _TIME), self.wall_clock() if self.wall_clock else None),
+                str(pick(r, _REASON, "?")),
+                short(str(pick(r, _TEXT, "")), 60),
+                exit_text(r),
+                duration(float(up)) if isinstance(up, (int, float)) else "-",
+                orphans_text(r),
+                key=str(i),
+            )
+        self.border_title = f"Restart history · {len(self.records)}"
+
+    def selected(self) -> dict[str, Any] | None:
+        table = self.table
+        if not table.row_count:
+            return None
+        row = table.cursor_row
+        ordered = self.newest_first()
+        return ordered[row] if 0 <= row < len(ordered) else None
+
+    def on_data_table_row_selected(self, event: DataTable.RowSelected) -> None:
+        event.stop()
+        record = self.selected()
+        if record is not None:
+            self.post_message(self.RecordChosen(record))

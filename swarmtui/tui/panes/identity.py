@@ -1,0 +1,101 @@
+"""Identity: peer id, animal name, swarm.pem, login files, problems; the login hint when needed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from textual.containers import VerticalScroll
+from textual.content import Content
+from textual.widgets import Static
+
+from swarmtui.tui.format import home_relative, ssh_tunnel_command
+
+PEM_STYLE = {"ok": "$text-success", "missing": "$text-warning"}
+
+
+class IdentityPane(VerticalScroll, can_focus=True):
+    def __init__(self, *, login_port: int, host: str, user: str | None,
+                 id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self.login_port = login_port
+        self.host = host
+        self.user = user
+        self.report: dict[str, Any] = {}
+        self.login_url: str | None = None
+        self.waiting_for = ""
+
+    def compose(self):
+        yield Static("reading identity…", id="identity-body")
+
+    def on_mount(self) -> None:
+        self.border_title = "Identity"
+        self._refresh_body()
+
+    @property
+    def peer_id(self) -> str | None:
+        return self.report.get("peer_id") or None
+
+    @property
+    def ssh_command(self) -> str:
+        return ssh_tunnel_command(self.login_port, self.host, self.user)
+
+    def set_report(self, report: dict[str, Any]) -> None:
+        self.report = dict(report)
+        self._refresh_body()
+
+    def set_login(self, url: str | None, waiting_for: str = "") -> None:
+        self.login_url = url
+        self.waiting_for = waiting_for
+        self._refresh_body()
+
+    def _refresh_body(self) -> None:
+        r = self.report
+        rows: list[Content] = []
+        if self.login_url:
+            waiting = f" (waiting for {self.waiting_for})" if self.waiting_for else ""
+            rows += [
+                Content.assemble((" LOGIN REQUIRED ", "bold $background on $warning"), (waiting, "$text-warning")),
+                Content.assemble(("1. on your laptop: ", "dim")),
+                Content.assemble(("   " + self.ssh_command, "bold $text-accent")),
+                Content.assemble(("2. open ", "dim"), (self.login_url, "bold underline"), (" and log in", "dim")),
+                Content.styled("   (c copies the ssh command)", "dim"),
+                Content(""),
+            ]
+        name = r.get("animal_name") or "(no name yet)"
+        peer = r.get("peer_id") or "(no peer id yet)"
+        rows.append(Content.styled(name, "bold"))
+        rows.append(Content(peer))
+        pem_state = r.get("pem_state") or "?"
+        rows.append(Content.assemble(("pem  ", "dim"), (pem_state, PEM_STYLE.get(pem_state, "$text-error")),
+                                     " ", (home_relative(r.get("pem_path")), "dim")))
+        login = r.get("login") or {}
+        if login:
+            activated = login.get("activated")
+            act = "key activated" if activated else ("key not activated" if activated is False else "")
+            rows.append(Content.assemble(
+                ("login ", "dim"),
+                ("userData ✓ " if login.get("user_data") else "userData ✗ ", "" if login.get("user_data") else "$text-warning"),
+                ("apiKey ✓ " if login.get("api_key") else "apiKey ✗ ", "" if login.get("api_key") else "$text-warning"),
+                (act, "$text-success" if activated else "$text-warning")))
+            if login.get("org_id"):
+                rows.append(Content.assemble(("org  ", "dim"), str(login["org_id"])))
+            if login.get("address"):
+                rows.append(Content.assemble(("EOA  ", "dim"), str(login["address"])))
+            if login.get("email"):
+                rows.append(Content.assemble(("email ", "dim"), str(login["email"])))
+        for problem in r.get("problems") or []:
+            message = problem.get("message", "") if isinstance(problem, dict) else str(problem)
+            fix = problem.get("fix", "") if isinstance(problem, dict) else ""
+            rows.append(Content.assemble(("⚠ ", "$text-warning"), (message, "$text-warning")))
+            if fix:
+                rows.append(Content.assemble(("  ", ""), (fix, "dim")))
+        self.query_one("#identity-body", Static).update(Content("\n").join(rows))
+        self.border_title = "Identity" + (" · login required" if self.login_url else "")
+
+    def copy_text(self) -> tuple[str, str] | None:
+        """What `c` copies here: the ssh command while a login is needed, else the peer id."""
+        if self.login_url:
+            return "ssh tunnel command", self.ssh_command
+        if self.peer_id:
+            return "peer id", self.peer_id
+        return None

@@ -1,0 +1,508 @@
+"""The live log: a Line-API view over a bounded list of lines, built for a chatty node.
+
+Why not Textual's `Log`: it cannot colour a line by level, highlight a detection or a search hit,
+hide lines behind a filter or keep the reader's place while old lines are pruned, and in 8.2.8 it
+stops repainting once `max_lines` prunes (textual-engineering.md §2). Here every visible row is
+rendered on demand from the stored line (`render_line`), so a flood costs one list append per
+line and a repaint of the rows on screen, and memory is bounded by `max_lines`.
+
+Follow and pause: the view follows the tail until the reader moves (a key or the wheel); then it
+stays put, counts what arrives ("+N new lines") and keeps the reader's line in place even while
+old lines are pruned. `end` resumes.
+"""
+
+from __future__ import annotations
+
+import bisect
+import re
+from dataclasses import dataclass
+from typing import Iterable
+
+from rich.cells import cell_len
+from rich.segment import Segment
+from rich.style import Style
+from textual.binding import Binding
+from textual.cache import LRUCache
+from textual.geometry import Size
+from textual.message import Message
+from textual.scroll_view import ScrollView
+from textual.strip import Strip
+from textual.widget import Widget
+
+from swarmtui.engine.events import LogLine
+from swarmtui.tui.format import source_tag
+
+TAG_WIDTH = 8
+# The engine sanitizes every line (node.text.sanitize); this is the last guard before a cell
+# reaches the terminal, so a stray ESC can never move the cursor or recolour the screen.
+_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|[\x00-\x08\x0a-\x1f\x7f]")
+
+
+def screen_safe(text: str) -> str:
+    """Printable text stays as it is (the fast path); anything else loses escapes and controls."""
+    if text.isprintable():
+        return text
+    return _ESCAPES.sub("", text).expandtabs(4)
+# A line wider than this still scrolls sideways, but the view's width stops growing here so one
+# 16 KB line does not make every row carry a huge scroll range.
+MAX_VIEW_WIDTH = 4096
+
+
+@dataclass(slots=True)
+class Entry:
+    seq: int
+    tag: str
+    text: str
+    level: str | None
+    detection: str | None
+    truncated: int
+    cells: int
+    source: str
+    line: int
+
+    @property
+    def plain(self) -> str:
+        """The line as copied to the clipboard: source tag and text."""
+        return f"[{self.tag.strip()}] {self.text}"
+
+
+class LogView(ScrollView, can_focus=True):
+    """Bounded, colourised, filterable, searchable log with follow/pause."""
+
+    COMPONENT_CLASSES = {
+        "logview--tag",
+        "logview--error",
+        "logview--warning",
+        "logview--debug",
+        "logview--detection",
+        "logview--match",
+        "logview--cursor",
+        "logview--note",
+    }
+
+    DEFAULT_CSS = """
+    LogView {
+        background: $surface;
+        color: $foreground;
+        & > .logview--tag { color: $text-muted; }
+        & > .logview--error { color: $text-error; }
+        & > .logview--warning { color: $text-warning; }
+        & > .logview--debug { color: $text-muted; }
+        & > .logview--detection { background: $error 25%; text-style: bold; }
+        & > .logview--match { background: $accent; color: $text; text-style: bold; }
+        & > .logview--cursor { background: $primary 40%; }
+        & > .logview--note { color: $text-muted; text-style: italic; }
+    }
+    """
+
+    BINDINGS = [
+        Binding("up", "cursor_up", "Up", show=False),
+        Binding("down", "cursor_down", "Down", show=False),
+        Binding("pageup", "page_up", "Page up", show=False),
+        Binding("pagedown", "page_down", "Page down", show=False),
+        Binding("home", "first", "First line", show=False),
+        Binding("end", "follow", "Follow", id="follow"),
+        Binding("n", "search_next", "Next match", id="search-next"),
+        Binding("N", "search_prev", "Prev match", id="search-prev"),
+    ]
+
+    class FollowChanged(Message):
+        """Following the tail started or stopped, or the count of unread lines changed."""
+
+        def __init__(self, view: "LogView") -> None:
+            super().__init__()
+            self.view = view
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # Shown in the footer only when they do something: keeps the app's keys visible.
+        if action == "follow":
+            return not self.following
+        if action in ("search_next", "search_prev"):
+            return bool(self.search_term)
+        return True
+
+    def __init__(self, max_lines: int = 5000, *, id: str | None = None, classes: str | None = None):
+        super().__init__(id=id, classes=classes)
+        self.max_lines = max(10, int(max_lines))
+        self._entries: list[Entry] = []
+        self._filtered: list[Entry] | None = None
+        self._seq = 0
+        self._width = 0
+        self.following = True
+        self.new_while_paused = 0
+        self.cursor: int | None = None      # index into the view; None while following
+        self.search_term = ""
+        self.filter_term = ""
+        self.total_received = 0
+        self._styles: dict[str, Style] | None = None
+        self._cache: LRUCache[tuple[int, bool], Strip] = LRUCache(2048)
+        self._tail_pending = False
+        self._tags: dict[str, str] = {}
+
+    # ---------------------------------------------------------------- data in
+
+    @property
+    def view(self) -> list[Entry]:
+        """The lines shown: all of them, or those the filter lets through."""
+        return self._filtered if self._filtered is not None else self._entries
+
+    @property
+    def entries(self) -> list[Entry]:
+        return self._entries
+
+    def append(self, lines: Iterable[LogLine]) -> int:
+        """Add a batch of sanitized lines; returns how many became visible."""
+        entries = self._entries
+        new: list[Entry] = []
+        width = self._width
+        tags = self._tags
+        for ln in lines:
+            self._seq += 1
+            text = screen_safe(ln.text)
+            tag = tags.get(ln.source)
+            if tag is None:
+                tag = tags[ln.source] = source_tag(ln.source, TAG_WIDTH)
+            cells = TAG_WIDTH + 1 + (len(text) if text.isascii() else cell_len(text))
+            if ln.truncated:
+                cells += 24
+            e = Entry(self._seq, tag, text, ln.level, ln.detection, ln.truncated, cells, ln.source, ln.line)
+            new.append(e)
+            if cells > width:
+                width = cells
+        if not new:
+            return 0
+        self.total_received += len(new)
+        self._width = min(width, MAX_VIEW_WIDTH)
+        entries.extend(new)
+        shown = new
+        if self._filtered is not None:
+            term = self.filter_term.lower()
+            shown = [e for e in new if term in e.text.lower() or term in e.tag]
+            self._filtered.extend(shown)
+        pruned_from_view = self._prune()
+        if not self.following:
+            self.new_while_paused += len(shown)
+            if pruned_from_view:
+                # Keep the reader's line under their eyes while old lines fall off the top.
+                if self.cursor is not None:
+                    self.cursor = max(0, self.cursor - pruned_from_view)
+                self._move(y=max(0, self.scroll_y - pruned_from_view))
+        self._set_virtual_size(Size(self._width, len(self.view)))
+        if self.following:
+            self._scroll_tail()
+        self.refresh()
+        if not self.following and shown:
+            self.post_message(self.FollowChanged(self))
+        return len(shown)
+
+    def _set_virtual_size(self, size: Size) -> None:
+        """Grow the scroll range without a screen re-layout when the scrollbars stay as they are.
+
+        `virtual_size` is a layout reactive: assigning it re-lays out the whole screen, which at
+        ten batches a second was most of the panel's CPU. The view's own size never depends on
+        its content, so only a change in scrollbar visibility needs the full path."""
+        old = self.virtual_size
+        if old == size:
+            return
+        cw, ch = self.container_size
+        same_bars = (old.height > ch) == (size.height > ch) and (old.width > cw) == (size.width > cw)
+        if same_bars and ch > 0 and cw > 0:
+            self.set_reactive(Widget.virtual_size, size)
+            self._scroll_update(size)
+        else:
+            self.virtual_size = size
+
+    def _prune(self) -> int:
+        """Drop the oldest lines beyond max_lines; returns how many left the current view."""
+        excess = len(self._entries) - self.max_lines
+        if excess <= 0:
+            return 0
+        cutoff = self._entries[excess].seq
+        del self._entries[:excess]
+        if self._filtered is None:
+            return excess
+        seqs = [e.seq for e in self._filtered[: excess + 1]]
+        k = bisect.bisect_left(seqs, cutoff)
+        del self._filtered[:k]
+        return k
+
+    def clear_view_state(self) -> None:
+        self._cache.clear()
+        self.refresh()
+
+    # ---------------------------------------------------------------- filter and search
+
+    def set_filter(self, term: str) -> None:
+        """Show only lines containing `term` (case-insensitive); "" shows everything."""
+        term = term.strip()
+        anchor_seq = None
+        if self.cursor is not None and self.view:
+            anchor_seq = self.view[min(self.cursor, len(self.view) - 1)].seq
+        self.filter_term = term
+        if term:
+            low = term.lower()
+            self._filtered = [e for e in self._entries if low in e.text.lower() or low in e.tag]
+        else:
+            self._filtered = None
+        self._cache.clear()
+        self._set_virtual_size(Size(self._width, len(self.view)))
+        if anchor_seq is not None and self.view:
+            seqs = [e.seq for e in self.view]
+            self.cursor = min(bisect.bisect_left(seqs, anchor_seq), len(self.view) - 1)
+            self._show_cursor()
+        elif self.following or not self.view:
+            self.cursor = None
+            self._scroll_tail()
+        self.refresh()
+
+    def set_search(self, term: str) -> bool:
+        """Highlight `term` and put the cursor on the newest match; False when nothing matches."""
+        self.search_term = term.strip()
+        self.refresh_bindings()
+        self._cache.clear()
+        self.refresh()
+        if not self.search_term:
+            return False
+        return self._jump(backwards=True, start=len(self.view))
+
+    def match_count(self) -> int:
+        if not self.search_term:
+            return 0
+        low = self.search_term.lower()
+        return sum(1 for e in self.view if low in e.text.lower())
+
+    def _matches(self, e: Entry) -> bool:
+        return self.search_term.lower() in e.text.lower()
+
+    def _jump(self, *, backwards: bool, start: int) -> bool:
+        view = self.view
+        n = len(view)
+        if not n or not self.search_term:
+            return False
+        low = self.search_term.lower()
+        order = (
+            list(range(start - 1, -1, -1)) + list(range(n - 1, start - 1, -1))
+            if backwards
+            else list(range(start + 1, n)) + list(range(0, min(start + 1, n)))
+        )
+        for i in order:
+            if low in view[i].text.lower():
+                self._pause()
+                self.cursor = i
+                self._show_cursor()
+                return True
+        return False
+
+    def action_search_next(self) -> None:
+        """Next (newer) match."""
+        start = self.cursor if self.cursor is not None else len(self.view) - 1
+        self._jump(backwards=False, start=start)
+
+    def action_search_prev(self) -> None:
+        """Previous (older) match."""
+        start = self.cursor if self.cursor is not None else len(self.view)
+        self._jump(backwards=True, start=start)
+
+    # ---------------------------------------------------------------- cursor, follow, pause
+
+    def selected(self) -> Entry | None:
+        """The line the cursor is on, or the newest line while following."""
+        view = self.view
+        if not view:
+            return None
+        if self.cursor is None:
+            return view[-1]
+        return view[min(self.cursor, len(view) - 1)]
+
+    def _pause(self) -> None:
+        if self.following:
+            self.following = False
+            self.new_while_paused = 0
+            self.refresh_bindings()
+            self.post_message(self.FollowChanged(self))
+
+    def follow(self) -> None:
+        """Follow the tail again (the `end` key)."""
+        was = self.following
+        self.following = True
+        self.cursor = None
+        self.new_while_paused = 0
+        self._cache.clear()
+        self._scroll_tail()
+        self.refresh()
+        if not was:
+            self.refresh_bindings()
+            self.post_message(self.FollowChanged(self))
+
+    def action_follow(self) -> None:
+        self.follow()
+
+    def _move_cursor(self, delta: int) -> None:
+        n = len(self.view)
+        if not n:
+            return
+        current = self.cursor if self.cursor is not None else n - 1
+        target = current + delta
+        if target >= n and self.cursor is not None and delta > 0 and current == n - 1:
+            self.follow()   # moving past the newest line means "back to the tail"
+            return
+        self._pause()
+        self.cursor = max(0, min(n - 1, target))
+        self._show_cursor()
+
+    def action_cursor_up(self) -> None:
+        self._move_cursor(-1)
+
+    def action_cursor_down(self) -> None:
+        self._move_cursor(+1)
+
+    def action_page_up(self) -> None:
+        self._move_cursor(-max(1, self.size.height - 1))
+
+    def action_page_down(self) -> None:
+        self._move_cursor(+max(1, self.size.height - 1))
+
+    def action_first(self) -> None:
+        if self.view:
+            self._pause()
+            self.cursor = 0
+            self._show_cursor()
+
+    def _show_cursor(self) -> None:
+        self._cache.clear()
+        if self.cursor is None:
+            return
+        height = max(1, self.size.height)
+        y = self.scroll_y
+        if self.cursor < y:
+            y = self.cursor
+        elif self.cursor >= y + height:
+            y = self.cursor - height + 1
+        self._move(y=y)
+        self.refresh()
+
+    def _move(self, y: float) -> None:
+        self.scroll_to(y=y, animate=False, immediate=True)
+
+    def _scroll_tail(self) -> None:
+        self._move(y=self.max_scroll_y)
+        if not self._tail_pending:
+            # Again after the next layout: the first batches can arrive before this view has
+            # its final height, and the end then moves.
+            self._tail_pending = True
+            self.call_after_refresh(self._settle_tail)
+
+    def _settle_tail(self) -> None:
+        self._tail_pending = False
+        if self.following:
+            self._move(y=self.max_scroll_y)
+
+    # The reader moved the view (wheel, scrollbar): up pauses, reaching the end resumes. These
+    # run after Textual's own handlers have scrolled; layout changes never come through here.
+    def on_mouse_scroll_up(self, event) -> None:
+        self.call_after_refresh(self._after_user_scroll)
+
+    def on_mouse_scroll_down(self, event) -> None:
+        self.call_after_refresh(self._after_user_scroll)
+
+    def on_scroll_to(self, message) -> None:
+        self.call_after_refresh(self._after_user_scroll)
+
+    def on_scroll_up(self, message) -> None:
+        self.call_after_refresh(self._after_user_scroll)
+
+    def on_scroll_down(self, message) -> None:
+        self.call_after_refresh(self._after_user_scroll)
+
+    def _after_user_scroll(self) -> None:
+        if self.scroll_y < self.max_scroll_y:
+            self._pause()
+        elif not self.following and self.cursor is None:
+            self.follow()
+
+    def on_resize(self) -> None:
+        if self.following:
+            self._scroll_tail()
+
+    # ---------------------------------------------------------------- rendering
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._styles = None
+        self._cache.clear()
+
+    def _on_focus(self, event) -> None:
+        self._styles = None     # the focus tint changes the base style
+        self._cache.clear()
+
+    def _on_blur(self, event) -> None:
+        self._styles = None
+        self._cache.clear()
+
+    def _style(self, name: str) -> Style:
+        if self._styles is None:
+            # Looked up once per style change, not once per rendered row: rich_style is costly.
+            self._styles = {
+                n: self.get_component_rich_style(f"logview--{n}", partial=True)
+                for n in ("tag", "error", "warning", "debug", "detection", "match", "cursor", "note")
+            }
+            self._styles["base"] = self.rich_style
+        return self._styles[name]
+
+    def render_line(self, y: int) -> Strip:
+        scroll_x, scroll_y = self.scroll_offset
+        index = scroll_y + y
+        width = self.size.width
+        base = self._style("base")
+        view = self.view
+        if index >= len(view):
+            return Strip.blank(width, base)
+        entry = view[index]
+        is_cursor = self.cursor is not None and index == self.cursor
+        key = (entry.seq, is_cursor)
+        strip = self._cache.get(key)
+        if strip is None:
+            strip = self._build_strip(entry, is_cursor, base)
+            self._cache[key] = strip
+        return strip.crop_extend(scroll_x, scroll_x + width, base + (self._style("cursor") if is_cursor else Style()))
+
+    def _build_strip(self, e: Entry, is_cursor: bool, base: Style) -> Strip:
+        line_style = base
+        level = e.level
+        if level in ("ERROR", "CRITICAL"):
+            line_style += self._style("error")
+        elif level == "WARNING":
+            line_style += self._style("warning")
+        elif level == "DEBUG":
+            line_style += self._style("debug")
+        if e.detection:
+            line_style += self._style("detection")
+        if is_cursor:
+            line_style += self._style("cursor")
+        tag_style = line_style + self._style("tag") if not e.detection else line_style
+        segments = [Segment(e.tag + " ", tag_style)]
+        text = e.text
+        term = self.search_term.lower()
+        low = text.lower() if term else ""
+        if term and term in low and len(low) == len(text):
+            match_style = line_style + self._style("match")
+            pos = 0
+            n = len(term)
+            while True:
+                hit = low.find(term, pos)
+                if hit < 0:
+                    break
+                if hit > pos:
+                    segments.append(Segment(text[pos:hit], line_style))
+                segments.append(Segment(text[hit:hit + n], match_style))
+                pos = hit + n
+            if pos < len(text):
+                segments.append(Segment(text[pos:], line_style))
+        else:
+            segments.append(Segment(text, line_style))
+        if e.truncated:
+            segments.append(Segment(f" …(+{e.truncated} chars cut)", line_style + self._style("note")))
+        cells = TAG_WIDTH + 1 + (len(text) if text.isascii() else cell_len(text))
+        if e.truncated:
+            cells += cell_len(f" …(+{e.truncated} chars cut)")
+        return Strip(segments, cells)

@@ -1,0 +1,1 @@
+"""Modal screens: confirmations, help, the prompt answer box, a restart record."""

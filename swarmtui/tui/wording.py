@@ -1,0 +1,99 @@
+"""What each confirmation says: which file, what happens to it, where the backup goes.
+
+Pure functions of the engine's layout (no Textual), so the exact words are unit-tested and the
+modal only lays them out.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from swarmtui import paths
+
+
+@dataclass(frozen=True)
+class Confirmation:
+    title: str
+    lines: tuple[str, ...]
+
+
+def backup_dir(layout: Any) -> Path:
+    return paths.node_state_dir(Path(layout.root)) / "backups"
+
+
+def _running_note(running: bool, what: str) -> tuple[str, ...]:
+    if not running:
+        return ()
+    return (f"The node is running: swarmtui stops it first (full stop sequence), then {what}, "
+            "then starts it again.",)
+
+
+def logout(layout: Any, running: bool) -> Confirmation:
+    port = getattr(layout, "login_port", 3000)
+    return Confirmation(
+        "Log out: back up and remove the login files?",
+        (
+            "These two files are copied to a backup, then deleted:",
+            f"  {layout.user_data_path}",
+            f"  {layout.api_key_path}",
+            f"Backups (mode 0600, time-stamped names) go to: {backup_dir(layout)}/",
+            "userApiKey.json holds a private key: so does its backup.",
+            *_running_note(running, "moves the files"),
+            f"On the next start the node waits for a browser login on localhost:{port}.",
+            f"Not touched: {Path(layout.identity_path).name}, the logs.",
+        ),
+    )
+
+
+def reset_identity(layout: Any, running: bool) -> Confirmation:
+    return Confirmation(
+        "Reset identity: move swarm.pem to a backup?",
+        (
+            "This file is moved to a time-stamped backup (mode 0600):",
+            f"  {layout.identity_path}",
+            f"  -> {backup_dir(layout)}/",
+            *_running_note(running, "moves the file"),
+            "On the next start the node makes a new swarm.pem: a new peer id and a new animal "
+            "name. Put the backup back to return to the old identity.",
+            "Not touched: the login files, the logs.",
+        ),
+    )
+
+
+def stop(layout: Any, keep_login: bool, stop_timeout_s: float | None = None) -> Confirmation:
+    wait = f" (up to {int(stop_timeout_s)}s each)" if stop_timeout_s else ""
+    if keep_login:
+        login = (f"rl-swarm's own exit cleanup deletes {Path(layout.temp_data_dir).name}/*.json; "
+                 f"swarmtui keeps copies in {backup_dir(layout)}/ and puts them back on the next start.")
+    else:
+        login = (f"rl-swarm's own exit cleanup deletes {layout.user_data_path.name} and "
+                 f"{layout.api_key_path.name} (in {layout.temp_data_dir}): the next start needs a "
+                 "browser login (set keep_login = true in the config to avoid this).")
+    return Confirmation(
+        "Stop the node?",
+        (
+            f"SIGINT to the node's process group, so the script's own cleanup runs; then SIGTERM, "
+            f"then SIGKILL for anything left{wait}; then leftover processes of ours are swept.",
+            login,
+            f"Not touched: {Path(layout.identity_path).name}, the logs. Press s to start again.",
+        ),
+    )
+
+
+def quit_running(layout: Any, keep_login: bool, can_leave_running: bool) -> Confirmation:
+    if can_leave_running:
+        first = ("The node runs under a separate supervisor: you can leave it running and "
+                 "come back later, or stop it now.")
+    else:
+        first = ("The node runs inside this panel (the panel holds the node's terminal), so it "
+                 "cannot keep running once the panel quits. Quitting stops it first.")
+    return Confirmation(
+        "Quit swarmtui?",
+        (
+            first,
+            *stop(layout, keep_login).lines[:2],
+            "To keep a node running without a panel: `swarmtui supervise` in tmux, nohup or systemd.",
+        ),
+    )

@@ -1,0 +1,429 @@
+"""Every panel key and modal, driven with Pilot against a recording engine: which command goes to
+the engine, and only after the right answer. (The same keys against the real simulator and
+Supervisor are in the phase-2 tests.)"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+
+from swarmtui import paths
+from swarmtui.engine import events as ev
+from swarmtui.tui import frozen
+from swarmtui.tui.screens.confirm import ConfirmScreen
+from swarmtui.tui.screens.help import HelpScreen
+from swarmtui.tui.screens.prompt import PromptScreen
+from swarmtui.tui.screens.record import RecordScreen
+from tests.tui_engine import make_app
+
+RUNNING = [ev.StateChanged(state=ev.RUNNING, uptime_s=5.0)]
+
+
+async def settle(pilot, t: float = 0.06) -> None:
+    await pilot.pause(t)
+
+
+def confirm_text(app) -> str:
+    screen = app.screen
+    assert isinstance(screen, ConfirmScreen)
+    return screen.confirmation.title + "\n" + "\n".join(screen.confirmation.lines)
+
+
+async def test_r_sends_manual_restart():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert engine.commands == [ev.RestartNode(reason="manual")]
+        assert any("Restart requested" in m for _, m in app.toasts)
+
+
+async def test_stop_asks_and_only_yes_sends_stop():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        text = confirm_text(app)
+        assert "SIGINT" in text and "swarm.pem" in text
+        await pilot.press("n")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert engine.commands == []
+        await pilot.press("s")
+        await settle(pilot)
+        await pilot.press("escape")
+        await settle(pilot)
+        assert engine.commands == []
+        await pilot.press("s", "y")
+        await settle(pilot)
+        assert engine.commands == [ev.StopNode(reason="manual")]
+
+
+async def test_s_on_a_stopped_node_starts_it_without_asking():
+    app, engine = make_app([ev.StateChanged(state=ev.STOPPED)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert engine.kinds() == ["start"]
+
+
+async def test_logout_names_the_files_and_the_backup_dir():
+    app, engine = make_app(RUNNING)
+    layout = engine.layout
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("l")
+        await settle(pilot)
+        text = confirm_text(app)
+        backups = paths.node_state_dir(layout.root) / "backups"
+        assert str(layout.user_data_path) in text
+        assert str(layout.api_key_path) in text
+        assert str(backups) in text
+        assert "0600" in text and "private key" in text
+        assert "stops it first" in text          # the node is running
+        await pilot.press("n")
+        await settle(pilot)
+        assert engine.commands == []
+        await pilot.press("l")
+        await settle(pilot)
+        await pilot.click("#choice-yes")
+        await settle(pilot)
+        assert engine.commands == [ev.Logout()]
+
+
+async def test_reset_identity_names_the_pem_and_only_yes_sends():
+    app, engine = make_app([ev.StateChanged(state=ev.STOPPED)])
+    layout = engine.layout
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("i")
+        await settle(pilot)
+        text = confirm_text(app)
+        assert str(layout.identity_path) in text
+        assert str(paths.node_state_dir(layout.root) / "backups") in text
+        assert "new peer id" in text
+        assert "stops it first" not in text       # stopped: nothing to stop
+        await pilot.press("escape")
+        await settle(pilot)
+        assert engine.commands == []
+        await pilot.press("i", "y")
+        await settle(pilot)
+        assert engine.commands == [ev.ResetIdentity()]
+
+
+async def test_quit_while_running_says_the_node_cannot_stay_and_stops_it_first():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await settle(pilot)
+        text = confirm_text(app)
+        assert "cannot keep running" in text
+        assert [c.id for c in app.screen.choices] == ["cancel", "stop"]   # no "leave it running"
+        await pilot.press("n")
+        await settle(pilot)
+        assert app.is_running and engine.commands == []
+        await pilot.press("q", "s")
+        await settle(pilot)
+        assert engine.commands == [ev.StopNode(reason="manual")]
+        assert app.is_running            # waits for the engine to report "stopped"
+        engine.emit(ev.StateChanged(state=ev.STOPPED, reason="manual"))
+        await settle(pilot, 0.2)
+    assert app.return_code == 0
+    assert engine.closed == [True]
+
+
+async def test_quit_while_stopped_exits_at_once_and_closes_the_engine():
+    app, engine = make_app([ev.StateChanged(state=ev.STOPPED)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await settle(pilot)
+    assert engine.commands == []
+    assert engine.closed == [True]
+
+
+async def test_unknown_token_prompt_hides_the_answer_and_sends_it_secret():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        engine.emit(ev.PromptSeen(text="Enter your Hugging Face access token: ", answered=False, secret=True))
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, PromptScreen)
+        box = screen.query_one("#prompt-input")
+        assert box.password is True
+        await pilot.press(*"hf_abc123")
+        await pilot.press("enter")
+        await settle(pilot)
+        assert engine.commands == [ev.AnswerPrompt(text="hf_abc123", secret=True)]
+        assert app.pending_prompt is None
+        assert not any("hf_abc123" in m for _, m in app.toasts)
+
+
+async def test_prompt_later_then_a_reopens_it():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        engine.emit(ev.PromptSeen(text=">> Which model? [default] ", answered=False, secret=False))
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        assert app.screen.query_one("#prompt-input").password is False
+        await pilot.press("escape")
+        await settle(pilot)
+        assert engine.commands == [] and app.pending_prompt is not None
+        assert "press a to answer" in str(app.status.render_content(0))
+        await pilot.press("a")
+        await settle(pilot)
+        assert isinstance(app.screen, PromptScreen)
+        await pilot.press(*"Qwen", "enter")
+        await settle(pilot)
+        assert engine.commands == [ev.AnswerPrompt(text="Qwen", secret=False)]
+        await pilot.press("a")                   # nothing pending: no modal
+        await settle(pilot)
+        assert not isinstance(app.screen, PromptScreen)
+
+
+async def test_keys_do_nothing_behind_a_modal():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("question_mark")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("r", "tab", "l")
+        await settle(pilot)
+        assert engine.commands == []
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, HelpScreen)
+
+
+async def test_copy_peer_id_writes_a_private_file_and_says_where():
+    app, engine = make_app(frozen.busy_events())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "tab", "tab")          # log -> processes -> history -> identity
+        await settle(pilot)
+        assert app._current_pane() == "identity-pane"
+        await pilot.press("c")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        target = paths.cache_dir() / "last-copy.txt"
+        assert target.read_text() == frozen.PEER
+        assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+        assert app.clipboard == frozen.PEER                 # OSC 52 path (Textual's own copy)
+        assert any(str(target) in m and "OSC 52" in m for _, m in app.toasts)
+
+
+async def test_copy_in_the_log_takes_the_cursor_line_with_its_source():
+    app, engine = make_app(frozen.busy_events())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("up")                 # cursor to the line above the newest
+        await pilot.press("c")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        lines = frozen.log_lines()
+        assert app.last_copy is not None
+        assert app.last_copy[0] == "log line"
+        assert app.last_copy[1] == f"[launcher] {lines[-2].text}"
+
+
+async def test_login_required_shows_the_exact_ssh_command_and_c_copies_it():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        engine.emit(ev.StateChanged(state=ev.LOGIN_REQUIRED, reason="login-waiting"))
+        engine.emit(ev.LoginRequired(url="http://localhost:3000", ssh_hint="", waiting_for="userData.json"))
+        await settle(pilot)
+        pane = app.query_one("#identity-pane")
+        expected = f"ssh -L 3000:localhost:3000 {frozen.USER}@{frozen.HOST}"
+        body = str(pane.query_one("#identity-body").render())
+        assert expected in body and "http://localhost:3000" in body
+        assert any("Login required" in m or expected in m for _, m in app.toasts)
+        await pilot.press("tab", "tab", "tab", "c")
+        await app.workers.wait_for_complete()
+        await settle(pilot)
+        assert (paths.cache_dir() / "last-copy.txt").read_text() == expected
+        engine.emit(ev.StateChanged(state=ev.RUNNING))
+        await settle(pilot)
+        assert expected not in str(pane.query_one("#identity-body").render())
+
+
+async def test_login_port_comes_from_the_engine_layout():
+    layout = frozen.StillLayout(login_port=3111)
+    app, engine = make_app(RUNNING, layout=layout)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.query_one("#identity-pane").ssh_command == f"ssh -L 3111:localhost:3111 {frozen.USER}@{frozen.HOST}"
+
+
+async def test_search_and_filter_keys_open_the_box_and_work():
+    app, engine = make_app(frozen.busy_events())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        view = app.log_view
+        await pilot.press("f", *"yarn")
+        await settle(pilot)
+        assert len(view.view) == 2 and all("yarn" in (e.tag + e.text) for e in view.view)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert "filter 'yarn'" in app.log_pane.border_title
+        await pilot.press("f", "escape")        # escape undoes only this edit
+        await settle(pilot)
+        assert view.filter_term == "yarn"
+        await pilot.press("f", "ctrl+u", "enter")
+        await settle(pilot)
+        assert view.filter_term == "" and len(view.view) == len(frozen.log_lines())
+        await pilot.press("slash", *"Starting round", "enter")
+        await settle(pilot)
+        assert view.search_term == "Starting round"
+        assert "Starting round: 1208" in view.selected().text      # newest match first
+        assert not view.following
+        await pilot.press("N")
+        await settle(pilot)
+        assert "Starting round: 1207" in view.selected().text
+        await pilot.press("n")
+        await settle(pilot)
+        assert "Starting round: 1208" in view.selected().text
+        await pilot.press("end")
+        await settle(pilot)
+        assert view.following
+
+
+async def test_tab_moves_between_panes_in_both_layouts():
+    app, engine = make_app(frozen.busy_events())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        seen = []
+        for _ in range(4):
+            seen.append(app._current_pane())
+            await pilot.press("tab")
+        assert seen == ["log-pane", "procs-pane", "history-pane", "identity-pane"]
+        assert app._current_pane() == "log-pane"
+        await pilot.resize_terminal(80, 24)
+        await settle(pilot)
+        assert app.compact
+        shown = []
+        for _ in range(4):
+            await pilot.press("tab")
+            await settle(pilot, 0.02)
+            shown.append([p.id for p in app.query(".pane.-shown")])
+        assert shown == [["identity-pane"], ["history-pane"], ["procs-pane"], ["log-pane"]]
+        assert app.query_one("#progress-pane").display        # progress always visible
+        await pilot.press("tab", "slash")                      # search switches back to the log
+        await settle(pilot)
+        assert app.compact_pane == "log-pane"
+
+
+async def test_enter_on_history_opens_the_full_record_with_evidence():
+    app, engine = make_app(frozen.busy_events())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("tab", "tab")
+        assert app._current_pane() == "history-pane"
+        await pilot.press("enter")
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, RecordScreen)
+        newest = frozen.history_records()[-1]
+        assert screen.record == newest
+        evidence = str(screen.query_one("#record-evidence").render())
+        assert "Killed" in evidence and "Shutting down trainer" in evidence
+        await pilot.press("escape")
+        await settle(pilot)
+        assert not isinstance(app.screen, RecordScreen)
+
+
+async def test_help_lists_keys_as_remapped_by_the_config():
+    app, engine = make_app(RUNNING, keymap={"restart": "x", "logout": "ctrl+l"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert engine.commands == []                 # r is no longer restart
+        await pilot.press("x")
+        await settle(pilot)
+        assert engine.commands == [ev.RestartNode(reason="manual")]
+        await pilot.press("question_mark")
+        await settle(pilot)
+        keys = dict((what, key) for key, what in app.screen.keys)
+        assert keys["restart the node now (recorded as 'manual')"] == "x"
+        assert "l" in keys["log out: back up and remove the login files (asks)"]
+
+
+async def test_palette_has_an_entry_for_every_action_and_runs_it():
+    from swarmtui.tui.palette import ACTIONS
+
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        for _title, _help, action in ACTIONS:
+            assert hasattr(app, f"action_{action}"), action
+        for binding_id in ("restart", "stop-start", "logout", "reset-identity", "copy", "search", "filter", "next-pane", "help", "quit"):
+            assert any(b.id == binding_id for _k, b in app._bindings), binding_id
+        await pilot.press("ctrl+p")
+        await settle(pilot)
+        await pilot.press(*"Restart the node", "enter")
+        await settle(pilot, 0.2)
+        assert engine.commands == [ev.RestartNode(reason="manual")]
+
+
+async def test_toasts_on_restart_needs_you_and_identity_change():
+    app, engine = make_app(frozen.busy_events())
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.toasts.clear()
+        engine.emit(ev.RestartScheduled(reason="oom-killed", attempt=2, delay_s=30))
+        engine.emit(ev.StateChanged(state=ev.NEEDS_USER, reason="budget", detail="5 restarts in 1h"))
+        report = dict(frozen.identity_report(), peer_id="QmNewPeer111", animal_name="new tame fox")
+        engine.emit(ev.IdentityChanged(report=report))
+        await settle(pilot)
+        texts = " | ".join(m for _, m in app.toasts)
+        assert "Restart #2 in 30s: oom-killed" in texts
+        assert "Needs you: 5 restarts in 1h" in texts
+        assert "Peer id changed" in texts
+        assert ("error", "Needs you: 5 restarts in 1h") in app.toasts
+
+
+async def test_engine_start_failure_is_shown_not_raised():
+    def boom(engine):
+        raise RuntimeError("port 3000 is held by pid 77 (not ours)")
+
+    app, engine = make_app([], on_start=boom)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert any("port 3000 is held" in m for _, m in app.toasts)
+        assert "engine start failed" in str(app.status.render_content(0))
+
+
+async def test_hangup_stops_the_node_through_the_engine_and_exits():
+    import signal
+
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app._on_hangup(signal.SIGHUP)
+        await settle(pilot)
+    assert app.lost_terminal
+    assert app.return_code == 129
+    assert engine.closed == [True]
+
+
+def test_run_panel_always_runs_the_emergency_kill():
+    from swarmtui.tui.app import run_panel
+
+    app, engine = make_app(RUNNING, on_start=lambda e: None)
+    app.call_later(app.exit, 0)
+    # headless run: the same path as `swarmtui`, minus a real terminal
+    original = app.run
+    app.run = lambda: original(headless=True)  # type: ignore[method-assign]
+    assert run_panel(app) == 0
+    assert engine.closed == [True]
+    assert engine.killed >= 1

@@ -1,0 +1,212 @@
+"""The log pane on its own: follow, pause with "+N new lines", end, filter, search, colour,
+bounded memory, and the rendered screen (not just the data) staying current under pruning."""
+
+from __future__ import annotations
+
+from textual import events
+from textual.app import App, ComposeResult
+
+from swarmtui.engine.events import LogLine
+from swarmtui.tui.panes.log import LogPane
+from swarmtui.tui.panes.logview import LogView, screen_safe
+
+
+class LogApp(App):
+    def __init__(self, max_lines: int = 5000):
+        super().__init__()
+        self.max_lines = max_lines
+
+    def compose(self) -> ComposeResult:
+        yield LogPane(self.max_lines, id="log-pane")
+
+    def on_mount(self) -> None:
+        self.query_one(LogView).focus()
+
+
+def lines(start: int, n: int, source: str = "pty", level: str | None = None, word: str = "line") -> list[LogLine]:
+    return [LogLine(source=source, line=i, text=f"{word} {i:06d}", level=level) for i in range(start, start + n)]
+
+
+def screen_text(app: App) -> str:
+    return "\n".join(s.text for s in app.screen._compositor.render_strips())
+
+
+async def test_follows_the_tail_and_the_screen_shows_the_newest_line():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.add_lines(lines(0, 200))
+        await pilot.pause()
+        text = screen_text(app)
+        assert "line 000199" in text and "line 000100" not in text
+        assert pane.view.following and pane.border_subtitle == "following"
+
+
+async def test_pruning_never_leaves_a_stale_screen_and_memory_stays_bounded():
+    app = LogApp(max_lines=500)
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        for batch in range(40):
+            pane.add_lines(lines(batch * 500, 500))
+            await pilot.pause()
+        view = pane.view
+        assert len(view.entries) == 500
+        assert view.entries[0].text == "line 019500" and view.total_received == 20000
+        assert "line 019999" in screen_text(app)       # the 8.2.8 Log bug showed an old page here
+
+
+async def test_moving_up_pauses_counts_new_lines_and_end_resumes():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines(lines(0, 100))
+        await pilot.pause()
+        await pilot.press("up", "up", "up")
+        assert not view.following
+        assert view.selected().text == "line 000096"
+        before = screen_text(app)
+        pane.add_lines(lines(100, 37))
+        await pilot.pause()
+        assert pane.border_subtitle == "paused · +37 new lines · end: follow"
+        cut = lambda t: [row[:60] for row in t.splitlines()]     # leave out the moving scrollbar
+        assert cut(screen_text(app)) == cut(before)                # the reader keeps their place
+        await pilot.press("end")
+        await pilot.pause()
+        assert view.following and view.new_while_paused == 0
+        assert "line 000136" in screen_text(app)
+        assert pane.border_subtitle == "following"
+
+
+async def test_pruning_while_paused_keeps_the_readers_line_on_screen():
+    app = LogApp(max_lines=100)
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines(lines(0, 100))
+        await pilot.pause()
+        for _ in range(5):
+            await pilot.press("up")
+        reading = view.selected().text
+        assert reading == "line 000094"
+        pane.add_lines(lines(100, 40))            # 40 oldest lines fall off the top
+        await pilot.pause()
+        assert view.selected().text == reading
+        assert reading in screen_text(app)
+        pane.add_lines(lines(140, 100))           # the line itself falls off: cursor clamps to the top
+        await pilot.pause()
+        assert view.cursor == 0 and len(view.entries) == 100
+
+
+async def test_wheel_up_pauses_and_scrolling_back_to_the_end_resumes():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines(lines(0, 300))
+        await pilot.pause()
+        for _ in range(2):
+            view.post_message(events.MouseScrollUp(view, 1, 1, 0, -1, 0, False, False, False))
+            await pilot.pause()
+        assert not view.following
+        pane.add_lines(lines(300, 5))
+        await pilot.pause()
+        assert view.new_while_paused == 5
+        while view.scroll_y < view.max_scroll_y:
+            view.post_message(events.MouseScrollDown(view, 1, 1, 0, 1, 0, False, False, False))
+            await pilot.pause()
+        assert view.following
+
+
+async def test_filter_hides_lines_and_lets_new_matches_through():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines(lines(0, 50, word="alpha") + lines(50, 50, word="beta"))
+        view.set_filter("BETA")                   # case-insensitive
+        await pilot.pause()
+        assert len(view.view) == 50 and all("beta" in e.text for e in view.view)
+        assert "alpha" not in screen_text(app)
+        pane.add_lines(lines(100, 3, word="alpha") + lines(103, 2, word="beta"))
+        await pilot.pause()
+        assert len(view.view) == 52
+        assert "beta 000104" in screen_text(app)
+        view.set_filter("")
+        await pilot.pause()
+        assert len(view.view) == 105
+
+
+async def test_filter_matches_the_source_tag():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.add_lines(lines(0, 5, source="logs/yarn.log") + lines(5, 5, source="pty"))
+        pane.view.set_filter("yarn")
+        await pilot.pause()
+        assert [e.line for e in pane.view.view] == [0, 1, 2, 3, 4]
+
+
+async def test_search_jumps_to_matches_and_highlights_them():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines(lines(0, 100))
+        assert view.set_search("line 00004")       # line 000040..000049: newest is 49
+        await pilot.pause()
+        assert view.selected().text == "line 000049"
+        view.action_search_prev()
+        assert view.selected().text == "line 000048"
+        for _ in range(9):
+            view.action_search_next()
+        assert view.selected().text == "line 000047"   # wrapped round: 49 -> 40 -> ... -> 47
+        strip = view._build_strip(view.selected(), False, view.rich_style)
+        match_style = view._style("match")
+        hits = [seg.text for seg in strip if seg.style and match_style.bgcolor and seg.style.bgcolor == match_style.bgcolor]
+        assert hits == ["line 00004"]
+        assert not view.set_search("nothing like this")
+
+
+async def test_levels_and_detections_get_their_own_colours():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines([
+            LogLine("pty", 1, "plain"),
+            LogLine("logs/swarm_launcher.log", 2, "boom", level="ERROR"),
+            LogLine("pty", 3, "./run_rl_swarm.sh: line 9: 12 Killed python", detection="oom-killed"),
+        ])
+        await pilot.pause()
+        plain, error, detected = (view._build_strip(e, False, view.rich_style) for e in view.entries)
+        text_style = lambda strip: list(strip)[-1].style
+        assert text_style(error).color != text_style(plain).color
+        assert text_style(detected).bgcolor != text_style(plain).bgcolor
+        assert view.entries[1].tag.strip() == "launcher"
+
+
+async def test_escapes_and_controls_never_reach_the_screen():
+    assert screen_safe("ansi \x1b[31mRED\x1b[0m end") == "ansi RED end"
+    assert screen_safe("title\x1b]0;x\x07 bell\x07") == "title bell"
+    assert screen_safe("plain ünïcode ✓") == "plain ünïcode ✓"
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.add_lines([LogLine("pty", 1, "ansi \x1b[31mRED\x1b[0m end", truncated=500)])
+        await pilot.pause()
+        text = screen_text(app)
+        assert "ansi RED end …(+500 chars cut)" in text
+        assert "\x1b" not in text
+
+
+async def test_partial_line_shows_below_the_log_and_clears():
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.add_lines([], partial="train: 42%|████▏     | 42/100")
+        await pilot.pause()
+        assert "42/100" in screen_text(app)
+        pane.add_lines(lines(0, 1), partial="")
+        await pilot.pause()
+        assert "42/100" not in screen_text(app)
