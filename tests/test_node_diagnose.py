@@ -7,14 +7,17 @@ import importlib.util
 import io
 import json
 import os
+import random
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 
+import swarmtui.node.diagnose as dg
 from swarmtui.node.diagnose import (EVENT_TRIGGERS, LAST_ONLY_NEEDLES, MATCH, MAX_LINE, PARSE, SCAN_NEEDLES,
                                     Diagnoser)
+from swarmtui.node.logparse import RoundEvent, parse_all
 from swarmtui.node.signatures import Catalogue
 from swarmtui.node.text import sanitize
 
@@ -107,7 +110,9 @@ ALL_FIXTURES = sorted(p.name for p in FIX.iterdir() if p.suffix in (".log", ".tx
 
 @pytest.mark.parametrize("name", ALL_FIXTURES)
 def test_fast_scan_sees_what_the_line_by_line_path_sees(name):
-    assert summary(diagnose_files(name)) == summary(reference(name))
+    fast, slow = diagnose_files(name), reference(name)
+    assert summary(fast) == summary(slow)
+    assert everything(fast) == everything(slow)
 
 
 def test_fast_scan_on_generated_mixed_log(tmp_path):
@@ -125,6 +130,115 @@ def test_fast_scan_on_generated_mixed_log(tmp_path):
     assert summary(fast) == summary(slow)
     assert fast.last_rewards == slow.last_rewards
     assert fast.last_progress == slow.last_progress
+    assert everything(fast) == everything(slow)
+
+
+def everything(rep):
+    """The whole report, but the per-file byte/line counts (the reference path reads no files)."""
+    out = rep.to_dict()
+    del out["files"], out["lines"]
+    return out
+
+
+def parser_events(raw: bytes) -> list:
+    """What the line-by-line path makes of one physical line."""
+    out = []
+    for piece in raw.decode("utf-8", "replace").split("\r"):
+        if piece:
+            out += parse_all(sanitize(piece)[:MAX_LINE])
+    return out
+
+
+def fast_round_event(raw: bytes):
+    """The event diagnose's round-line shortcut builds for one line, or None when it leaves the line alone."""
+    m = dg._FAST_ROUND.fullmatch(raw)
+    if m is None:
+        return None
+    d = Diagnoser()
+    got = []
+    d._round = lambda ev, name, lineno: got.append(ev)
+    d._fast_round(m, "x", 1)
+    assert len(got) == 1
+    return got[0]
+
+
+_H = b"[2025-10-26 23:30:27,852][genrl.logging_utils.global_defs]"
+_C = b"INFO:hivemind_exp.trainer.hivemind_grpo_trainer:dormant toothy bat:"
+# (line, whether the shortcut takes it): its kinds, headers, emoji and \r\n endings, and lines
+# that look alike but must go to the parser (it reads them differently, or they need the matcher).
+TRICKY_ROUND_LINES = [
+    (_H + b"[INFO] - Starting round: 39512/1000000.", True),
+    (_H + b"[INFO] - Starting round: 39512/1000000", True),
+    (_H + b"[WARN] - \xf0\x9f\x90\x9d Joining round: 7", True),                       # WARN -> WARNING
+    (_H + b"[INFO] - Already finished round: 7. Next check in 900s.", True),
+    (_H + b"[INFO] - Already finished round: 7. Next check in 2.50s.\r", True),
+    (b"[2025-10-26 23:30:27,852][a b[c][DEBUG] - Starting new round: 3", True),       # odd logger
+    (_C + b"\xf0\x9f\x93\x88 Training round: 1 stage: 0\r", True),
+    (_C + b"\xf0\x9f\x93\x89 Finished training round: 1 stage: 2", True),
+    (_C + b"\xf0\x9f\x90\x9d Joining round: 0012 starting at stage: 01", True),
+    (b"WARNING:hivemind_exp.trainer.hivemind_grpo_trainer:Finished training round: 2 stage: 2", True),
+    (b"[dormant_toothy_bat] 2025-07-20 10:00:00,000 INFO: Starting round: 1234/1000000.", True),
+    (b"ERROR:x:Joining round: 5", True),            # the regex takes it; the scan never offers it (rror)
+    (b"[2025-10-26 23:30:27,852][Could not fetch round and stage][INFO] - Joining round: 5", True),
+    (b"[2025-10-26 23:30:27,852][a]b][INFO] - Joining round: 5", False),             # no Hydra header
+    (_H + b"[INFO] - Starting round: 5/10. and more", False),
+    (_H + b"[INFO] - Joining round: 5 starting at stage: 1 Joining round: 6 starting at stage: 2", False),
+    (_H + b"[INFO] - Joining round: 5 starting at stage: x", False),
+    (_H + b"[INFO] - Already finished round: 7. Next check in 5..0s.", False),
+    (_H + b"[INFO] - Already finished round: 7. Next check in .5s.", False),
+    (_H + b"[INFO] - \xf0\x9f\x90\xb1 Joining round: 5", False),                       # another emoji
+    (_H + b"[INFO] - Joining round: \xef\xbc\x95", False),                               # a fullwidth 5
+    (_H + b"[INFO] - Joining round: 1234567890123456789", False),
+    (_H + b"[INFO] -  Joining round: 5", False),
+    (_H + b"[INFO] - Joining round: 5\rJoining round: 6", False),
+    (_H + b"[INFO] - Joining round: 5\t", False),
+    (b"\x1b[32mINFO\x1b[0m:x:Joining round: 5", False),
+    (b"INFO:x:\xff Joining round: 5", False),
+    (b"INFO:" + b"x" * 201 + b":Joining round: 5", False),                          # too long a logger
+    (b"Apr 04 07:38:41.041 [INFO] Joining round: 5", False),                        # hivemind's own header
+    (b"Starting round: 5/10.", False),                                              # no header
+    (b"INFO:x:Submitting winners for round 5: []", False),
+]
+
+
+def test_round_shortcut_builds_exactly_the_parsers_event(tmp_path):
+    spec = importlib.util.spec_from_file_location("bench_diagnose", ROOT / "benchmarks" / "bench_diagnose.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    bench.generate(tmp_path / "mixed.log", 20_000, seed=5)
+    lines = [raw for raw, _ in TRICKY_ROUND_LINES]
+    for path in [tmp_path / "mixed.log", *(FIX / n for n in ALL_FIXTURES)]:
+        lines += path.read_bytes().split(b"\n")
+    taken = 0
+    for raw in lines:
+        ev = fast_round_event(raw)
+        if ev is not None:
+            taken += 1
+            assert parser_events(raw) == [ev] and type(ev) is RoundEvent, raw
+    assert taken > 1000
+    for raw, want in TRICKY_ROUND_LINES:
+        assert (fast_round_event(raw) is not None) == want, raw
+
+
+def test_tricky_round_lines_report_what_the_line_by_line_path_reports(tmp_path):
+    rng = random.Random(11)
+    lines = [raw for raw, _ in TRICKY_ROUND_LINES]
+    rng.shuffle(lines)
+    body = []
+    for i, raw in enumerate(lines):
+        body += [_H + b"[INFO] - \xf0\x9f\x90\x9d Joining round: %d" % (100 + 2 * i), raw,
+                 _H + b"[INFO] - Already finished round: %d. Next check in 5.0s." % (100 + 2 * i)]
+        if i % 5 == 0:
+            body += [b"Traceback (most recent call last):", b'  File "x.py", line 1, in <module>',
+                     _H + b"[INFO] - Starting round: %d/1000000." % (101 + 2 * i), b"ValueError: odd"]
+    path = tmp_path / "tricky.log"
+    path.write_bytes(b"\n".join(body) + b"\n")
+    d = Diagnoser()
+    with open(path, "rb") as f:
+        d.read(f, str(path))
+    fast = d.finish()
+    assert fast.lines == len(body)
+    assert everything(fast) == everything(reference(path))
 
 
 def test_scan_needles_cover_every_catalogue_needle_and_event_trigger():

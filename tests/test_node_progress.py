@@ -107,3 +107,11 @@ def test_nothing_changes_on_unrelated_events():
     m = ProgressModel(era="rgym")
     assert not m.feed(parse_line(GD + "Using Model: x/y"), 0.0)
     assert m.snapshot(5.0)["since_progress_s"] is None
+
+
+def test_a_garbled_huge_round_number_keeps_only_the_last_skips():
+    m = ProgressModel()
+    feed(m, [GD + "🐝 Joining round: 5", GD + "🐝 Joining round: 7", GD + "🐝 Joining round: 1234567890123456"])
+    # Only the last 200 are kept, and only those are built (a list of the whole gap would not fit).
+    assert m.new_skips == list(range(1234567890123456 - 200, 1234567890123456))
+    assert m.rounds_skipped == m.new_skips and m.round == 1234567890123456

@@ -2,11 +2,14 @@
 
 Speed matters (a week of DEBUG logs is millions of lines), so the reader does not run the
 parser and the matcher on every line. It scans each chunk of raw bytes for a small set of
-literal "scan needles" (C-speed `bytes.find`), and only lines containing one are decoded,
-sanitized, split on `\\r`, parsed and matched. Every catalogue needle and every event trigger
-contains at least one scan needle (tests hold this), so a skipped line cannot have produced an
-event or a detection. While the matcher has a multi-line condition open (a traceback, a
-"followed by" rule), the following lines are fed one by one, exactly as the live engine does.
+literal "scan needles" (C-speed `bytes.rfind`), and only lines containing one are decoded,
+sanitized, split on `\\r`, parsed and matched. The commonest of those, a round line under one of
+the usual headers, is recognised in its raw bytes and becomes its RoundEvent directly
+(`_FAST_ROUND`; tests hold that it is the event the parser makes of that line). Every catalogue
+needle and every event trigger contains at least one scan needle (tests hold this), so a
+skipped line cannot have produced an event or a detection. While the matcher has a multi-line
+condition open (a traceback, a "followed by" rule), the following lines are fed one by one,
+exactly as the live engine does.
 
 Line numbers are physical lines (`\\n`), as `grep -n` and editors count them; the `\\r`-separated
 redraws of a tqdm bar share their line's number.
@@ -14,11 +17,12 @@ redraws of a tqdm bar share their line's number.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable
 
 from swarmtui.node.layout import ERA_LABELS
-from swarmtui.node.logparse import Hello, Milestone, RoundEvent, StepProgress, Rewards, parse_all
+from swarmtui.node.logparse import _LEVEL_ALIASES, Hello, Milestone, RoundEvent, StepProgress, Rewards, parse_all
 from swarmtui.node.progress import ProgressModel
 from swarmtui.node.signatures import Catalogue, Matcher
 from swarmtui.node.text import sanitize
@@ -27,7 +31,7 @@ from swarmtui.node.text import sanitize
 # flag says what a line containing it needs: 1 = the matcher, 2 = the parser.
 MATCH, PARSE = 1, 2
 SCAN_NEEDLES: tuple[tuple[str, int], ...] = (
-    ("rror", MATCH), ("ailed", MATCH), ("xception", MATCH), ("Killed", MATCH), ("already", MATCH),
+    ("rror", MATCH), ("ailed", MATCH), ("xception", MATCH), ("Killed", MATCH), ("s already ", MATCH),
     ("Errno", MATCH), ("Process DHT", MATCH), ("Connection refused", MATCH), ("out of memory", MATCH),
     ("egister", MATCH | PARSE), ("Waiting for", MATCH | PARSE), ("Generating new identity", MATCH), ("is a yanked version", MATCH),
     ("open: command not found", MATCH), ("No such process", MATCH), ("Training timed out", MATCH),
@@ -48,6 +52,36 @@ EVENT_TRIGGERS: tuple[str, ...] = (
 
 CHUNK = 4 * 1024 * 1024
 MAX_LINE = 16384
+
+# The round lines that make up most of a long log, recognised in their raw bytes: one of the three
+# headers logparse knows for them (Hydra's, training_*.log's, Python's console format) and nothing
+# but a round message after it. Such a line is printable ASCII apart from one known emoji, so
+# decoding, sanitizing and splitting would not change it, and the parser would take exactly this
+# reading of it: the header patterns are logparse's (their fields cannot end anywhere else), the
+# message is whole, so no earlier check of parse_message (`>>`, a tqdm bar, a dict) applies and
+# only one of _round_event's phrases is in it. `_fast_round` builds the event the parser would
+# (tests compare the two on every round line they have), in a fraction of the time.
+_D = rb"(\d{1,18})"
+_TS = rb"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
+_FAST_ROUND = re.compile(
+    # groups 1-3: Hydra's header (the logger: printable ASCII but `]`, a part of logparse's [^\]\n])
+    rb"(?:\[" + _TS + rb"\]\[([ -\\^-~]{1,200})\]\[([A-Z]{3,8})\] - "
+    # 4-6: training_*.log's; 7-8: Python's console format, maybe with hivemind's animal name
+    rb"|\[([a-z_]{1,120})\] " + _TS + rb" ([A-Z]{3,8}): "
+    rb"|(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL):([\w.]{1,200}):(?:[a-z]+ [a-z]+ [a-z]+:)?)"
+    # 🐝 📈 📉, then the message: 9-10 joining, 11-12 finished, 13-14 training, 15-16 starting
+    # (genrl), 17 starting (hivemind), 18-19 already finished
+    rb"(?:(?:\xf0\x9f\x90\x9d|\xf0\x9f\x93\x88|\xf0\x9f\x93\x89) )?"
+    rb"(?:Joining round: " + _D + rb"(?: starting at stage: " + _D + rb")?"
+    rb"|Finished training round: " + _D + rb" stage: " + _D +
+    rb"|Training round: " + _D + rb" stage: " + _D +
+    rb"|Starting round: " + _D + rb"/" + _D + rb"\.?"
+    rb"|Starting new round: " + _D +
+    rb"|Already finished round: " + _D + rb"\. Next check in (\d{1,18}(?:\.\d{1,18})?)s\.)"
+    rb"\r?"    # a terminal capture's \r\n: splitting on \r leaves the same text
+)
+_object_new = object.__new__
+_NAMES_KEPT = 1024
 
 
 @dataclass
@@ -139,6 +173,9 @@ class Diagnoser:
         # catalogue needles that contain such a needle ("Could not fetch round and stage").
         parse_only = [n for n, flag in SCAN_NEEDLES if not flag & MATCH] + [n for n, _ in LAST_ONLY_NEEDLES]
         self._match_too = tuple(c for c in self.catalogue.needles() if any(p in c for p in parse_only))
+        self._match_too_b = tuple(c.encode() for c in self._match_too)
+        self._names: dict[bytes, str] = {}      # logger names, decoded once
+        self._levels: dict[bytes, str] = {}     # level names, decoded and de-aliased once
         self._skipped_sig = self.catalogue.get("skipped-round")
         self._era_strong: str | None = None
         self._era_weak: str | None = None
@@ -156,8 +193,7 @@ class Diagnoser:
             stats.bytes += len(data)
             if not data:
                 if carry:
-                    self._scan(carry, name, lineno)
-                    lineno += carry.count(b"\n") + (0 if carry.endswith(b"\n") else 1)
+                    lineno += self._scan(carry, name, lineno) + (0 if carry.endswith(b"\n") else 1)
                 elif dropping:
                     lineno += 1
                 break
@@ -178,28 +214,29 @@ class Diagnoser:
                     continue
                 carry = chunk
                 continue
-            block, carry = chunk[: cut + 1], chunk[cut + 1:]
-            self._scan(block, name, lineno)
-            lineno += block.count(b"\n")
+            lineno += self._scan(chunk, name, lineno, cut + 1)
+            carry = chunk[cut + 1:]
         stats.lines = lineno
         return stats
 
-    def _scan(self, block: bytes, name: str, base: int) -> None:
-        """Process the interesting lines of `block` (whole lines, the last one maybe unterminated)."""
+    def _scan(self, block: bytes, name: str, base: int, size: int | None = None) -> int:
+        """Process the interesting lines of `block[:size]` (whole lines, the last one maybe
+        unterminated); returns how many newlines it holds."""
         find = block.find
         rfind = block.rfind
-        size = len(block)
+        count = block.count
+        if size is None:
+            size = len(block)
         starts: dict[int, int] = {}
         get = starts.get
+        # Backwards: CPython's reverse search is the simpler, faster loop, and each hit's line
+        # start is where the search for the next (earlier) one ends.
         for needle, flag in self._needles:
-            pos = find(needle)
+            pos = rfind(needle, 0, size)
             while pos != -1:
                 ls = rfind(b"\n", 0, pos) + 1
                 starts[ls] = get(ls, 0) | flag
-                nl = find(b"\n", pos)
-                if nl < 0:
-                    break
-                pos = find(needle, nl + 1)
+                pos = rfind(needle, 0, ls)
         for needle, kind in self._last_only:
             end = size
             for _ in range(_LAST_ONLY_TRIES):
@@ -213,30 +250,44 @@ class Diagnoser:
                     break
                 end = ls
         busy = self.matcher.busy
-        if not starts and not busy(name):
-            return
-        count = block.count
+        is_busy = busy(name)    # changes only when _line feeds the matcher
+        if not starts and not is_busy:
+            return count(b"\n", 0, size)
+        fast_round = _FAST_ROUND.fullmatch
+        match_too = self._match_too_b
         last_pos, lineno = 0, base
         next_free = 0       # the first byte not yet looked at
         for ls in sorted(starts):
             if ls < next_free:
                 continue
             flags = starts[ls]
-            # Lines between two interesting ones are fed only while a multi-line condition
-            # (a traceback, a "followed by" rule) is open, exactly as the live engine would.
-            while next_free < ls and busy(name):
-                le = find(b"\n", next_free)
-                le = size if le < 0 else le
-                lineno += count(b"\n", last_pos, next_free)
-                last_pos = next_free
-                self._line(block[next_free:le], name, lineno + 1, MATCH | PARSE)
-                next_free = le + 1
+            if is_busy:
+                # Lines between two interesting ones are fed only while a multi-line condition
+                # (a traceback, a "followed by" rule) is open, exactly as the live engine would.
+                while next_free < ls and busy(name):
+                    le = find(b"\n", next_free)
+                    le = size if le < 0 else le
+                    lineno += count(b"\n", last_pos, next_free)
+                    last_pos = next_free
+                    self._line(block[next_free:le], name, lineno + 1, MATCH | PARSE)
+                    next_free = le + 1
+                is_busy = busy(name)
             lineno += count(b"\n", last_pos, ls)
             last_pos = ls
             le = find(b"\n", ls)
             le = size if le < 0 else le
-            self._line(block[ls:le], name, lineno + 1, flags)
             next_free = le + 1
+            if flags == PARSE and not is_busy:
+                m = fast_round(block, ls, le)
+                if m is not None:
+                    for n in match_too:     # a line _line would give the matcher too
+                        if find(n, ls, le) >= 0:
+                            break
+                    else:
+                        self._fast_round(m, name, lineno + 1)
+                        continue
+            self._line(block[ls:le], name, lineno + 1, flags)
+            is_busy = busy(name)
         while next_free < size and busy(name):
             le = find(b"\n", next_free)
             le = size if le < 0 else le
@@ -244,6 +295,51 @@ class Diagnoser:
             last_pos = next_free
             self._line(block[next_free:le], name, lineno + 1, MATCH | PARSE)
             next_free = le + 1
+        return lineno - base + count(b"\n", last_pos, size)
+
+    def _fast_round(self, m: re.Match, name: str, lineno: int) -> None:
+        """The RoundEvent parse_all would make of a line _FAST_ROUND matched, fed as _segment would."""
+        g = m.groups()
+        if g[0] is not None:
+            ts, logger, level = g[0].decode(), g[1], g[2]
+        elif g[3] is not None:
+            logger, ts, level = g[3], g[4].decode(), g[5]
+        else:
+            level, logger, ts = g[6], g[7], None
+        names = self._names
+        lg = names.get(logger)
+        if lg is None:
+            lg = logger.decode()
+            if len(names) < _NAMES_KEPT:
+                names[logger] = lg
+        lv = self._levels.get(level)
+        if lv is None:
+            lv = level.decode()
+            lv = _LEVEL_ALIASES.get(lv, lv)
+            if len(self._levels) < _NAMES_KEPT:
+                self._levels[level] = lv
+        # Built the way logparse builds its events (its _new: the frozen __init__ is skipped),
+        # from the class's defaults, so a field added later keeps its default here too.
+        ev = _object_new(RoundEvent)
+        d = ev.__dict__
+        d.update(RoundEvent._defaults)  # type: ignore[attr-defined]
+        d["level"], d["logger"], d["timestamp"] = lv, lg, ts
+        last = m.lastindex
+        if last == 19:
+            d["kind"], d["round"], d["wait_s"] = "already-finished", int(g[17]), float(g[18])
+        elif last == 16:
+            d["kind"], d["round"], d["total"] = "starting", int(g[14]), int(g[15])
+        elif last == 9:
+            d["kind"], d["round"] = "joining", int(g[8])
+        elif last == 10:
+            d["kind"], d["round"], d["stage"] = "joining", int(g[8]), int(g[9])
+        elif last == 14:
+            d["kind"], d["round"], d["stage"] = "training", int(g[12]), int(g[13])
+        elif last == 12:
+            d["kind"], d["round"], d["stage"] = "finished", int(g[10]), int(g[11])
+        else:
+            d["kind"], d["round"] = "starting", int(g[16])
+        self._round(ev, name, lineno)
 
     def _line(self, raw: bytes, name: str, lineno: int, flags: int = MATCH | PARSE) -> None:
         text = raw.decode("utf-8", "replace")
@@ -283,23 +379,13 @@ class Diagnoser:
                 self.report.detections.append(Detection(m.id, m.cls, m.action, m.hint, m.text, name, m.line))
 
     def _event(self, ev: Any, name: str, lineno: int) -> None:
-        progress = self.progress
-        changed = progress.feed(ev, 0.0)
-        rep = self.report
         if isinstance(ev, RoundEvent):
-            self._era_from(ev)
-            rep.first_round = progress.first_round
-            rep.last_round = progress.round
-            rep.rounds_completed = progress.rounds_completed
-            for r in progress.new_skips:
-                rep.skipped.append(r)
-                s = self._skipped_sig
-                rep.detections.append(Detection(s.id, s.cls, s.action, s.hint, f"round {r} skipped (next: {ev.round})",
-                                                name, lineno))
-            if changed or rep.last_progress is None:
-                rep.last_progress = {"file": name, "line": lineno, "round": progress.round,
-                                     "stage": progress.stage, "step": progress.step, "total": progress.total}
-        elif isinstance(ev, StepProgress):
+            self._round(ev, name, lineno)
+            return
+        progress = self.progress
+        progress.feed(ev, 0.0)
+        rep = self.report
+        if isinstance(ev, StepProgress):
             rep.last_progress = {"file": name, "line": lineno, "round": progress.round, "stage": progress.stage,
                                  "step": ev.step, "total": ev.total}
         elif isinstance(ev, Hello):
@@ -313,6 +399,24 @@ class Diagnoser:
                 self._set_era("codezero", strong=True)
             elif ev.name == "registering" and not rep.peer_id and ev.detail.startswith("Qm"):
                 rep.peer_id = ev.detail.split()[0]
+
+    def _round(self, ev: RoundEvent, name: str, lineno: int) -> None:
+        progress = self.progress
+        changed = progress.feed(ev, 0.0)
+        rep = self.report
+        self._era_from(ev)
+        rep.first_round = progress.first_round
+        rep.last_round = progress.round
+        rep.rounds_completed = progress.rounds_completed
+        if progress.new_skips:
+            s = self._skipped_sig
+            for r in progress.new_skips:
+                rep.skipped.append(r)
+                rep.detections.append(Detection(s.id, s.cls, s.action, s.hint, f"round {r} skipped (next: {ev.round})",
+                                                name, lineno))
+        if changed or rep.last_progress is None:
+            rep.last_progress = {"file": name, "line": lineno, "round": progress.round,
+                                 "stage": progress.stage, "step": progress.step, "total": progress.total}
 
     # ------------------------------------------------------------ era evidence
 

@@ -109,9 +109,9 @@ class ProgressModel:
             if self._last_completed is None or previous > self._last_completed:
                 self._complete(previous, now)
             if r > previous + 1:
-                gap = list(range(previous + 1, r))
-                if len(gap) > _MAX_SKIPPED:
-                    gap = gap[-_MAX_SKIPPED:]
+                # Only the last _MAX_SKIPPED are kept, so only those are made: a garbled round
+                # number (`Joining round: 1234567890123`) must not build a list of billions.
+                gap = list(range(max(previous + 1, r - _MAX_SKIPPED), r))
                 self.new_skips = gap
                 self.rounds_skipped.extend(gap)
                 del self.rounds_skipped[:-_MAX_SKIPPED]
