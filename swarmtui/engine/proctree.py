@@ -197,6 +197,8 @@ class Owned:
     proof: str
     role: str = "other"
     start: float = 0.0
+    cmd: list[str] | None = None      # command line and listening ports as last read (snapshot
+    ports: list[int] = field(default_factory=list)   # detail=False reuses them)
 
     @property
     def key(self) -> tuple[int, float]:
@@ -240,7 +242,7 @@ class ProcTree:
     def __init__(self, ownership: Ownership):
         self.own = ownership
         self._owned: dict[tuple[int, float], Owned] = {}        # (pid, start) -> proven ours
-        self._not_ours: dict[tuple[int, float], float] = {}      # (pid, start) -> when checked
+        self._not_ours: dict[tuple[int, float], tuple[float, str]] = {}   # (pid, start) -> (when, name)
         self._ever_ours: set[int] = set()
         self._seen_launch: tuple[int | None, float | None] = (None, None)
         self._me = os.getpid()
@@ -250,7 +252,9 @@ class ProcTree:
 
     def scan(self, *, fresh: bool = False) -> list[Owned]:
         """Every live (non-zombie) process proven ours, with its proof. fresh=True re-examines
-        strangers that were recently found not ours (the stop sequence's sweep and verify)."""
+        strangers that were recently found not ours (the stop sequence's sweep and verify): the
+        proofs from /proc/<pid>/stat (descendant, session, group) always, the costly ones
+        (environment, command line, cwd) when the process has exec'd since (its name changed)."""
         return self._scan_all(fresh=fresh)[0]
 
     def _scan_all(self, *, fresh: bool = False) -> tuple[list[Owned], dict[int, _Row]]:
@@ -271,12 +275,16 @@ class ProcTree:
                 owned.append(known)
                 continue
             checked = self._not_ours.get(key)
-            if checked is not None and not fresh and now - checked < self.NEGATIVE_TTL:
-                continue
+            cheap_only = False
+            if checked is not None and now - checked[0] < self.NEGATIVE_TTL and checked[1] == row.name:
+                if not fresh:
+                    continue
+                cheap_only = True
             proc: list[psutil.Process] = []
-            proof = self._prove(row, table, group_ok, proc)
+            proof = self._prove(row, table, group_ok, proc, cheap_only=cheap_only)
             if not proof:
-                self._not_ours[key] = now
+                if not cheap_only:
+                    self._not_ours[key] = (now, row.name)
                 continue
             p = proc[0] if proc else _safe(lambda: psutil.Process(pid))
             ctime = _safe(p.create_time) if p is not None else None
@@ -299,7 +307,8 @@ class ProcTree:
             return []
         return reap_zombies(only=self._ever_ours, exclude=[self.own.launch_pid] if self.own.launch_pid else [])
 
-    def _prove(self, row: "_Row", table: "dict[int, _Row]", group_ok: bool, out: list[psutil.Process]) -> str:
+    def _prove(self, row: "_Row", table: "dict[int, _Row]", group_ok: bool, out: list[psutil.Process],
+               cheap_only: bool = False) -> str:
         own = self.own
         pid = row.pid
         if own.launch_pid is not None:
@@ -318,7 +327,7 @@ class ProcTree:
                     return "session"
                 if row.pgid == own.launch_pid:
                     return "pgid"
-        if self._uid is not None and row.uid is not None and row.uid != self._uid:
+        if cheap_only or (self._uid is not None and row.uid is not None and row.uid != self._uid):
             return ""
         try:
             p = psutil.Process(pid)
@@ -357,13 +366,19 @@ class ProcTree:
 
     # ------------------------------------------------------------ snapshot
 
-    def snapshot(self, *, conflicts: bool = True) -> list[ProcInfo]:
+    def snapshot(self, *, conflicts: bool = True, detail: bool = True) -> list[ProcInfo]:
         """Our processes (and, with conflicts=True, strangers in our way) as ProcInfo, launcher
-        first, children under their parents."""
+        first, children under their parents. detail=False reuses each known process's command
+        line and listening ports from the last detailed snapshot (reading ports costs a few ms
+        per process); CPU and memory are always fresh."""
         owned, table = self._scan_all()
         now = time.time()
         out: list[ProcInfo] = []
-        cmd_of = {o.proc.pid: _safe(o.proc.cmdline, []) or [] for o in owned}
+        for o in owned:
+            if detail or o.cmd is None:
+                o.cmd = _safe(o.proc.cmdline, []) or []
+                o.ports = _listening_ports(o.proc)
+        cmd_of = {o.proc.pid: o.cmd or [] for o in owned}
         for o in owned:
             p = o.proc
             row = table.get(p.pid)
@@ -378,7 +393,7 @@ class ProcTree:
             out.append(ProcInfo(
                 pid=p.pid, ppid=ppid, name=name, cmdline=_join(cmd), role=o.role, cpu_percent=cpu,
                 rss=mem.rss if mem else 0, age_s=max(0.0, now - o.ctime),
-                ports=_listening_ports(p), ours=True, proof=o.proof))
+                ports=list(o.ports), ours=True, proof=o.proof))
         if conflicts:
             out += self._conflicts(table, owned)
         return _tree_order(out, self.own.launch_pid)
@@ -497,8 +512,13 @@ class ProcTree:
         launcher (or nothing), and every live member we can see is one we proved ours."""
         if not pgid or pgid != self.own.launch_pid or not self.own.launcher_identity_valid():
             return sum(self._signal_one(o, sig) for o in members)
-        proven = {o.proc.pid for o in self.scan(fresh=True)}
-        strangers = [r for r in _table().values() if r.pgid == pgid and not r.zombie and r.pid not in proven]
+        # One table for both the proofs and the membership: a process forked after a separate
+        # read would look like a stranger, and signalling members one by one lets bash ignore
+        # SIGINT (it waits for a foreground child that never got the signal).
+        owned, table = self._scan_all(fresh=True)
+        proven = {o.proc.pid for o in owned}
+        strangers = [r for r in table.values() if r.pgid == pgid and not r.zombie and r.pid not in proven
+                     and _still(r)]       # one that exited since the table was read proves nothing
         if strangers:
             return sum(self._signal_one(o, sig) for o in members)
         try:
@@ -625,6 +645,12 @@ def _table() -> dict[int, _Row]:
         if row is not None:
             out[pid] = row
     return out
+
+
+def _still(row: _Row) -> bool:
+    """Is the process this row describes still there (same pid, same start, not a zombie)?"""
+    now = _read_row(row.pid)
+    return now is not None and now.start == row.start and not now.zombie
 
 
 def _alive(o: Owned) -> bool:

@@ -54,11 +54,15 @@ NoticeCallback = Callable[[str, str], None]   # (kind, detail): created, truncat
 class LogTailer:
     def __init__(self, path: Path | str, *, from_start: bool = False, on_notice: NoticeCallback | None = None,
                  rust_timeout_ms: int = 1000, force_polling: bool | None = None,
-                 max_line_bytes: int = 1 << 16, count_existing_lines: bool = True):
+                 max_line_bytes: int = 1 << 16, count_existing_lines: bool = True, step_ms: int = 50):
         self.path = Path(os.path.abspath(path))
         self.from_start = from_start
         self.on_notice = on_notice
         self.rust_timeout_ms = rust_timeout_ms
+        # watchfiles' watcher thread wakes every step_ms (it takes the GIL to look at the stop
+        # event) and groups the changes of that window: a longer step costs less CPU and makes
+        # stop() and the lines of a burst arrive up to step_ms later.
+        self.step_ms = step_ms
         self.force_polling = force_polling
         self.max_line_bytes = max_line_bytes
         self.count_existing_lines = count_existing_lines
@@ -111,7 +115,7 @@ class LogTailer:
                 watcher = awatch(
                     watch_dir, watch_filter=lambda _c, p: p in accept, recursive=False,
                     rust_timeout=self.rust_timeout_ms, yield_on_timeout=True, stop_event=self._stop,
-                    force_polling=self.force_polling)
+                    force_polling=self.force_polling, step=self.step_ms)
                 # Whatever happened while the watch was being armed: look once more after the
                 # first wake (a timeout at worst), never trust events alone.
                 try:

@@ -1,0 +1,236 @@
+"""How fast and how light the supervisor is (prints figures; never asserts).
+
+    .venv-test/bin/python benchmarks/bench_supervise.py [--runs 20] [--cpu-seconds 30] [--long-seconds 60]
+
+1. fatal line -> stop: a script writes its wall time, then an OOM-kill line; measured to the
+   moment the engine announces `stopping` (p50/p99 over --runs runs).
+2. launcher exit -> restart decision: the script writes its wall time and exits; measured to
+   the `restart` event (after the stop sequence's sweep and verify).
+3. `swarmtui supervise` CPU and RSS while the node prints 20 lines/s to the terminal and the
+   same to logs/swarm_launcher.log (target <= 1 % of a core, <= 60 MB).
+4. RSS over a long simulated run: the healthy simulator at speed 60 (a node hour per wall
+   minute), sampled every 5 s (target: flat).
+5. the flood scenario: lines/s the engine takes in, and whether the on-disk transcript holds
+   every line the terminal carried.
+Everything runs in temp dirs with private ports and state dirs; nothing is left behind.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import psutil
+
+TMP = Path(tempfile.mkdtemp(prefix="bench-supervise-"))
+os.environ["SWARMTUI_STATE_DIR"] = str(TMP / "state")
+os.environ["SWARMTUI_CONFIG_DIR"] = str(TMP / "config")
+os.environ["SWARMTUI_CACHE_DIR"] = str(TMP / "cache")
+
+from swarmtui.engine import events as ev  # noqa: E402
+from swarmtui.engine.config import Config  # noqa: E402
+from swarmtui.engine.supervisor import Supervisor  # noqa: E402
+from swarmtui.sim import create_checkout  # noqa: E402
+
+FATAL = "./run_rl_swarm.sh: line 42:  4242 Killed                  python -m code_gen_exp.runner.swarm_launcher"
+LINE = "[2026-01-01 12:00:00,000][genrl.logging_utils.global_defs][INFO] - Already finished round: 1201. Next check in 5.0s."
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def clean_env() -> dict:
+    return {k: v for k, v in os.environ.items() if not k.startswith("SWARMTUI_SIM_") and k != "SWARMTUI_RUN_ID"}
+
+
+def tiny_checkout(name: str, body: str) -> Path:
+    """A checkout the layout accepts (code_gen_exp/ makes it CodeZero) whose script is `body`."""
+    root = TMP / name
+    (root / "code_gen_exp").mkdir(parents=True)
+    (root / "logs").mkdir()
+    (root / "run_rl_swarm.sh").write_text(
+        f"#!/bin/bash\n# login page: http://localhost:{free_port()}\nset -u\n{body}\n")
+    return root
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(round(q / 100 * (len(values) - 1))))]
+
+
+def fast_config(**restart) -> Config:
+    cfg = Config()
+    cfg.restart.backoff_initial = 0.05
+    cfg.restart.backoff_max = 0.05
+    cfg.restart.budget = 10_000
+    cfg.restart.startup_failures = 10_000
+    cfg.restart.stop_timeout = 2.0
+    cfg.restart.term_timeout = 2.0
+    cfg.watch.min_free_disk_mb = 1
+    for k, v in restart.items():
+        setattr(cfg.restart, k, v)
+    return cfg
+
+
+async def latency(kind: str, runs: int) -> list[float]:
+    stamp = "written_at"
+    if kind == "fatal":
+        body = (f"echo '>> Good luck in the swarm!'\nsleep 0.2\n"
+                f"python3 -c 'import time; open(\"{stamp}\", \"w\").write(repr(time.time())); "
+                f"print(\"{FATAL}\", flush=True)'\nsleep 30\n")
+    else:
+        body = (f"echo '>> Good luck in the swarm!'\nsleep 0.2\n"
+                f"python3 -c 'import time; open(\"{stamp}\", \"w\").write(repr(time.time()))'\nexit 3\n")
+    root = tiny_checkout(f"latency-{kind}", body)
+    got: list[float] = []
+    done = asyncio.Event()
+
+    def emit(e: ev.Event) -> None:
+        now = time.time()
+        hit = (kind == "fatal" and isinstance(e, ev.StateChanged) and e.state == ev.STOPPING) or \
+              (kind == "exit" and isinstance(e, ev.RestartScheduled))
+        if hit:
+            try:
+                got.append(now - float((root / stamp).read_text()))
+                (root / stamp).unlink()
+            except (OSError, ValueError):
+                pass
+            if len(got) >= runs:
+                done.set()
+
+    sup = Supervisor(root, fast_config(), emit, env=clean_env())
+    await sup.start()
+    try:
+        await asyncio.wait_for(done.wait(), runs * 8)
+    finally:
+        await sup.close()
+    return got
+
+
+def supervise_proc(root: Path, config: Path, seconds: float, sample_every: float = 5.0,
+                   warmup: float = 5.0) -> tuple[float, list[tuple[float, float]]]:
+    """Run `swarmtui supervise` on `root`; return (CPU % of one core after warm-up, [(t, RSS MB)])."""
+    p = subprocess.Popen([sys.executable, "-m", "swarmtui", "supervise", str(root), "--config", str(config)],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env=clean_env(), start_new_session=True)
+    ps = psutil.Process(p.pid)
+    try:
+        time.sleep(warmup)
+        c0, t0 = ps.cpu_times(), time.monotonic()
+        samples = [(0.0, ps.memory_info().rss / 2**20)]
+        while time.monotonic() - t0 < seconds:
+            time.sleep(min(sample_every, seconds - (time.monotonic() - t0)))
+            samples.append((time.monotonic() - t0, ps.memory_info().rss / 2**20))
+        c1, t1 = ps.cpu_times(), time.monotonic()
+        cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0) * 100
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+    return cpu, samples
+
+
+def write_config(name: str, text: str) -> Path:
+    path = TMP / f"{name}.toml"
+    path.write_text(text)
+    return path
+
+
+def bench_cpu(seconds: float) -> None:
+    body = ("python3 - <<'EOF'\nimport sys, time\nlog = open('logs/swarm_launcher.log', 'a')\n"
+            f"line = {LINE!r}\nn = 0\nstart = time.monotonic()\nwhile True:\n"
+            "    n += 1\n    print(line, flush=True)\n    log.write(line + '\\n'); log.flush()\n"
+            "    time.sleep(max(0.0, start + n / 20 - time.monotonic()))\nEOF\n")
+    root = tiny_checkout("cpu", body)
+    cfg = write_config("cpu", "[watch]\nmin_free_disk_mb = 1\n")
+    cpu, samples = supervise_proc(root, cfg, seconds)
+    rss = [m for _, m in samples]
+    print(f"3. supervise while the node prints 20 lines/s (terminal + log file), {seconds:.0f} s: "
+          f"CPU {cpu:.2f} % of a core; RSS {min(rss):.1f}-{max(rss):.1f} MB")
+
+
+def bench_long(seconds: float) -> None:
+    root = create_checkout(TMP / "long", "codezero", scenario="healthy", speed=60.0, port=free_port(), login="present")
+    cfg = write_config("long", "[watch]\nmin_free_disk_mb = 1\n[restart]\nwarn_repeat = 10000\n")
+    cpu, samples = supervise_proc(root, cfg, seconds, sample_every=5.0)
+    series = ", ".join(f"{t:.0f}s {m:.1f}" for t, m in samples)
+    print(f"4. supervise on the healthy simulator at speed 60 ({seconds / 60:.1f} node hours): CPU {cpu:.2f} % "
+          f"of a core; RSS MB over time: {series}")
+
+
+async def bench_flood(seconds: float) -> None:
+    root = create_checkout(TMP / "flood", "codezero", scenario="flood", speed=60.0, port=free_port(),
+                           login="present")
+    counts = {"pty": 0, "file": 0}
+    started = asyncio.Event()
+
+    def emit(e: ev.Event) -> None:
+        if isinstance(e, ev.LinesOut):
+            for ln in e.lines:
+                if "Failed to decode value" in ln.text:
+                    counts["pty" if ln.source == "pty" else "file"] += 1
+                    started.set()
+
+    cfg = fast_config()
+    cfg.restart.warn_repeat = 10**9
+    sup = Supervisor(root, cfg, emit, env=clean_env())
+    me = psutil.Process()
+    await sup.start()
+    await asyncio.wait_for(started.wait(), 60)
+    c0, t0, n0 = me.cpu_times(), time.monotonic(), dict(counts)
+    await asyncio.sleep(seconds)
+    c1, t1, n1 = me.cpu_times(), time.monotonic(), dict(counts)
+    run = sup._run
+    await sup.close()
+    pty_rate = (n1["pty"] - n0["pty"]) / (t1 - t0)
+    file_rate = (n1["file"] - n0["file"]) / (t1 - t0)
+    cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0) * 100
+    transcript = b"".join(p.read_bytes() for p in sorted(run.transcript.dir.glob(f"run-{run.number:06d}*.log")))
+    on_disk = transcript.count(b"Failed to decode value")
+    missing = counts["pty"] - on_disk
+    print(f"5. flood (CodeZero: terminal and logs/swarm_launcher.log): {pty_rate:,.0f} lines/s taken in from the "
+          f"terminal and {file_rate:,.0f} from the log file, engine CPU {cpu:.0f} % of a core; the transcript "
+          f"holds {on_disk:,} flood lines, the engine saw {counts['pty']:,} on the terminal "
+          f"({'none lost' if missing <= 0 else f'{missing} missing'})")
+
+
+def summary(name: str, values: list[float]) -> str:
+    ms = [v * 1000 for v in values]
+    return (f"{name}: n={len(ms)} p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
+            f"max {max(ms):.1f} ms")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--runs", type=int, default=20)
+    ap.add_argument("--cpu-seconds", type=float, default=30.0)
+    ap.add_argument("--long-seconds", type=float, default=60.0)
+    ap.add_argument("--flood-seconds", type=float, default=10.0)
+    args = ap.parse_args()
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
+    try:
+        print("1. " + summary("fatal line written -> stop sequence starts", asyncio.run(latency("fatal", args.runs))))
+        print("2. " + summary("launcher exit -> restart decided", asyncio.run(latency("exit", args.runs))))
+        bench_cpu(args.cpu_seconds)
+        bench_long(args.long_seconds)
+        asyncio.run(bench_flood(args.flood_seconds))
+    finally:
+        shutil.rmtree(TMP, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,913 @@
+"""The state machine that runs one node: pre-flight, launch, watch, restart or stop, remember.
+
+One Supervisor per checkout, nothing global. Events go out through `emit` (on the loop thread),
+commands come in through send(). The states, in the words the user sees:
+
+    starting -> (login-required) -> running -> stopping -> backoff -> starting ...
+                                            \\-> needs-user   (budget used up, crash loop, a
+                                                              pre-flight problem, a prompt no
+                                                              rule answers, a conflict)
+                                            \\-> stopped      (asked to stop)
+
+How a run ends decides what comes next:
+- a catalogue detection with a restart action stops the node at once (the stop sequence starts
+  within milliseconds of the line); while it stops, more lines still arrive, and the reason
+  recorded is the most significant detection of the run (a CUDA OOM behind genrl's generic
+  "Exception occurred during game run", facts §4 items 8 and 17), then the policy decides;
+- the launcher exiting on its own: the most significant detection seen in that run, else
+  `exited` (its exit code means nothing, facts §1.6);
+- the silence and stall timers (on the injected clock; suspended while the script waits for a
+  browser login or for an answer the person must type);
+- the person: RestartNode (reason `manual`), StopNode, close().
+Every end is written to the history with its evidence; every run's raw stream is on disk.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Mapping
+
+from swarmtui.engine import events as ev
+from swarmtui.engine.clock import Clock, MonotonicClock
+from swarmtui.engine.config import Config, format_duration
+from swarmtui.engine.history import (EvidenceBuffer, HistoryStore, RestartRecord, TranscriptWriter, iso_utc,
+                                     reward_loss_possible)
+from swarmtui.engine.identity_actions import IdentityWatcher, reset_identity
+from swarmtui.engine.launcher import Answer, ExitStatus, Launcher, PromptInfo
+from swarmtui.engine.login import LoginKeeper, login_hint, logout
+from swarmtui.engine.policy import NEEDS_USER, RESTART, WARN, Decision, RestartPolicy
+from swarmtui.engine.preflight import run_preflight
+from swarmtui.engine.proctree import Ownership, ProcTree, enable_subreaper, make_run_id
+from swarmtui.engine.tail import LogTailer
+from swarmtui.node.identity import read_login
+from swarmtui.node.layout import Layout, inspect_checkout, prompt_for
+from swarmtui.node.logparse import Hello, LoginWait, Milestone, RoundEvent, StepProgress, level_of, parse_line
+from swarmtui.node.progress import ProgressModel
+from swarmtui.node.signatures import Catalogue, Match, Matcher
+from swarmtui.node.text import sanitize
+
+LINES_EVERY = 0.1                   # LinesOut batching (textual-engineering.md §2)
+CONFLICTS_EVERY = 5                 # snapshots; the login-port check and ports cost ~15 ms
+DETECT_REPEAT_S = 10.0              # the same detection text is reported again after this long
+TAIL_STEP_MS = 250                  # log files are the second source (the pty is first): batch them
+TAIL_RECHECK_MS = 2000              # and look at them by stat at least this often
+_ACTIVE_RESTART = ("restart", "restart-after-cleanup")
+_NEVER_CLASSES = ("benign", "info")
+# Messages that wrap the real error (it follows in the traceback): a reason of last resort.
+_WRAPPERS = frozenset({"script-error-trap", "game-run-exception", "hydra-startup-failure"})
+_CLASS_RANK = {"resource": 0, "identity": 1, "conflict": 1, "startup": 2, "network": 3, "dependency": 3,
+               "login": 4, "fatal": 5, "degraded": 6, "hang": 7}
+_TRAINER_MILESTONES = frozenset({"testnet-connected", "identity-check", "identity-generated", "codezero-join",
+                                 "training-started", "initial-peers", "registering", "model"})
+
+
+@dataclass
+class _StopRequest:
+    kind: str                       # detect, timer, manual, stop, close
+    reason: str
+    match: Match | None = None
+    decision: Decision | None = None
+    at: float = field(default_factory=time.perf_counter)
+
+
+@dataclass
+class _Run:
+    number: int
+    launcher: Launcher
+    transcript: TranscriptWriter
+    started_at: float
+    stop: asyncio.Future
+    timers_from: float
+    rounds_at_start: int
+    exit_task: asyncio.Task | None = None
+    exit: ExitStatus | None = None
+    active: bool = True
+    stopping: bool = False
+    running: bool = False
+    user_stop: _StopRequest | None = None
+    login_waiting: str = ""
+    prompt_pending: str = ""
+    prompt_secret: bool = False
+    detections: list[Match] = field(default_factory=list)
+    reported: dict[tuple[str, str], float] = field(default_factory=dict)
+
+
+class Supervisor:
+    # The node runs in this process's care: when the panel goes, the node goes (no attach mode yet).
+    survives_panel = False
+
+    def __init__(self, node_dir: Path | str, config: Config, emit: Callable[[ev.Event], None], *,
+                 clock: Clock | None = None, interactive: bool = False, env: Mapping[str, str] | None = None,
+                 argv: tuple[str, ...] = ("bash", "run_rl_swarm.sh")):
+        self.env = dict(os.environ if env is None else env)
+        self.layout: Layout = inspect_checkout(node_dir, self.env)
+        self.config = config
+        self.emit = emit
+        self.clock: Clock = clock or MonotonicClock()
+        self.interactive = interactive
+        self.argv = tuple(argv)
+        self.state = ev.STOPPED
+        self.catalogue = Catalogue.load()
+        self.policy = RestartPolicy(config.restart, self.clock)
+        self.history = HistoryStore(self.layout.root)
+        self.own = Ownership(run_id=make_run_id(self.layout.root), checkout=self.layout.root,
+                             identity_path=self.layout.identity_path, login_port=self.layout.login_port)
+        self.tree = ProcTree(self.own)
+        self.progress = ProgressModel(self.layout.era)
+        self.evidence = EvidenceBuffer()
+        self.keeper = LoginKeeper(self.layout)
+        self.identity = IdentityWatcher(self.layout)
+        self.url, self.ssh_hint = login_hint(self.layout.login_port)
+        self._matcher = Matcher(self.catalogue)
+        self._run: _Run | None = None
+        self._last_state: tuple | None = None
+        self._lines: list[ev.LogLine] = []
+        self._partial = ""
+        self._partial_sent = ""
+        self._progress_dirty = False
+        self._flush_handle: asyncio.TimerHandle | None = None
+        self._last_file_output: float | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._tailers: list[LogTailer] = []
+        self._main: asyncio.Task | None = None
+        self._first_done: asyncio.Event | None = None
+        self._wake: asyncio.Event | None = None
+        self._go: asyncio.Event | None = None
+        self._go_kind = ""
+        self._closing = False
+        self._closed = False
+        self._stop_wanted = False
+        self._conflicts: list[ev.ProcInfo] = []
+        self._snapshots = 0
+        self._emit_failed = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    # ================================================================ public API
+
+    async def start(self) -> None:
+        """Pre-flight and launch (or report what blocks it), start the watchers; returns once
+        the first start attempt is over and the tasks that carry on exist."""
+        if self._main is not None:
+            return
+        self._loop = asyncio.get_running_loop()
+        self._first_done, self._wake, self._go = asyncio.Event(), asyncio.Event(), asyncio.Event()
+        enable_subreaper()
+        self._check_identity(force=True)
+        for path in self.layout.log_files:
+            tailer = LogTailer(path, from_start=False, step_ms=TAIL_STEP_MS, rust_timeout_ms=TAIL_RECHECK_MS)
+            self._tailers.append(tailer)
+            rel = _rel(path, self.layout.root)
+            self._tasks.append(asyncio.create_task(self._follow(tailer, rel), name=f"tail {rel}"))
+        self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshots"))
+        self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
+        self._main = asyncio.create_task(self._lifecycle(), name="supervisor")
+        first = asyncio.ensure_future(self._first_done.wait())
+        await asyncio.wait({first, self._main}, return_when=asyncio.FIRST_COMPLETED)
+        if not first.done():
+            first.cancel()
+        if self._main.done() and not self._main.cancelled() and self._main.exception() is not None:
+            raise self._main.exception()
+
+    def send(self, cmd: ev.Command) -> None:
+        handler = {
+            ev.StartNode: self._cmd_start, ev.StopNode: self._cmd_stop, ev.RestartNode: self._cmd_restart,
+            ev.AnswerPrompt: self._cmd_answer, ev.Logout: self._cmd_logout, ev.ResetIdentity: self._cmd_reset_identity,
+        }.get(type(cmd))
+        if handler is None:
+            self._notice("warning", f"unknown command {cmd.kind!r}")
+            return
+        handler(cmd)
+
+    async def close(self, stop_node: bool = True) -> None:
+        """Stop the node (the full stop sequence, recorded) and end every task."""
+        if self._closed:
+            return
+        self._closing = True
+        if self._main is not None:
+            if stop_node:
+                self._request_stop(_StopRequest("close", "manual"))
+            else:
+                self._main.cancel()
+            if self._go is not None:
+                self._go.set()
+            if self._wake is not None:
+                self._wake.set()
+            try:
+                await self._main
+            except asyncio.CancelledError:
+                if not self._main.cancelled():
+                    raise
+            except Exception as exc:  # the node is stopped below whatever happened
+                self._notice("error", f"supervisor error: {exc!r}")
+        for tailer in self._tailers:
+            tailer.stop()
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            try:
+                await task
+            except (asyncio.CancelledError, Exception):
+                pass
+        run = self._run
+        if run is not None and run.active:           # stop_node=False, or the loop died mid-run
+            run.launcher.close()
+            run.transcript.close()
+            run.active = False
+        self._flush()
+        if stop_node and self.state != ev.STOPPED:
+            self._set_state(ev.STOPPED, reason="manual", detail="swarmtui was closed")
+        self._closed = True
+
+    def emergency_kill(self) -> None:
+        """Synchronous last resort: SIGKILL our process group and every proven-ours process."""
+        try:
+            self.tree.kill_now()
+        except Exception:
+            pass
+        run = self._run
+        if run is not None:
+            try:
+                run.transcript.close()
+            except Exception:
+                pass
+
+    # ================================================================ the life cycle
+
+    async def _lifecycle(self) -> None:
+        try:
+            launched = await self._begin_run()
+            self._first_done.set()
+            while not self._closing:
+                go = "wait"
+                if launched:
+                    decision = await self._finish_run()
+                    if self._closing:
+                        break
+                    if decision is not None and decision.action == RESTART:
+                        go = await self._backoff(decision.delay_s)
+                if self._closing:
+                    break
+                if go == "stop":
+                    self._set_state(ev.STOPPED, reason="manual", detail="the restart was called off")
+                if go != "start":
+                    await self._wait_for_start()
+                    if self._closing:
+                        break
+                launched = await self._begin_run()
+        finally:
+            self._first_done.set()
+
+    async def _wait_for_start(self) -> None:
+        while not self._closing:
+            await self._go.wait()
+            kind, self._go_kind = self._go_kind, ""
+            self._go.clear()
+            if self._closing or kind in ("start", "restart"):
+                return
+            if kind == "stop" and self.state != ev.STOPPED:
+                self._set_state(ev.STOPPED, reason="manual")
+
+    async def _backoff(self, delay: float) -> str:
+        """Wait `delay` on the injected clock, unless a command comes first. Returns start | stop."""
+        if self._go.is_set():
+            kind = self._go_kind
+        else:
+            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+            goer = asyncio.ensure_future(self._go.wait())
+            await asyncio.wait({sleeper, goer}, return_when=asyncio.FIRST_COMPLETED)
+            for t in (sleeper, goer):
+                if not t.done():
+                    t.cancel()
+            kind = self._go_kind if self._go.is_set() else "start"
+        self._go.clear()
+        self._go_kind = ""
+        return "stop" if kind == "stop" else "start"
+
+    async def _begin_run(self) -> bool:
+        """Pre-flight, then launch. False when something blocks the start (state needs-user)
+        or a stop was asked for meanwhile (state stopped)."""
+        self._go.clear()
+        self._go_kind = ""
+        self._stop_wanted = False
+        if self._closing:
+            return False
+        self._set_state(ev.STARTING, detail="pre-flight checks")
+        if self.config.login.keep_login:
+            restored = self.keeper.restore()
+            if restored:
+                self._notice("info", "keep_login: put the saved login files back: "
+                             + ", ".join(p.name for p in restored))
+        self._check_identity()
+        report = self.identity.report or {}
+        problem = next((p for p in report.get("problems", [])
+                        if p.get("code") in ("pem-unreadable", "pem-bad-format")), {})
+        res = await run_preflight(
+            self.layout, self.tree, min_free_disk_mb=self.config.watch.min_free_disk_mb,
+            identity_state=report.get("pem_state", "ok"), identity_fix=problem.get("fix", ""),
+            identity_message=problem.get("message", ""), report=self._emit)
+        for warning in res.warnings:
+            self._notice("warning", warning)
+        if res.orphans_killed:
+            self._record_orphans(res.orphans_killed)
+        if not res.ok:
+            self._emit(ev.PreflightFailed(problems=list(res.problems)))
+            self._set_state(ev.NEEDS_USER, reason="preflight", detail=res.problems[0])
+            return False
+        if self._closing or self._stop_wanted:
+            self._set_state(ev.STOPPED, reason="manual")
+            return False
+        return await self._launch()
+
+    async def _launch(self) -> bool:
+        cfg = self.config
+        transcript = TranscriptWriter.for_node(self.layout.root, max_bytes=cfg.history.transcript_max_mb << 20,
+                                               keep=cfg.history.transcript_keep)
+        self._matcher.reset()
+        launcher = Launcher(
+            self.layout.root, run_id=self.own.run_id, argv=self.argv, env=self.env,
+            on_raw=transcript.write, on_lines=self._on_pty_lines, on_partial=self._on_partial,
+            on_prompt=self._on_prompt, prompt_matcher=lambda text: prompt_for(text, self.layout.prompts),
+            answerer=self._answer, clock=self.clock)
+        try:
+            pid = await launcher.start()
+        except OSError as exc:
+            transcript.close()
+            detail = f"cannot run {' '.join(self.argv)} in {self.layout.root}: {exc.strerror or exc}"
+            self._set_state(ev.NEEDS_USER, reason="launch-failed", detail=detail)
+            return False
+        self.own.set_launcher(pid)
+        self.policy.run_started()
+        now = self.clock.monotonic()
+        run = _Run(number=transcript.run, launcher=launcher, transcript=transcript, started_at=now,
+                   stop=asyncio.get_running_loop().create_future(), timers_from=now,
+                   rounds_at_start=self.progress.rounds_completed)
+        self._run = run
+        run.exit_task = asyncio.create_task(self._wait_exit(run), name=f"run {run.number}")
+        if self.config.login.keep_login:
+            self.keeper.capture()
+        self._set_state(ev.STARTING, detail=f"run {run.number}: pid {pid}, {self.layout.era_label}")
+        self._wake.set()
+        return True
+
+    async def _wait_exit(self, run: _Run) -> ExitStatus:
+        status = await run.launcher.wait(drain=0.0)
+        run.exit = status
+        self._emit(ev.Exited(code=status.code, signal=status.signal,
+                             uptime_s=round(max(0.0, self.clock.monotonic() - run.started_at), 3)))
+        return status
+
+    async def _finish_run(self) -> Decision | None:
+        """Wait for the run to end (exit, detection, timer or person), stop everything of ours,
+        decide, record. Returns the decision (None after a stop asked for by the person)."""
+        run = self._run
+        assert run is not None and run.exit_task is not None
+        await asyncio.wait({run.exit_task, run.stop}, return_when=asyncio.FIRST_COMPLETED)
+        req: _StopRequest | None = run.stop.result() if run.stop.done() else None
+        run.stopping = True
+        if self.config.login.keep_login:
+            self.keeper.capture()
+        reason = req.reason if req is not None else "exited"
+        self._set_state(ev.STOPPING, reason=reason,
+                        detail="the launcher exited; cleaning up" if req is None else f"stopping the node ({reason})")
+        cfg = self.config.restart
+        result = await self.tree.stop(report=self._emit, int_timeout=cfg.stop_timeout, term_timeout=cfg.term_timeout)
+        try:
+            await asyncio.wait_for(asyncio.shield(run.exit_task), 10.0)
+        except (asyncio.TimeoutError, Exception):
+            pass
+        await run.launcher.wait_eof(0.5)
+        run.launcher.close()
+        run.transcript.close()
+        run.active = False
+        if not result.clean:
+            self._notice("error", "after the stop, still alive: "
+                         + "; ".join(f"{p.pid} {p.cmdline[:80]}" for p in result.remaining))
+        self._flush()
+
+        user = run.user_stop or (req if req is not None and req.kind in ("stop", "close") else None)
+        if user is not None:
+            self._record(run, action="stop", reason=user.reason or "manual", match=None,
+                         decision=None, orphans=result.orphans_killed)
+            if not self._closing:
+                self._set_state(ev.STOPPED, reason=user.reason or "manual", detail="stopped as asked")
+            return None
+
+        decision, match = self._decide(run, req, result.orphans_killed)
+        self._record(run, action=decision.action, reason=decision.reason, match=match, decision=decision,
+                     orphans=result.orphans_killed)
+        if decision.action == RESTART:
+            self._emit(ev.RestartScheduled(reason=decision.reason, attempt=decision.attempt,
+                                           delay_s=decision.delay_s))
+            self._set_state(ev.BACKOFF, reason=decision.reason, detail=decision.detail,
+                            next_restart_in=decision.delay_s)
+        else:
+            detail = decision.detail + (f"; {decision.hint}" if decision.hint else "")
+            self._set_state(ev.NEEDS_USER, reason=decision.reason, detail=detail)
+        return decision
+
+    def _decide(self, run: _Run, req: _StopRequest | None, orphans: list[dict]) -> tuple[Decision, Match | None]:
+        if req is not None and req.kind == "manual":
+            return self.policy.on_manual(), req.match
+        if req is not None and req.kind == "timer":
+            m = req.match
+            return self.policy.on_detection(m.id, m.cls, m.action, m.hint), m
+        best = _most_significant(run.detections)
+        if best is None and req is not None and req.decision is not None:
+            return req.decision, req.match          # a repeated warning the policy turned into a restart
+        if best is None:
+            status = run.exit or ExitStatus(None, None)
+            m = self.catalogue.match("exited", f"the launcher exited ({status.describe()})", "engine", 0)
+            return self.policy.on_exit(status.code, status.signal, hint=m.hint), m
+        if req is not None and req.match is best and req.decision is not None:
+            d = req.decision
+        else:
+            d = self.policy.on_detection(best.id, best.cls, best.action, best.hint)
+            if d.action not in (RESTART, NEEDS_USER):   # cannot happen for a stop-worthy match
+                d = self.policy.on_exit(None, None, hint=best.hint)
+        if best.id == "identity-taken" and d.action == RESTART and not _held_identity(orphans, self.layout):
+            d = Decision(NEEDS_USER, reason=best.id,
+                         detail="no leftover process of ours held this identity, so another node (another "
+                                "machine, or a copy of this swarm.pem) is online with it: restarting cannot help",
+                         hint=best.hint)
+        return d, best
+
+    def _record(self, run: _Run, *, action: str, reason: str, match: Match | None, decision: Decision | None,
+                orphans: list[dict]) -> None:
+        uptime = max(0.0, self.clock.monotonic() - run.started_at)
+        rounds = self.progress.rounds_completed - run.rounds_at_start
+        loss, why = reward_loss_possible(uptime, rounds)
+        status = run.exit
+        if match is not None and match.source != "engine":
+            evidence = self.evidence.around(match.source, match.line)
+        else:
+            evidence = self.evidence.tail(40)
+        rec = RestartRecord(
+            time=iso_utc(self.clock.wall()), reason=reason, action=action,
+            cls=match.cls if match is not None else ("user" if action == "stop" else ""),
+            text=match.text if match is not None else "", source=match.source if match is not None else "",
+            line=match.line if match is not None else 0,
+            exit_code=status.code if status else None, exit_signal=status.signal if status else None,
+            uptime_s=round(uptime, 3),
+            backoff_s=decision.delay_s if decision is not None and decision.action == RESTART else None,
+            attempt=decision.attempt if decision is not None else 0,
+            orphans_killed=[dict(o) for o in orphans], reward_loss=loss, reward_note=why, run=run.number,
+            hint=(decision.hint if decision is not None else "") or (match.hint if match is not None else ""),
+            evidence=evidence)
+        try:
+            data = self.history.append(rec)
+        except OSError as exc:
+            self._notice("error", f"cannot write the restart history {self.history.path}: {exc}")
+            data = rec.to_dict()
+        self._emit(ev.HistoryAppended(record=data))
+
+    def _record_orphans(self, orphans: list[dict]) -> None:
+        sig = self.catalogue.get("orphan")
+        for o in orphans:
+            self._emit(ev.Detected(id="orphan", cls=sig.cls, action=sig.action, text=o.get("cmdline", ""),
+                                   source="engine", line=0, hint=sig.hint))
+        data = {"time": iso_utc(self.clock.wall()), "reason": "orphan", "action": "cleanup", "cls": sig.cls,
+                "text": f"{len(orphans)} leftover process(es) of this node killed before the start",
+                "orphans_killed": [dict(o) for o in orphans], "hint": sig.hint}
+        try:
+            data = self.history.append(data)
+        except OSError as exc:
+            self._notice("error", f"cannot write the restart history {self.history.path}: {exc}")
+        self._emit(ev.HistoryAppended(record=data))
+
+    # ================================================================ stop requests
+
+    def _request_stop(self, req: _StopRequest) -> bool:
+        run = self._run
+        if run is None or not run.active:
+            return False
+        if run.stop.done():
+            if req.kind in ("stop", "close") and run.user_stop is None:
+                run.user_stop = req      # a stop while restarting: stay stopped afterwards
+            return False
+        run.stop.set_result(req)
+        return True
+
+    # ================================================================ commands
+
+    def _run_active(self) -> bool:
+        return self._run is not None and self._run.active
+
+    def _go_now(self, kind: str) -> None:
+        if self._go is None:
+            self._notice("warning", "the supervisor is not started")
+            return
+        self._go_kind = kind
+        self._go.set()
+
+    def _cmd_start(self, cmd: ev.StartNode) -> None:
+        if self._run_active():
+            self._notice("info", "the node is already running")
+            return
+        self.policy.reset()
+        self._go_now("start")
+
+    def _cmd_restart(self, cmd: ev.RestartNode) -> None:
+        if self._run_active():
+            m = self.catalogue.match("manual", "restart asked for by you", "engine", 0)
+            self._request_stop(_StopRequest("manual", cmd.reason or "manual", match=m))
+            return
+        if self.state in (ev.STOPPED, ev.NEEDS_USER):
+            self.policy.reset()
+        self._go_now("restart")
+
+    def _cmd_stop(self, cmd: ev.StopNode) -> None:
+        if self._run_active():
+            self._request_stop(_StopRequest("stop", cmd.reason or "manual"))
+        elif self.state == ev.STARTING:
+            self._stop_wanted = True           # pre-flight in progress: do not launch
+        elif self.state in (ev.BACKOFF, ev.NEEDS_USER):
+            self._go_now("stop")
+        else:
+            self._notice("info", "the node is not running")
+
+    def _cmd_answer(self, cmd: ev.AnswerPrompt) -> None:
+        run = self._run
+        if run is None or not run.active or run.stopping:
+            self._emit(ev.ActionDone(action="answer", ok=False, detail="the node is not running"))
+            return
+        secret = cmd.secret or run.prompt_secret
+        ok = run.launcher.answer(cmd.text, secret=secret)
+        waited = run.prompt_pending
+        run.prompt_pending, run.prompt_secret = "", False
+        run.timers_from = self.clock.monotonic()   # the wait for the person is not silence
+        # Never the answer itself: it may be a token.
+        self._emit(ev.ActionDone(action="answer", ok=ok,
+                                 detail=("answered" if ok else "could not type the answer (the node's terminal is gone)")
+                                 + (f": {waited.strip()}" if waited else "")))
+        if self.state == ev.NEEDS_USER:
+            self._set_state(ev.RUNNING if run.running else ev.STARTING, reason="answer")
+        self._wake.set()
+
+    def _cmd_logout(self, cmd: ev.Logout) -> None:
+        try:
+            backups = logout(self.layout, self.keeper)
+        except OSError as exc:
+            self._emit(ev.ActionDone(action="logout", ok=False, detail=f"nothing was deleted: {exc}"))
+            return
+        if not backups:
+            detail = f"no login files in {self.layout.temp_data_dir}: nothing to do"
+        elif self._run_active():
+            detail = ("login files backed up and removed; the running node keeps its session until it "
+                      "restarts, then it waits for a browser login")
+        else:
+            detail = "login files backed up and removed; the next start waits for a browser login"
+        self._emit(ev.ActionDone(action="logout", ok=True, detail=detail, backups=[str(p) for p in backups]))
+        self._check_identity()
+
+    def _cmd_reset_identity(self, cmd: ev.ResetIdentity) -> None:
+        pem = self.layout.identity_path
+        try:
+            dest = reset_identity(self.layout)
+        except FileNotFoundError:
+            self._emit(ev.ActionDone(action="reset-identity", ok=False, detail=f"no {pem.name} at {pem}: nothing to reset"))
+            return
+        except OSError as exc:
+            self._emit(ev.ActionDone(action="reset-identity", ok=False, detail=str(exc)))
+            return
+        detail = f"{pem.name} backed up to {dest} and removed; the next start creates a new peer id"
+        if self._run_active():
+            detail += " (the running node keeps the old one until it restarts)"
+        self._emit(ev.ActionDone(action="reset-identity", ok=True, detail=detail, backups=[str(dest)]))
+        self._check_identity()
+
+    # ================================================================ prompts
+
+    def _answer(self, text: str, spec: Any) -> Answer | None:
+        if spec is None or str(spec.key).startswith("unknown-"):
+            return None
+        value = self.config.answers.get(spec.key)
+        if value is None:
+            return None                 # e.g. hf_token unset: the person types it
+        return Answer(str(value), secret=bool(spec.secret), rule=spec.key)
+
+    def _on_prompt(self, info: PromptInfo) -> None:
+        self._emit(ev.PromptSeen(text=info.text, answered=info.answered, rule=info.rule, secret=info.secret))
+        run = self._run
+        if info.answered or run is None or not run.active:
+            return
+        run.prompt_pending, run.prompt_secret = info.text, info.secret
+        if not self.interactive:
+            self._set_state(ev.NEEDS_USER, reason="unknown-prompt",
+                            detail=f"the script asks {info.text.strip()!r} and no [answers] rule knows it: "
+                                   "add the answer to the config, then restart")
+        self._wake.set()
+
+    # ================================================================ lines
+
+    def _on_pty_lines(self, batch: list[tuple[str, int, int]]) -> None:
+        for text, n, cut in batch:
+            self._line("pty", n, text, cut)
+
+    def _on_partial(self, partial: str) -> None:
+        if partial != self._partial:
+            self._partial = partial
+            self._schedule_flush()
+
+    async def _follow(self, tailer: LogTailer, rel: str) -> None:
+        def on_line(tl) -> None:
+            self._last_file_output = self.clock.monotonic()
+            self._line(rel, tl.line_no, sanitize(tl.text), tl.cut)
+
+        try:
+            await tailer.follow(on_line)
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a log we cannot follow must not stop the supervisor
+            self._notice("warning", f"stopped following {rel}: {exc}")
+
+    def _line(self, source: str, n: int, text: str, cut: int) -> None:
+        self.evidence.add(source, n, text)
+        now = self.clock.monotonic()
+        parsed = parse_line(text)
+        level = getattr(parsed, "level", None) if parsed is not None else None
+        if level is None:
+            level = level_of(text)
+        matches = self._matcher.feed(text, source, n)
+        self._lines.append(ev.LogLine(source=source, line=n, text=text, level=level,
+                                      detection=matches[-1].id if matches else None, truncated=cut))
+        self._schedule_flush()
+        if parsed is not None:
+            self._on_parsed(parsed, now)
+        for m in matches:
+            self._on_match(m)
+
+    def _on_parsed(self, p: Any, now: float) -> None:
+        if self.progress.feed(p, now):
+            self._progress_dirty = True
+            self._schedule_flush()
+        if self.progress.new_skips:
+            sig = self.catalogue.get("skipped-round")
+            skips = self.progress.new_skips
+            self._emit(ev.Detected(id=sig.id, cls=sig.cls, action=sig.action, source="progress", line=0,
+                                   text=f"skipped round(s) {skips[0]}" + (f"-{skips[-1]}" if len(skips) > 1 else ""),
+                                   hint=sig.hint))
+        run = self._run
+        if run is None or not run.active or run.stopping:
+            return
+        if isinstance(p, LoginWait):
+            self._login_wait(p.what)
+        elif isinstance(p, Milestone) and p.name == "key-activated":
+            self._login_done(now)
+        elif isinstance(p, (Hello, RoundEvent, StepProgress)) or (
+                isinstance(p, Milestone) and p.name in _TRAINER_MILESTONES):
+            self._login_done(now)
+            if not run.running:
+                run.running = True
+                if self.state == ev.STARTING:
+                    self._set_state(ev.RUNNING, detail=f"run {run.number}")
+
+    def _login_wait(self, what: str) -> None:
+        run = self._run
+        assert run is not None
+        if what == "userData.json" and self.layout.user_data_path.is_file():
+            return          # the script says it waits, but the file is there: it goes on at once
+        if what == "key activation" and read_login(self.layout, []).activated:
+            return
+        if run.login_waiting == what:
+            return
+        run.login_waiting = what
+        sig = self.catalogue.get("login-waiting")
+        self._emit(ev.Detected(id=sig.id, cls=sig.cls, action=sig.action, text=f"waiting for {what}",
+                               source="engine", line=0, hint=sig.hint))
+        self._set_state(ev.LOGIN_REQUIRED, reason="login-waiting",
+                        detail=f"waiting for {what}: log in at {self.url} (over SSH first: {self.ssh_hint})")
+        self._emit(ev.LoginRequired(url=self.url, ssh_hint=self.ssh_hint, waiting_for=what))
+        self._wake.set()
+
+    def _login_done(self, now: float) -> None:
+        run = self._run
+        if run is None or not run.login_waiting:
+            return
+        run.login_waiting = ""
+        run.timers_from = now               # the time spent logging in is not a hang
+        run.running = True
+        if self.config.login.keep_login:
+            self.keeper.capture()
+        if self.state == ev.LOGIN_REQUIRED:
+            self._set_state(ev.RUNNING, reason="logged-in", detail=f"run {run.number}")
+        self._wake.set()
+
+    def _on_match(self, m: Match) -> None:
+        run = self._run
+        if run is not None and run.active:
+            run.detections.append(m)
+            if len(run.detections) > 500:
+                del run.detections[:250]
+        if m.id == "login-waiting":
+            return                          # handled from the parsed line (the file may be there)
+        if run is not None and run.stop.done() and run.stop.result().kind in ("stop", "close", "manual"):
+            return                          # the script's reaction to our own SIGINT: not news
+        if self._should_report(m):
+            self._emit(ev.Detected(id=m.id, cls=m.cls, action=m.action, text=m.text, source=m.source,
+                                   line=m.line, hint=m.hint))
+        if m.id == "new-identity-generated":
+            self._notice("warning", "a NEW identity (swarm.pem, new peer id and animal name) was just created: "
+                                    "if you had one, stop the node and restore it from your backup")
+        if run is None or not run.active or run.stopping or run.stop.done():
+            return
+        if m.cls in _NEVER_CLASSES or m.action == "ignore":
+            return
+        if m.action in _ACTIVE_RESTART or m.action == NEEDS_USER:
+            self._request_stop(_StopRequest("detect", m.id, match=m))
+        elif m.action == WARN and m.cls == "degraded":
+            d = self.policy.on_detection(m.id, m.cls, m.action, m.hint)
+            if d.action in (RESTART, NEEDS_USER):
+                self._request_stop(_StopRequest("detect", m.id, match=m, decision=d))
+
+    def _should_report(self, m: Match) -> bool:
+        run = self._run
+        if run is None:
+            return True
+        key = (m.id, "" if m.action == "ignore" else m.text[:200])
+        now = time.monotonic()
+        last = run.reported.get(key)
+        if last is not None and (m.action == "ignore" or now - last < DETECT_REPEAT_S):
+            return False
+        if len(run.reported) > 1000:
+            run.reported.clear()
+        run.reported[key] = now
+        return True
+
+    # ================================================================ timers and snapshots
+
+    async def _watchdog(self) -> None:
+        while True:
+            now = self.clock.monotonic()
+            due = self._check_timers(now)
+            wait = 60.0 if due is None else max(0.0, min(60.0, due - now))
+            self._wake.clear()
+            sleeper = asyncio.ensure_future(self.clock.sleep(wait))
+            waker = asyncio.ensure_future(self._wake.wait())
+            try:
+                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+            finally:
+                for t in (sleeper, waker):
+                    if not t.done():
+                        t.cancel()
+
+    def _check_timers(self, now: float) -> float | None:
+        """Fire silence/stalled when due; else the next time either could be due."""
+        run = self._run
+        if run is None or not run.active or run.stopping or run.stop.done() or run.login_waiting or run.prompt_pending:
+            return None
+        cfg = self.config.restart
+        due: list[float] = []
+        if cfg.silence_limit > 0:
+            last = max(t for t in (run.timers_from, run.launcher.last_output_at, self._last_file_output)
+                       if t is not None)
+            at = last + cfg.silence_limit
+            if now >= at:
+                self._fire_timer("silence", f"no output at all for {format_duration(round(now - last))} "
+                                            "(terminal and log files)")
+                return None
+            due.append(at)
+        if cfg.stall_limit > 0:
+            lp = self.progress.last_progress_at
+            ref = max(run.timers_from, lp) if lp is not None else run.timers_from
+            at = max(run.timers_from + cfg.startup_grace, ref + cfg.stall_limit)
+            if now >= at:
+                where = f" (last: round {self.progress.round})" if self.progress.round is not None else ""
+                self._fire_timer("stalled", f"no round progress for {format_duration(round(now - ref))}{where}")
+                return None
+            due.append(at)
+        return min(due) if due else None
+
+    def _fire_timer(self, sig_id: str, text: str) -> None:
+        m = self.catalogue.match(sig_id, text, "engine", 0)
+        run = self._run
+        if run is not None:
+            run.detections.append(m)
+        self._emit(ev.Detected(id=m.id, cls=m.cls, action=m.action, text=m.text, source=m.source, line=0, hint=m.hint))
+        self._request_stop(_StopRequest("timer", sig_id, match=m))
+
+    async def _snapshot_loop(self) -> None:
+        while True:
+            try:
+                self._snapshot_tick()
+            except Exception as exc:  # a /proc hiccup must not end the snapshots
+                self._notice("warning", f"process snapshot failed: {exc!r}")
+            await self.clock.sleep(self.config.watch.snapshot_interval)
+
+    def _snapshot_tick(self) -> None:
+        conflicts = self._snapshots % CONFLICTS_EVERY == 0
+        self._snapshots += 1
+        procs = self.tree.snapshot(conflicts=conflicts, detail=conflicts)
+        if conflicts:
+            self._conflicts = [p for p in procs if not p.ours]
+        else:
+            procs = procs + [c for c in self._conflicts if c.pid not in {p.pid for p in procs}]
+        self.tree.reap()
+        self._emit(ev.ProcessSnapshot(procs=procs))
+        self._check_identity()
+        if self.config.login.keep_login and self._run_active() and self.keeper.capture():
+            self._notice("info", f"keep_login: saved a copy of the login files (0600) in {self.keeper.dir}")
+
+    def _check_identity(self, force: bool = False) -> dict | None:
+        try:
+            report = self.identity.check(force=force)
+        except Exception as exc:  # never let a strange file stop the engine
+            self._notice("warning", f"identity: {exc}")
+            return None
+        if report is not None:
+            self._emit(ev.IdentityChanged(report=report))
+        return report
+
+    # ================================================================ emitting
+
+    def _set_state(self, state: str, reason: str = "", detail: str = "", next_restart_in: float | None = None) -> None:
+        key = (state, reason, detail, next_restart_in)
+        self.state = state
+        if key == self._last_state:
+            return
+        self._last_state = key
+        run = self._run
+        uptime = round(max(0.0, self.clock.monotonic() - run.started_at), 3) if run is not None and run.active else None
+        self._emit(ev.StateChanged(state=state, reason=reason, detail=detail, next_restart_in=next_restart_in,
+                                   uptime_s=uptime))
+        if self._wake is not None:
+            self._wake.set()
+
+    def _notice(self, level: str, text: str) -> None:
+        self._emit(ev.Notice(level=level, text=text))
+
+    def _emit(self, event: ev.Event) -> None:
+        if not isinstance(event, ev.LinesOut):
+            self._flush()               # the lines that led to an event come before it
+        self._emit_raw(event)
+
+    def _emit_raw(self, event: ev.Event) -> None:
+        if not event.ts:
+            event.ts = iso_utc(self.clock.wall())
+        try:
+            self.emit(event)
+        except Exception as exc:  # the view's problem must never stop the node's care
+            if not self._emit_failed:
+                self._emit_failed = True
+                print(f"swarmtui: an event consumer failed: {exc!r}", file=sys.stderr)
+
+    def _schedule_flush(self) -> None:
+        if self._flush_handle is None and self._loop is not None:
+            self._flush_handle = self._loop.call_later(LINES_EVERY, self._flush)
+
+    def _flush(self) -> None:
+        if self._flush_handle is not None:
+            self._flush_handle.cancel()
+            self._flush_handle = None
+        if self._lines or self._partial != self._partial_sent:
+            lines, self._lines = self._lines, []
+            self._partial_sent = self._partial
+            self._emit_raw(ev.LinesOut(lines=lines, partial=self._partial))
+        if self._progress_dirty:
+            self._progress_dirty = False
+            self._emit_raw(ev.ProgressUpdate(**self.progress.snapshot(self.clock.monotonic())))
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(Path(path).relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def _stop_worthy(m: Match) -> bool:
+    if m.cls in _NEVER_CLASSES or m.action == "ignore" or m.id == "login-waiting":
+        return False
+    return m.action in _ACTIVE_RESTART or m.action == NEEDS_USER
+
+
+def _most_significant(detections: list[Match]) -> Match | None:
+    """The reason a run ended: the most specific failure seen (an OOM over the generic wrapper
+    that reported it), the earliest among equals."""
+    best: tuple[int, int] | None = None
+    found = None
+    for i, m in enumerate(detections):
+        if not _stop_worthy(m) or m.id in ("silence", "stalled"):
+            continue
+        rank = 50 if m.id in _WRAPPERS else _CLASS_RANK.get(m.cls, 40)
+        if best is None or (rank, i) < best:
+            best, found = (rank, i), m
+    return found
+
+
+def _held_identity(orphans: list[dict], layout: Layout) -> bool:
+    """Did the sweep kill a leftover of ours that held our identity (a p2pd with our -id=)?"""
+    ident = str(layout.identity_path)
+    real = os.path.realpath(ident)
+    for o in orphans:
+        cmd = str(o.get("cmdline", ""))
+        if f"-id={ident}" in cmd or f"-id={real}" in cmd or o.get("proof") == "p2pd-id":
+            return True
+    return False

@@ -1,0 +1,240 @@
+"""The Supervisor against the simulator as a real process tree: every failure scenario ends in
+the right decision with the right reason, nothing of ours is left after a stop, and every end is
+in the history with its evidence."""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from swarmtui.engine import events as ev
+from swarmtui.engine.history import HistoryStore, list_backups
+from supervisor_support import Harness, fast_config
+
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics"),
+              pytest.mark.timeout(90)]
+
+
+@pytest.fixture
+async def harness(tmp_path):
+    made: list[Harness] = []
+
+    def make(*args, **kw) -> Harness:
+        h = Harness(tmp_path, *args, name=f"node{len(made)}", **kw)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        await h.close()
+        assert h.leftovers() == [], "processes of the node survived close()"
+
+
+async def test_healthy_run_states_progress_identity_snapshot_and_stop(harness):
+    h = harness("codezero", "healthy")
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING)
+    progress = await h.wait_for(lambda e: isinstance(e, ev.ProgressUpdate) and e.rounds_completed >= 1,
+                                what="a completed round")
+    assert progress.round is not None and progress.era == "codezero"
+    # a new swarm.pem appeared during the run: the identity report follows, and we warned loudly
+    ident = await h.wait_for(lambda e: isinstance(e, ev.IdentityChanged) and e.report.get("peer_id"))
+    assert ident.report["pem_state"] == "ok" and "privateKey" not in str(ident.report)
+    assert any(n.level == "warning" and "NEW identity" in n.text for n in h.of(ev.Notice))
+    snap = await h.wait_for(lambda e: isinstance(e, ev.ProcessSnapshot)
+                            and {"launcher", "trainer", "p2pd"} <= {p.role for p in e.procs})
+    assert all(p.ours for p in snap.procs) and any(p.proof == "launcher" for p in snap.procs)
+    # lines come in batches, tagged by source; the log file is followed as well as the pty
+    await h.wait_for(lambda e: isinstance(e, ev.LinesOut)
+                     and any(ln.source == "logs/swarm_launcher.log" for ln in e.lines), what="log file lines")
+    lines = h.lines()
+    assert {"pty", "logs/swarm_launcher.log"} <= {ln.source for ln in lines}
+    assert len(h.of(ev.LinesOut)) < len(lines) / 3
+    assert any("Starting round:" in ln.text and ln.level == "INFO" for ln in lines)
+    assert [p.rule for p in h.of(ev.PromptSeen) if p.answered] == ["hf_push", "model"]
+    assert not h.of(ev.RestartScheduled)
+
+    h.sup.send(ev.StopNode())
+    await h.wait_state(ev.STOPPED, reason="manual")
+    assert h.leftovers() == []
+    steps = [s.step for s in h.of(ev.StopStep)]
+    assert steps[0] == "sigint" and steps[-1] == "verify" and h.of(ev.StopStep)[-1].remaining == 0
+    assert h.states()[:1] == [ev.STARTING] and ev.STOPPING in h.states()
+    rec = HistoryStore(h.root).read()[-1]
+    assert rec["action"] == "stop" and rec["reason"] == "manual" and rec["run"] == 1
+    assert h.of(ev.HistoryAppended)[-1].record["action"] == "stop"
+    transcript = (HistoryStore(h.root).dir / "runs" / "run-000001.log").read_bytes()
+    assert b"Starting round:" in transcript
+    # stopped means stopped: no restart later
+    assert h.sup.state == ev.STOPPED and not h.of(ev.RestartScheduled)
+
+
+@pytest.mark.parametrize("era, scenario, reason", [
+    ("codezero", "oom-killed", "oom-killed"),
+    ("rgym", "cuda-oom", "cuda-oom"),                      # not the generic "Exception occurred during game run"
+    ("codezero", "dht-errno11", "dht-ipc-error"),
+    ("hivemind", "dht-errno11", "dht-ipc-error"),
+    ("rgym", "game-run-exception", "game-run-exception"),
+    ("hivemind", "game-run-exception", "batch-unbound"),
+    ("codezero", "p2pd-timeout", "p2pd-startup-timeout"),  # not hydra's "Error executing job"
+    ("rgym", "bootstrap-failed", "p2pd-bootstrap-failed"),
+])
+async def test_failure_restarts_with_the_right_reason(harness, era, scenario, reason):
+    h = harness(era, scenario)
+    await h.sup.start()
+    restart = await h.wait_kind(ev.RestartScheduled, timeout=40)
+    assert (restart.reason, restart.attempt, restart.delay_s) == (reason, 1, 10.0)
+    backoff = await h.wait_state(ev.BACKOFF)
+    assert backoff.reason == reason and backoff.next_restart_in == 10.0
+    rec = h.of(ev.HistoryAppended)[-1].record
+    assert rec["reason"] == reason and rec["action"] == "restart" and rec["backoff_s"] == 10.0
+    assert rec["text"] and rec["source"] == "pty" and rec["line"] > 0
+    assert any(rec["text"][:40] in line for line in rec["evidence"])
+    assert rec["uptime_s"] > 0 and rec["run"] == 1
+    assert HistoryStore(h.root).read()[-1]["reason"] == reason
+    # the stop happened and nothing of ours survived it, while we wait to restart
+    assert h.of(ev.StopStep)[-1].step == "verify" and h.of(ev.StopStep)[-1].remaining == 0
+    assert h.leftovers() == []
+    assert h.of(ev.Exited), "the launcher's exit is reported"
+
+
+async def test_oom_kill_leaves_a_p2pd_that_the_sweep_kills(harness):
+    h = harness("rgym", "oom-killed")
+    await h.sup.start()
+    await h.wait_kind(ev.RestartScheduled, timeout=40, reason="oom-killed")
+    killed = [o for o in h.of(ev.OrphanKilled) if "hivemind_cli/p2pd" in o.cmdline]
+    assert killed, "the p2pd that escaped into its own session was not swept"
+    assert f"-id={h.root}/swarm.pem" in killed[0].cmdline
+    rec = h.of(ev.HistoryAppended)[-1].record
+    assert [o["pid"] for o in rec["orphans_killed"]] == [k.pid for k in killed]
+    assert rec["reward_loss"] is True          # a round was done and no 3 h batch had been submitted
+    assert h.leftovers() == []
+
+
+async def test_the_restart_happens_and_keep_login_spares_the_next_run_a_login(harness):
+    cfg = fast_config(backoff_initial=0.2)
+    cfg.login.keep_login = True
+    h = harness("codezero", "oom-killed,healthy", config=cfg)
+    user = h.root / "modal-login/temp-data/userData.json"
+    original = user.read_bytes()
+    await h.sup.start()
+    await h.wait_kind(ev.RestartScheduled, timeout=40, reason="oom-killed")
+    n = len(h.events)
+    await h.wait_for(lambda e: isinstance(e, ev.StateChanged) and e.state == ev.STARTING
+                     and "run 2" in e.detail, what="run 2")
+    await h.wait_for(lambda e: isinstance(e, ev.ProgressUpdate) and e.rounds_completed >= 2, timeout=40)
+    assert len(h.of(ev.RestartScheduled)) == 1 and h.sup.state == ev.RUNNING
+    # the script deleted the login files on exit; they were put back, so run 2 needed no browser
+    assert user.read_bytes() == original
+    assert ev.LOGIN_REQUIRED not in [e.state for e in h.events[n:] if isinstance(e, ev.StateChanged)]
+    assert any("put the saved login files back" in e.text for e in h.of(ev.Notice))
+    kept = sorted(h.sup.keeper.kept())
+    assert [p.name for p in kept] == ["userApiKey.json", "userData.json"]
+    assert all(oct(os.stat(p).st_mode & 0o777) == "0o600" for p in kept)
+    assert oct(os.stat(kept[0].parent).st_mode & 0o777) == "0o700"
+
+
+async def test_without_keep_login_the_restart_waits_for_the_browser(harness):
+    h = harness("codezero", "oom-killed,healthy", config=fast_config(backoff_initial=0.2))
+    await h.sup.start()
+    await h.wait_kind(ev.RestartScheduled, timeout=40, reason="oom-killed")
+    st = await h.wait_state(ev.LOGIN_REQUIRED, timeout=30)
+    login = h.of(ev.LoginRequired)[-1]
+    assert login.url == f"http://localhost:{h.port}" and login.waiting_for == "userData.json"
+    assert login.ssh_hint.startswith(f"ssh -L {h.port}:localhost:{h.port} ") and "@" in login.ssh_hint
+    assert h.sup.url in st.detail
+
+
+async def test_identity_taken_without_an_orphan_of_ours_needs_the_user(harness):
+    h = harness("rgym", "identity-taken")
+    await h.sup.start()
+    st = await h.wait_state(ev.NEEDS_USER, timeout=40)
+    assert st.reason == "identity-taken" and "another node" in st.detail
+    assert not h.of(ev.RestartScheduled)
+    assert HistoryStore(h.root).read()[-1]["action"] == "needs-user"
+    assert (h.root / "swarm.pem").exists(), "never delete the identity"
+
+
+async def test_login_port_taken_inside_the_run_needs_the_user(harness):
+    h = harness("codezero", "port-in-use")
+    await h.sup.start()
+    st = await h.wait_state(ev.NEEDS_USER, timeout=40)
+    assert st.reason == "login-port-in-use"
+    assert any(d.id == "login-port-in-use" and d.source == "logs/yarn.log" for d in h.of(ev.Detected))
+    assert not h.of(ev.RestartScheduled)
+
+
+async def test_benign_chain_submit_error_never_restarts(harness):
+    h = harness("rgym", "chain-submit-transient")
+    await h.sup.start()
+    await h.wait_kind(ev.Detected, timeout=40, id="chain-submit-transient")
+    done = h.of(ev.ProgressUpdate)[-1].rounds_completed if h.of(ev.ProgressUpdate) else 0
+    await h.wait_for(lambda e: isinstance(e, ev.ProgressUpdate) and e.rounds_completed >= done + 2, timeout=40,
+                     what="two more rounds after the error")
+    assert not h.of(ev.RestartScheduled) and h.sup.state == ev.RUNNING
+    assert ev.STOPPING not in h.states()
+
+
+async def test_manual_restart_and_stop_during_backoff_and_start_again(harness):
+    cfg = fast_config()
+    cfg.login.keep_login = True        # each start goes on without a browser
+    h = harness("codezero", "healthy", config=cfg)
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING)
+    h.sup.send(ev.RestartNode())
+    r = await h.wait_kind(ev.RestartScheduled, reason="manual")
+    assert r.delay_s == 0.0
+    await h.wait_for(lambda e: isinstance(e, ev.StateChanged) and "run 2" in e.detail)
+    rec = [e.record for e in h.of(ev.HistoryAppended)][-1]
+    assert rec["reason"] == "manual" and rec["action"] == "restart"
+    await h.wait_state(ev.RUNNING, detail="run 2")
+    # a crash-free stop, then a start by hand
+    h.sup.send(ev.StopNode())
+    await h.wait_state(ev.STOPPED)
+    n = len(h.events)
+    h.sup.send(ev.StartNode())
+    await h.wait_for(lambda e: h.events.index(e) >= n and isinstance(e, ev.StateChanged) and "run 3" in e.detail)
+
+
+async def test_emergency_kill_is_synchronous_and_thorough(harness):
+    h = harness("codezero", "healthy")
+    await h.sup.start()
+    await h.wait_for(lambda e: isinstance(e, ev.ProcessSnapshot) and any(p.role == "p2pd" for p in e.procs))
+    h.sup.emergency_kill()
+    end = time.monotonic() + 5
+    while h.leftovers() and time.monotonic() < end:
+        h.sup.tree.reap()
+        time.sleep(0.05)
+    assert h.leftovers() == []
+
+
+async def test_logout_and_reset_identity_back_up_before_removing(harness):
+    h = harness("codezero", "healthy")
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING)
+    await h.wait_for(lambda e: isinstance(e, ev.IdentityChanged) and e.report.get("peer_id"))
+    lay = h.sup.layout
+    user, key, pem = lay.user_data_path.read_bytes(), lay.api_key_path.read_bytes(), lay.identity_path.read_bytes()
+
+    h.sup.send(ev.Logout())
+    done = h.of(ev.ActionDone)[-1]
+    assert done.action == "logout" and done.ok and "next login" not in done.detail
+    assert "keeps its session until it restarts" in done.detail
+    assert not lay.user_data_path.exists() and not lay.api_key_path.exists()
+    saved = {p.read_bytes() for p in map(Path, done.backups)}
+    assert saved == {user, key}
+    assert all(oct(os.stat(p).st_mode & 0o777) == "0o600" for p in done.backups)
+
+    h.sup.send(ev.ResetIdentity())
+    done = h.of(ev.ActionDone)[-1]
+    assert done.action == "reset-identity" and done.ok and "new peer id" in done.detail
+    assert not lay.identity_path.exists()
+    backup = Path(done.backups[0])
+    assert backup.read_bytes() == pem and backup in list_backups(h.root)
+    # nothing to reset a second time, and nothing lost
+    h.sup.send(ev.ResetIdentity())
+    assert h.of(ev.ActionDone)[-1].ok is False
