@@ -14,6 +14,7 @@ old lines are pruned. `end` resumes.
 from __future__ import annotations
 
 import bisect
+import math
 import re
 from dataclasses import dataclass
 from typing import Iterable
@@ -23,9 +24,10 @@ from rich.segment import Segment
 from rich.style import Style
 from textual.binding import Binding
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
+from textual.scrollbar import ScrollBar
 from textual.strip import Strip
 from textual.widget import Widget
 
@@ -64,6 +66,18 @@ class Entry:
     def plain(self) -> str:
         """The line as copied to the clipboard: source tag and text."""
         return f"[{self.tag.strip()}] {self.text}"
+
+
+def _bar_drawing(bar: ScrollBar) -> tuple:
+    """What a scrollbar draws for its current values (the colours come from CSS, not from them):
+    the same call ScrollBar.render makes, with default colours."""
+    width, height = bar.size
+    size, thickness = (height, width) if bar.vertical else (width, height)
+    virtual = bar.window_virtual_size
+    window = bar.window_size if bar.window_size < virtual else 0
+    drawing = bar.renderer.render_bar(size=size, virtual_size=math.ceil(virtual), window_size=math.ceil(window),
+                                      position=bar.position, thickness=thickness, vertical=bar.vertical)
+    return size, thickness, tuple(drawing.segments)
 
 
 class LogView(ScrollView, can_focus=True):
@@ -135,9 +149,15 @@ class LogView(ScrollView, can_focus=True):
         self.filter_term = ""
         self.total_received = 0
         self._styles: dict[str, Style] | None = None
-        self._cache: LRUCache[tuple[int, bool], Strip] = LRUCache(2048)
+        # Small on purpose: a screenful or two is all that is ever re-used, and every cached Strip
+        # is a dozen objects the garbage collector walks (its pauses delay key presses).
+        self._cache: LRUCache[tuple[int, bool], Strip] = LRUCache(512)
+        # Finished rows (after Textual's styling), by (line seq, is cursor), valid in _rows_context.
+        self._rows: LRUCache[tuple[int, bool], Strip] = LRUCache(512)
+        self._rows_context: tuple | None = None
         self._tail_pending = False
         self._tags: dict[str, str] = {}
+        self._held_bars: dict[ScrollBar, tuple] | None = None
 
     # ---------------------------------------------------------------- data in
 
@@ -180,16 +200,20 @@ class LogView(ScrollView, can_focus=True):
             shown = [e for e in new if term in e.text.lower() or term in e.tag]
             self._filtered.extend(shown)
         pruned_from_view = self._prune()
-        if not self.following:
-            self.new_while_paused += len(shown)
-            if pruned_from_view:
-                # Keep the reader's line under their eyes while old lines fall off the top.
-                if self.cursor is not None:
-                    self.cursor = max(0, self.cursor - pruned_from_view)
-                self._move(y=max(0, self.scroll_y - pruned_from_view))
-        self._set_virtual_size(Size(self._width, len(self.view)))
-        if self.following:
-            self._scroll_tail()
+        self._held_bars = {}
+        try:
+            if not self.following:
+                self.new_while_paused += len(shown)
+                if pruned_from_view:
+                    # Keep the reader's line under their eyes while old lines fall off the top.
+                    if self.cursor is not None:
+                        self.cursor = max(0, self.cursor - pruned_from_view)
+                    self._move(y=max(0, self.scroll_y - pruned_from_view))
+            self._set_virtual_size(Size(self._width, len(self.view)))
+            if self.following:
+                self._scroll_tail()
+        finally:
+            self._release_bars()
         self.refresh()
         if not self.following and shown:
             self.post_message(self.FollowChanged(self))
@@ -208,9 +232,53 @@ class LogView(ScrollView, can_focus=True):
         same_bars = (old.height > ch) == (size.height > ch) and (old.width > cw) == (size.width > cw)
         if same_bars and ch > 0 and cw > 0:
             self.set_reactive(Widget.virtual_size, size)
-            self._scroll_update(size)
+            # Not Widget._scroll_update: it repaints both scrollbars every time, and a scrollbar
+            # repaint cost about as much as the log rows themselves at 20 lines/s.
+            self._refresh_scrollbars()
+            if self.show_vertical_scrollbar:
+                self._sync_bar(self.vertical_scrollbar, virtual=size.height)
+            if self.show_horizontal_scrollbar:
+                self._sync_bar(self.horizontal_scrollbar, virtual=size.width)
+            self.scroll_x = self.validate_scroll_x(self.scroll_x)
+            self.scroll_y = self.validate_scroll_y(self.scroll_y)
         else:
             self.virtual_size = size
+
+    def watch_scroll_y(self, old_value: float, new_value: float) -> None:
+        # ScrollView's watcher, except that the scrollbar is repainted only when it looks different.
+        if self.show_vertical_scrollbar:
+            self._sync_bar(self.vertical_scrollbar, position=new_value)
+        if round(old_value) != round(new_value):
+            self.refresh(self.size.region)
+
+    def _sync_bar(self, bar: ScrollBar, *, virtual: int | None = None, position: float | None = None) -> None:
+        """Set a scrollbar's range or position; repaint it only if its drawing changes.
+
+        Following a growing log moves the range and the position a little every batch, which
+        rarely moves the thumb by a visible eighth of a cell. The bar's values stay exact (the
+        mouse uses them); only the repaint is skipped. Every other change of a bar's values
+        (layout, Textual's own updates) still repaints it, so what is on screen is always the
+        drawing of its current values. Inside `append` the comparison waits for the end of the
+        batch: a batch changes the range and then the position, and the state in between (thumb
+        off the end) is never shown."""
+        held = self._held_bars
+        if held is not None:
+            if bar not in held:
+                held[bar] = _bar_drawing(bar)
+        else:
+            before = _bar_drawing(bar)
+        if virtual is not None:
+            bar.set_reactive(ScrollBar.window_virtual_size, virtual)
+        if position is not None:
+            bar.set_reactive(ScrollBar.position, bar.validate_position(position))
+        if held is None and _bar_drawing(bar) != before:
+            bar.refresh()
+
+    def _release_bars(self) -> None:
+        held, self._held_bars = self._held_bars, None
+        for bar, before in (held or {}).items():
+            if _bar_drawing(bar) != before:
+                bar.refresh()
 
     def _prune(self) -> int:
         """Drop the oldest lines beyond max_lines; returns how many left the current view."""
@@ -227,7 +295,7 @@ class LogView(ScrollView, can_focus=True):
         return k
 
     def clear_view_state(self) -> None:
-        self._cache.clear()
+        self._forget_strips()
         self.refresh()
 
     # ---------------------------------------------------------------- filter and search
@@ -244,7 +312,7 @@ class LogView(ScrollView, can_focus=True):
             self._filtered = [e for e in self._entries if low in e.text.lower() or low in e.tag]
         else:
             self._filtered = None
-        self._cache.clear()
+        self._forget_strips()
         self._set_virtual_size(Size(self._width, len(self.view)))
         if anchor_seq is not None and self.view:
             seqs = [e.seq for e in self.view]
@@ -259,7 +327,7 @@ class LogView(ScrollView, can_focus=True):
         """Highlight `term` and put the cursor on the newest match; False when nothing matches."""
         self.search_term = term.strip()
         self.refresh_bindings()
-        self._cache.clear()
+        self._forget_strips()
         self.refresh()
         if not self.search_term:
             return False
@@ -327,7 +395,7 @@ class LogView(ScrollView, can_focus=True):
         self.following = True
         self.cursor = None
         self.new_while_paused = 0
-        self._cache.clear()
+        self._forget_strips()
         self._scroll_tail()
         self.refresh()
         if not was:
@@ -369,7 +437,7 @@ class LogView(ScrollView, can_focus=True):
             self._show_cursor()
 
     def _show_cursor(self) -> None:
-        self._cache.clear()
+        self._forget_strips()
         if self.cursor is None:
             return
         height = max(1, self.size.height)
@@ -426,18 +494,23 @@ class LogView(ScrollView, can_focus=True):
 
     # ---------------------------------------------------------------- rendering
 
+    def _forget_strips(self) -> None:
+        """Every rendered line goes: a style, the search term or the cursor changed."""
+        self._cache.clear()
+        self._rows.clear()
+
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._styles = None
-        self._cache.clear()
+        self._forget_strips()
 
     def _on_focus(self, event) -> None:
         self._styles = None     # the focus tint changes the base style
-        self._cache.clear()
+        self._forget_strips()
 
     def _on_blur(self, event) -> None:
         self._styles = None
-        self._cache.clear()
+        self._forget_strips()
 
     def _style(self, name: str) -> Style:
         if self._styles is None:
@@ -448,6 +521,44 @@ class LogView(ScrollView, can_focus=True):
             }
             self._styles["base"] = self.rich_style
         return self._styles[name]
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        """Textual's rendering of the rows, remembered per log line.
+
+        A repaint of a following view shows mostly the same lines as the last one, each a few
+        rows higher, yet Textual styles every row of a refreshed widget again (~75 us a row, the
+        largest part of the panel's CPU at 20 lines/s). A finished row depends only on its line
+        and on the context below, so rows seen before are reused and only the new ones go
+        through Textual's own path (super().render_lines, row range by row range)."""
+        scroll_x, scroll_y = self.scroll_offset
+        context = (scroll_x, self.size, crop.x, crop.width, self.background_colors,
+                   tuple(self.app.get_line_filters()), self._style("base"))
+        if context != self._rows_context:
+            self._rows_context = context
+            self._rows.clear()
+        view = self.view
+        count = len(view)
+        cursor = self.cursor
+        rows = self._rows
+        keys: list[tuple[int, bool]] = []
+        for y in crop.line_range:
+            index = scroll_y + y
+            # seq 0 is no line: every row below the last line is the same blank row.
+            keys.append((view[index].seq, index == cursor) if index < count else (0, False))
+        strips: list[Strip | None] = [rows.get(key) for key in keys]
+        start = None
+        for i in range(len(strips) + 1):
+            if i < len(strips) and strips[i] is None:
+                if start is None:
+                    start = i
+                continue
+            if start is not None:
+                fresh = super().render_lines(Region(crop.x, crop.y + start, crop.width, i - start))
+                for offset, strip in enumerate(fresh):
+                    strips[start + offset] = strip
+                    rows[keys[start + offset]] = strip
+                start = None
+        return strips  # type: ignore[return-value]
 
     def render_line(self, y: int) -> Strip:
         scroll_x, scroll_y = self.scroll_offset
