@@ -1,13 +1,15 @@
 """How fast and how light the supervisor is (prints figures; never asserts).
 
     .venv-test/bin/python benchmarks/bench_supervise.py [--runs 20] [--cpu-seconds 30] [--long-seconds 60]
+                                                        [--only 1,2,3,3b,4,5]
 
 1. fatal line -> stop: a script writes its wall time, then an OOM-kill line; measured to the
    moment the engine announces `stopping` (p50/p99 over --runs runs).
 2. launcher exit -> restart decision: the script writes its wall time and exits; measured to
    the `restart` event (after the stop sequence's sweep and verify).
 3. `swarmtui supervise` CPU and RSS while the node prints 20 lines/s to the terminal and the
-   same to logs/swarm_launcher.log (target <= 1 % of a core, <= 60 MB).
+   same to logs/swarm_launcher.log (target <= 1 % of a core, <= 60 MB); 3b. the same with a
+   node that prints nothing (what supervising costs by itself).
 4. RSS over a long simulated run: the healthy simulator at speed 60 (a node hour per wall
    minute), sampled every 5 s (target: flat).
 5. the flood scenario: lines/s the engine takes in, and whether the on-disk transcript holds
@@ -150,17 +152,21 @@ def write_config(name: str, text: str) -> Path:
     return path
 
 
-def bench_cpu(seconds: float) -> None:
-    body = ("python3 - <<'EOF'\nimport sys, time\nlog = open('logs/swarm_launcher.log', 'a')\n"
-            f"line = {LINE!r}\nn = 0\nstart = time.monotonic()\nwhile True:\n"
-            "    n += 1\n    print(line, flush=True)\n    log.write(line + '\\n'); log.flush()\n"
-            "    time.sleep(max(0.0, start + n / 20 - time.monotonic()))\nEOF\n")
-    root = tiny_checkout("cpu", body)
+def bench_cpu(seconds: float, rate: float = 20.0) -> None:
+    if rate > 0:
+        body = ("python3 - <<'EOF'\nimport sys, time\nlog = open('logs/swarm_launcher.log', 'a')\n"
+                f"line = {LINE!r}\nn = 0\nstart = time.monotonic()\nwhile True:\n"
+                "    n += 1\n    print(line, flush=True)\n    log.write(line + '\\n'); log.flush()\n"
+                f"    time.sleep(max(0.0, start + n / {rate!r} - time.monotonic()))\nEOF\n")
+    else:
+        body = f"echo {LINE!r}\nsleep 100000\n"
+    root = tiny_checkout(f"cpu-{rate:g}", body)
     cfg = write_config("cpu", "[watch]\nmin_free_disk_mb = 1\n")
     cpu, samples = supervise_proc(root, cfg, seconds)
     rss = [m for _, m in samples]
-    print(f"3. supervise while the node prints 20 lines/s (terminal + log file), {seconds:.0f} s: "
-          f"CPU {cpu:.2f} % of a core; RSS {min(rss):.1f}-{max(rss):.1f} MB")
+    what = (f"3. supervise while the node prints {rate:g} lines/s (terminal + log file)" if rate > 0
+            else "3b. supervise while the node prints nothing")
+    print(f"{what}, {seconds:.0f} s: CPU {cpu:.2f} % of a core; RSS {min(rss):.1f}-{max(rss):.1f} MB")
 
 
 def bench_long(seconds: float) -> None:
@@ -220,14 +226,24 @@ def main() -> None:
     ap.add_argument("--cpu-seconds", type=float, default=30.0)
     ap.add_argument("--long-seconds", type=float, default=60.0)
     ap.add_argument("--flood-seconds", type=float, default=10.0)
+    ap.add_argument("--only", default="1,2,3,3b,4,5", help="which measurements, e.g. 3,3b")
     args = ap.parse_args()
+    only = {x.strip() for x in args.only.split(",")}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     try:
-        print("1. " + summary("fatal line written -> stop sequence starts", asyncio.run(latency("fatal", args.runs))))
-        print("2. " + summary("launcher exit -> restart decided", asyncio.run(latency("exit", args.runs))))
-        bench_cpu(args.cpu_seconds)
-        bench_long(args.long_seconds)
-        asyncio.run(bench_flood(args.flood_seconds))
+        if "1" in only:
+            print("1. " + summary("fatal line written -> stop sequence starts",
+                                  asyncio.run(latency("fatal", args.runs))))
+        if "2" in only:
+            print("2. " + summary("launcher exit -> restart decided", asyncio.run(latency("exit", args.runs))))
+        if "3" in only:
+            bench_cpu(args.cpu_seconds)
+        if "3b" in only:
+            bench_cpu(args.cpu_seconds, rate=0.0)
+        if "4" in only:
+            bench_long(args.long_seconds)
+        if "5" in only:
+            asyncio.run(bench_flood(args.flood_seconds))
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
 

@@ -17,6 +17,7 @@ from swarmtui.engine import events as ev
 from swarmtui.engine.config import Config, HistoryConfig, LoginConfig, RestartConfig, WatchConfig
 from swarmtui.engine.supervisor import Supervisor
 from swarmtui.sim import create_checkout
+from swarmtui.sim.config import read_state
 from test_sim_support import free_port, kill_leftovers, ours
 
 
@@ -65,9 +66,11 @@ class Harness:
     def text(self) -> str:
         return "\n".join(ln.text for ln in self.lines())
 
-    async def wait_for(self, pred: Callable[[ev.Event], bool], timeout: float = 25.0, what: str = "") -> ev.Event:
+    async def wait_for(self, pred: Callable[[ev.Event], bool], timeout: float = 25.0, what: str = "",
+                       since: int = 0) -> ev.Event:
+        """The first event (from index `since` on) for which pred is true."""
         end = time.monotonic() + timeout
-        seen = 0
+        seen = since
         while time.monotonic() < end:
             for e in self.events[seen:]:
                 if pred(e):
@@ -101,6 +104,9 @@ class Harness:
                 return
             await asyncio.sleep(0.05)
         raise AssertionError("the node never went quiet")
+
+    def sim_state(self) -> dict:
+        return read_state(self.root)
 
     def leftovers(self) -> list:
         return ours(self.root)

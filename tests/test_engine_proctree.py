@@ -387,3 +387,32 @@ async def test_leftover_of_an_earlier_session_on_this_checkout_is_ours(tree, tmp
     assert result.clean
     assert await asyncio.wait_for(earlier.wait(), 2) == -signal.SIGTERM
     assert stranger.returncode is None
+
+
+async def test_incremental_snapshots_see_new_and_gone_processes_with_cpu_and_memory(subreaper, tree, tmp_path):
+    """The supervisor's cheap snapshots (only new pids and ours read) see what the full ones see."""
+    await tree.launch()
+    full = await tree.wait_roles({"launcher": 1, "trainer": 1, "p2pd": 1})
+    inc = tree.tree.snapshot(conflicts=False, detail=False, incremental=True)
+    assert {p.pid for p in inc} == {p.pid for p in full}
+    # a new process of ours appears between snapshots: an incremental one proves and shows it
+    child = await asyncio.create_subprocess_exec(
+        PY, "-c", "import time\nt = time.time()\nwhile time.time() - t < 1.2: pass\ntime.sleep(600)",
+        env=dict(os.environ, **{RUN_ID_ENV: tree.own.run_id}), stdout=asyncio.subprocess.DEVNULL)
+    try:
+        await asyncio.sleep(0.2)
+        inc = tree.tree.snapshot(conflicts=False, detail=False, incremental=True)
+        mine = [p for p in inc if p.pid == child.pid]
+        assert mine and mine[0].proof == "marker" and mine[0].rss > 1 << 20
+        assert mine[0].cpu_percent == 0.0               # no baseline yet, like psutil's first call
+        await asyncio.sleep(0.5)                        # it spins meanwhile
+        busy = [p for p in tree.tree.snapshot(conflicts=False, detail=False, incremental=True) if p.pid == child.pid]
+        assert busy and busy[0].cpu_percent > 10, busy
+        child.kill()
+        await child.wait()
+        inc = tree.tree.snapshot(conflicts=False, detail=False, incremental=True)
+        assert child.pid not in {p.pid for p in inc}
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()

@@ -14,10 +14,23 @@ import pytest
 from swarmtui.engine.tail import LogTailer, TailLine
 
 
+BACKEND = {"name": "auto"}
+
+
+@pytest.fixture(autouse=True, params=["inotify", "watchfiles"] if sys.platform.startswith("linux") else ["auto"])
+def backend(request):
+    """Every test follows with both ways of getting file events (inotify read by the loop;
+    watchfiles' thread), since either may be the one in use on a machine."""
+    BACKEND["name"] = request.param
+    yield request.param
+    BACKEND["name"] = "auto"
+
+
 class Follower:
     def __init__(self, path, **kw):
         self.lines: list[TailLine] = []
         self.notices: list[str] = []
+        kw.setdefault("backend", BACKEND["name"])
         self.tailer = LogTailer(path, on_notice=lambda k, d: self.notices.append(k), **kw)
         self.task: asyncio.Task | None = None
 
@@ -212,14 +225,14 @@ async def test_over_long_lines_keep_their_head(tmp_path):
 async def test_stop_is_prompt_and_async_iteration_works(tmp_path):
     log = tmp_path / "a.log"
     log.write_text("a\nb\n")
-    tailer = LogTailer(log, from_start=True)
+    tailer = LogTailer(log, from_start=True, backend=BACKEND["name"])
     got = []
     async for line in tailer:
         got.append(line)
         if len(got) == 2:
             break
     assert got == [("a", 1), ("b", 2)]
-    t = LogTailer(log)
+    t = LogTailer(log, backend=BACKEND["name"])
     task = asyncio.create_task(t.follow(lambda _l: None))
     await asyncio.sleep(0.2)
     t0 = time.monotonic()
@@ -263,3 +276,28 @@ async def test_no_line_lost_at_2000_lines_per_second(tmp_path, rotate_every):
         await f.wait_count(n, timeout=5)
     nums = [int(t.split()[1]) for t in f.texts]
     assert nums == list(range(n))                     # every line, once, in order
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="inotify")
+async def test_inotify_a_busy_neighbour_wakes_nobody(tmp_path, backend, monkeypatch):
+    """yarn.log's tailer must not wake for every write to swarm_launcher.log beside it: with
+    inotify, only our own file's writes (and names coming and going) reach the loop."""
+    if backend != "inotify":
+        pytest.skip("inotify only")
+    import swarmtui.engine.tail as tail
+
+    reads = []
+    real_read = tail._Inotify.read
+    monkeypatch.setattr(tail._Inotify, "read", lambda self, *a: reads.append(1) or real_read(self, *a))
+    log, neighbour = tmp_path / "yarn.log", tmp_path / "swarm_launcher.log"
+    log.write_text("")
+    neighbour.write_text("")
+    async with Follower(log, from_start=True, step_ms=20, rust_timeout_ms=60_000) as f:
+        for i in range(40):
+            append(neighbour, f"busy {i}\n")
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.1)
+        assert reads == [], "woken by the neighbour's writes"
+        append(log, "ours\n")
+        await f.wait_count(1)
+        assert reads

@@ -101,7 +101,7 @@ SINGLE = {
                           ["kill -- -3664", "ProcessLookupError: [Errno 3] No such process"]),
     "training-timed-out": (["INFO:x:dormant toothy bat:Training timed out!"], ["Training finished"]),
 }
-ENGINE_RAISED = {"exited", "silence", "stalled", "manual", "orphan", "skipped-round"}
+ENGINE_RAISED = {"exited", "trainer-exited", "silence", "stalled", "manual", "orphan", "skipped-round"}
 MULTI_LINE = {"python-traceback"}  # and dht-ipc-error / chain-submit-transient have multi-line forms too
 
 

@@ -46,6 +46,12 @@ def run(tmp_path):
         nodes.append(node)
         return node
 
+    def adopt(node: Node) -> Node:
+        nodes.append(node)
+        return node
+
+    start.tmp = tmp_path
+    start.adopt = adopt
     yield start
     for node in nodes:
         node.kill_all()
@@ -221,6 +227,19 @@ def test_game_run_exception_exits_zero(run):
     assert "wandb: You can sync this run to the cloud by running:" in node.stderr
 
 
+@pytest.mark.parametrize("era", ["rgym", "hivemind"])
+def test_trainer_exit_clean_leaves_the_script_waiting_without_a_word(run, pem_bytes, era):
+    node = run(era, "trainer-exit-clean", speed=800.0, pem=pem_bytes if era == "hivemind" else None)
+    _trainer_exits_but_script_waits(node)
+    text = strip(node.stdout + node.stderr)
+    assert text.count("Training timed out!") == 1
+    assert "Traceback" not in text and "Exception" not in text and "ERROR" not in text
+    if era == "rgym":
+        assert re.search(hydra("INFO") + r"Training timed out!", node.stdout)
+    # the login server the script waits on is still there
+    assert any("next" in " ".join(p.cmdline()) or p.name() == "node" for p in psutil.Process(node.proc.pid).children(True))
+
+
 def test_game_run_exception_hivemind_is_the_current_batch_crash(run, pem_bytes):
     node = run("hivemind", "game-run-exception", speed=800.0, pem=pem_bytes)
     node.wait_exit(40)
@@ -276,7 +295,31 @@ def test_port_in_use(run):
     assert f"Error: listen EADDRINUSE: address already in use :::{port}" in yarn_log.read_text()
     holder = psutil.Process(node.state()["port_holder_pid"])
     assert holder.cwd() == "/" and holder.pid not in {p.pid for p in psutil.Process(node.proc.pid).children(True)}
+    # a stranger: no marker or sim variable of ours, another session and group, not the node's child
+    assert not [k for k in holder.environ() if k.startswith("SWARMTUI")]
+    assert os.getsid(holder.pid) not in (os.getsid(node.proc.pid), node.pgid)
+    assert os.getpgid(holder.pid) != node.pgid and holder.ppid() != node.proc.pid
     assert node.proc.poll() is None  # the script does not notice
+    node.kill_all()
+    assert not psutil.pid_exists(holder.pid) or holder.status() == psutil.STATUS_ZOMBIE, "cleaned up by pid"
+
+
+@pytest.mark.parametrize("leftover", ["user-data-and-pending-key", "user-data-only"])
+def test_auto_login_finishes_a_login_an_earlier_run_left_half_done(run, leftover):
+    """A stopping run's browser can write after the script's cleanup `rm`: the next run then
+    finds userData.json with a key that is not activated (or none). The simulated person logs
+    in again from the page, so the run goes on instead of waiting for ever."""
+    from swarmtui.sim.login import logged_in_org, write_api_key, write_user_data
+
+    node_root = create_checkout(run.tmp / "left", "rgym", scenario="healthy", speed=400.0, port=free_port(),
+                                login="auto")
+    org = write_user_data(node_root)
+    if leftover == "user-data-and-pending-key":
+        write_api_key(node_root, org, activated=False)
+    node = run.adopt(Node(node_root, pty=False, stdin=ANSWERS["rgym"]))
+    node.wait_for(r"API key is activated! Proceeding\.\.\.", timeout=30, where="stdout")
+    node.wait_for(r"🐝 Joining round: \d+", timeout=40, where="stdout")
+    assert f"Your ORG_ID is set to: {org}" in node.stdout and logged_in_org(node_root) == org
 
 
 def test_chain_submit_transient_keeps_training(run):

@@ -4,11 +4,14 @@ in the history with its evidence."""
 
 from __future__ import annotations
 
+import asyncio
 import os
+import re
 import sys
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from swarmtui.engine import events as ev
@@ -100,6 +103,46 @@ async def test_failure_restarts_with_the_right_reason(harness, era, scenario, re
     assert h.of(ev.StopStep)[-1].step == "verify" and h.of(ev.StopStep)[-1].remaining == 0
     assert h.leftovers() == []
     assert h.of(ev.Exited), "the launcher's exit is reported"
+    # the trainer's exit came with (or after) the real reason: the more specific one won
+    assert not [d for d in h.of(ev.Detected) if d.id == "trainer-exited"]
+
+
+@pytest.mark.parametrize("era", ["rgym", "codezero", "hivemind"])
+async def test_a_trainer_that_exits_cleanly_is_restarted_promptly(harness, era):
+    """genrl's python exits 0 after 'Training timed out!' and the script sits in its `wait`:
+    no fatal line, no launcher exit; the snapshot sees the trainer gone and restarts."""
+    h = harness(era, "trainer-exit-clean")
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING)
+    trainer = None
+    while trainer is None:
+        trainer = h.sim_state().get("trainer_pid")
+        await asyncio.sleep(0.02)
+    end = time.monotonic() + 40
+    while _alive(trainer):
+        assert time.monotonic() < end, "the trainer never exited"
+        await asyncio.sleep(0.01)
+    gone_at = time.monotonic()
+    assert h.sup._run.launcher.returncode is None, "the script should still be waiting"
+    det = await h.wait_kind(ev.Detected, id="trainer-exited", timeout=15)
+    took = time.monotonic() - gone_at
+    # a snapshot interval (0.5 s here) plus the grace that lets a script on its way out go first
+    assert took < h.config.watch.snapshot_interval + 1.0 + 1.5, took
+    assert det.cls == "fatal" and "waiting on its login server" in det.hint
+    restart = await h.wait_kind(ev.RestartScheduled, timeout=30)
+    assert (restart.reason, restart.attempt) == ("trainer-exited", 1)
+    rec = h.of(ev.HistoryAppended)[-1].record
+    assert rec["reason"] == "trainer-exited" and rec["action"] == "restart" and rec["source"] == "engine"
+    assert any("Training timed out!" in line for line in rec["evidence"])
+    assert h.of(ev.StopStep)[0].step == "sigint" and h.of(ev.StopStep)[-1].remaining == 0
+    assert h.leftovers() == []
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return False
 
 
 async def test_oom_kill_leaves_a_p2pd_that_the_sweep_kills(harness):
@@ -159,13 +202,28 @@ async def test_identity_taken_without_an_orphan_of_ours_needs_the_user(harness):
     assert (h.root / "swarm.pem").exists(), "never delete the identity"
 
 
-async def test_login_port_taken_inside_the_run_needs_the_user(harness):
+async def test_login_port_taken_inside_the_run_needs_the_user_and_the_stranger_lives(harness):
+    """The real scenario: another program (started by the simulator as a stranger: own session,
+    cwd /, none of our environment) takes the port; the node stops, the program is never killed,
+    it shows as a conflict, and the next start is refused while it holds the port."""
     h = harness("codezero", "port-in-use")
     await h.sup.start()
     st = await h.wait_state(ev.NEEDS_USER, timeout=40)
     assert st.reason == "login-port-in-use"
     assert any(d.id == "login-port-in-use" and d.source == "logs/yarn.log" for d in h.of(ev.Detected))
     assert not h.of(ev.RestartScheduled)
+    holder = psutil.Process(h.sim_state()["port_holder_pid"])
+    assert holder.is_running() and holder.status() != psutil.STATUS_ZOMBIE, "a program that is not ours was killed"
+    assert holder.pid not in {o.pid for o in h.of(ev.OrphanKilled)}
+    assert h.of(ev.StopStep)[-1].step == "verify" and h.of(ev.StopStep)[-1].remaining == 0
+    snap = await h.wait_for(lambda e: isinstance(e, ev.ProcessSnapshot)
+                            and any(p.pid == holder.pid and not p.ours for p in e.procs), what="the conflict")
+    assert f"login port {h.port}" in next(p.conflict for p in snap.procs if p.pid == holder.pid)
+    h.sup.send(ev.StartNode())
+    await h.wait_kind(ev.PreflightFailed)
+    problem = h.of(ev.PreflightFailed)[-1].problems[0]
+    assert f"port {h.port} is held by another process" in problem and str(holder.pid) in problem
+    assert holder.is_running() and holder.status() != psutil.STATUS_ZOMBIE
 
 
 async def test_benign_chain_submit_error_never_restarts(harness):
@@ -198,6 +256,33 @@ async def test_manual_restart_and_stop_during_backoff_and_start_again(harness):
     n = len(h.events)
     h.sup.send(ev.StartNode())
     await h.wait_for(lambda e: h.events.index(e) >= n and isinstance(e, ev.StateChanged) and "run 3" in e.detail)
+
+
+async def test_auto_login_logs_in_again_on_every_restart(harness):
+    """login="auto" across consecutive runs: every exit deletes the login files and the next run
+    logs in by itself, also after a restart that lands while the browser is half-way through."""
+    h = harness("codezero", "healthy", login="auto", speed=100.0, config=fast_config(backoff_initial=0.0))
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING, detail="run 1", timeout=30)
+    run, completed = 1, 1
+    for i in range(4):
+        mark = len(h.events)
+        h.sup.send(ev.RestartNode())
+        run += 1
+        if i % 2:
+            # restart once more inside the next run's login, just after its login server started
+            await h.wait_for(lambda e: isinstance(e, ev.LinesOut)
+                             and any("Started server process" in ln.text for ln in e.lines),
+                             since=mark, what="the login server")
+            await asyncio.sleep(0.02 * i)
+            h.sup.send(ev.RestartNode())
+            run += 1
+        await h.wait_state(ev.RUNNING, detail=f"run {run}", timeout=30)
+        completed += 1
+    assert [r.reason for r in h.of(ev.RestartScheduled)] == ["manual"] * (run - 1)
+    orgs = set(re.findall(r"Your ORG_ID is set to: (\S+)", h.text()))
+    assert len(orgs) >= completed == 5, "each run logged in anew (the cleanup deleted the login)"
+    assert h.sup.state == ev.RUNNING
 
 
 async def test_emergency_kill_is_synchronous_and_thorough(harness):

@@ -229,7 +229,9 @@ def run(args) -> int:
 
     config = load_config(Path(args.config).expanduser() if getattr(args, "config", None) else None)
     printer = Printer(as_json=bool(args.json), lines=bool(getattr(args, "lines", False)))
-    sup = Supervisor(Path(args.node_dir).expanduser(), config, printer.emit)   # NotACheckout: one line
+    # Without --lines nobody shows the node's output: the engine skips building line events.
+    sup = Supervisor(Path(args.node_dir).expanduser(), config, printer.emit,
+                     lines=printer.lines)                                      # NotACheckout: one line
     # Until the loop's handlers are in place, a SIGHUP must not kill us either.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:

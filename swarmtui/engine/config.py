@@ -121,8 +121,9 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
         _Key("term_timeout", "duration", "10s", "stopping: wait this long after SIGTERM, before SIGKILL"),
     ]),
     "watch": ("How the node is watched", [
-        _Key("snapshot_interval", "duration", "2s", "how often the process tree (CPU, memory, ports) is refreshed",
-             minimum=0.1),
+        _Key("snapshot_interval", "duration", "2s",
+             "how often the process tree (CPU, memory) is refreshed; ports, conflicts and a full re-read of "
+             "/proc every 30 s", minimum=0.1),
         _Key("min_free_disk_mb", "int", 500, "refuse to start with less free disk than this in the checkout"),
     ]),
     "history": ("What swarmtui keeps on disk per node (in its state dir, never in the checkout)", [

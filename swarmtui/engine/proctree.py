@@ -199,6 +199,7 @@ class Owned:
     start: float = 0.0
     cmd: list[str] | None = None      # command line and listening ports as last read (snapshot
     ports: list[int] = field(default_factory=list)   # detail=False reuses them)
+    details: int = 0                  # how many times they were read
 
     @property
     def key(self) -> tuple[int, float]:
@@ -247,6 +248,8 @@ class ProcTree:
         self._seen_launch: tuple[int | None, float | None] = (None, None)
         self._me = os.getpid()
         self._uid = os.getuid() if hasattr(os, "getuid") else None
+        self._rows: dict[int, _Row] | None = None      # the last table (incremental snapshots)
+        self._cpu: dict[tuple[int, float], tuple[int, float]] = {}   # key -> (ticks, monotonic)
 
     # ------------------------------------------------------------ proving
 
@@ -257,8 +260,17 @@ class ProcTree:
         (environment, command line, cwd) when the process has exec'd since (its name changed)."""
         return self._scan_all(fresh=fresh)[0]
 
-    def _scan_all(self, *, fresh: bool = False) -> tuple[list[Owned], dict[int, _Row]]:
-        table = _table()
+    def _scan_all(self, *, fresh: bool = False, incremental: bool = False) -> tuple[list[Owned], dict[int, _Row]]:
+        if incremental and self._rows is not None and _HAVE_PROC:
+            # Strangers keep last time's row; ours (and the launcher) are read again: their state,
+            # CPU and memory. A new pid is read in full and must prove itself as always.
+            refresh = {k[0] for k in self._owned} | self._ever_ours
+            if self.own.launch_pid:
+                refresh.add(self.own.launch_pid)
+            table = _table(self._rows, refresh)
+        else:
+            table = _table()
+        self._rows = table
         now = time.monotonic()
         if self._seen_launch != (self.own.launch_pid, self.own.launch_start):
             # A new launch makes new proofs possible: forget who was found not ours.
@@ -305,7 +317,15 @@ class ProcTree:
         Never the launcher (asyncio waits for it) nor anyone else's child."""
         if not subreaper_enabled():
             return []
-        return reap_zombies(only=self._ever_ours, exclude=[self.own.launch_pid] if self.own.launch_pid else [])
+        exclude = [self.own.launch_pid] if self.own.launch_pid else []
+        if self._rows is not None and _HAVE_PROC:
+            # The last table already says who is a zombie child of ours: no walk of /proc.
+            zombies = [pid for pid in self._ever_ours
+                       if (r := self._rows.get(pid)) is not None and r.zombie and r.ppid == self._me]
+            if not zombies:
+                return []
+            return reap_zombies(only=zombies, exclude=exclude)
+        return reap_zombies(only=self._ever_ours, exclude=exclude)
 
     def _prove(self, row: "_Row", table: "dict[int, _Row]", group_ok: bool, out: list[psutil.Process],
                cheap_only: bool = False) -> str:
@@ -366,18 +386,21 @@ class ProcTree:
 
     # ------------------------------------------------------------ snapshot
 
-    def snapshot(self, *, conflicts: bool = True, detail: bool = True) -> list[ProcInfo]:
+    def snapshot(self, *, conflicts: bool = True, detail: bool = True, incremental: bool = False) -> list[ProcInfo]:
         """Our processes (and, with conflicts=True, strangers in our way) as ProcInfo, launcher
         first, children under their parents. detail=False reuses each known process's command
         line and listening ports from the last detailed snapshot (reading ports costs a few ms
-        per process); CPU and memory are always fresh."""
-        owned, table = self._scan_all()
+        per process; a new process is read on its first two snapshots, so a port it opens soon
+        after it starts shows); CPU and memory are always fresh. incremental=True reads /proc
+        only for new processes and ours (see _table)."""
+        owned, table = self._scan_all(incremental=incremental)
         now = time.time()
         out: list[ProcInfo] = []
         for o in owned:
-            if detail or o.cmd is None:
+            if detail or o.cmd is None or o.details < 2:
                 o.cmd = _safe(o.proc.cmdline, []) or []
                 o.ports = _listening_ports(o.proc)
+                o.details += 1
         cmd_of = {o.proc.pid: o.cmd or [] for o in owned}
         for o in owned:
             p = o.proc
@@ -387,16 +410,31 @@ class ProcTree:
             cmd = cmd_of[p.pid]
             parent_cmd = cmd_of.get(ppid)
             o.role = classify(name, cmd, is_launcher=o.proof == "launcher", parent_cmdline=parent_cmd)
-            with _oneshot(p):
-                mem = _safe(p.memory_info)
-                cpu = _safe(lambda: p.cpu_percent(None), 0.0) or 0.0
+            if row is not None and row.cpu_ticks >= 0:
+                cpu, rss = self._cpu_percent(o, row.cpu_ticks), row.rss_pages * _PAGE
+            else:
+                with _oneshot(p):
+                    mem = _safe(p.memory_info)
+                    cpu = _safe(lambda: p.cpu_percent(None), 0.0) or 0.0
+                rss = mem.rss if mem else 0
             out.append(ProcInfo(
                 pid=p.pid, ppid=ppid, name=name, cmdline=_join(cmd), role=o.role, cpu_percent=cpu,
-                rss=mem.rss if mem else 0, age_s=max(0.0, now - o.ctime),
-                ports=list(o.ports), ours=True, proof=o.proof))
+                rss=rss, age_s=max(0.0, now - o.ctime), ports=list(o.ports), ours=True, proof=o.proof))
+        if len(self._cpu) > 4 * len(owned) + 64:
+            live = {o.key for o in owned}
+            self._cpu = {k: v for k, v in self._cpu.items() if k in live}
         if conflicts:
             out += self._conflicts(table, owned)
         return _tree_order(out, self.own.launch_pid)
+
+    def _cpu_percent(self, o: Owned, ticks: int) -> float:
+        """Like psutil's cpu_percent(None): since the last call for this process, 0.0 the first time."""
+        t = time.monotonic()
+        last = self._cpu.get(o.key)
+        self._cpu[o.key] = (ticks, t)
+        if last is None or t <= last[1]:
+            return 0.0
+        return round(max(0, ticks - last[0]) / _CLK_TCK / (t - last[1]) * 100, 1)
 
     def _conflicts(self, table: "dict[int, _Row]", owned: list[Owned]) -> list[ProcInfo]:
         found: dict[int, ProcInfo] = {}
@@ -594,14 +632,21 @@ class _Row:
     name: str
     start: float            # Linux: start time in clock ticks since boot; elsewhere: create time
     uid: int | None
+    cpu_ticks: int = -1     # Linux: utime + stime in clock ticks (-1: unknown)
+    rss_pages: int = -1     # Linux: resident set size in pages (-1: unknown)
 
 
-def _read_row(pid: int) -> _Row | None:
+def _read_row(pid: int, uid: int | None = -1) -> _Row | None:
+    """One process's row; `uid` when the caller knows it already (saves a stat)."""
     if _HAVE_PROC:
         try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                data = f.read()
-            uid = os.stat(f"/proc/{pid}").st_uid
+            fd = os.open(f"/proc/{pid}/stat", os.O_RDONLY | os.O_CLOEXEC)
+            try:
+                data = os.read(fd, 4096)
+            finally:
+                os.close(fd)
+            if uid == -1:
+                uid = os.stat(f"/proc/{pid}").st_uid
         except OSError:
             return None
         return _parse_stat(pid, data, uid)
@@ -623,22 +668,38 @@ def _parse_stat(pid: int, data: bytes, uid: int | None) -> _Row | None:
         lp, rp = data.index(b"("), data.rindex(b")")
         name = data[lp + 1:rp].decode("utf-8", "replace")
         f = data[rp + 2:].split()
-        return _Row(pid, int(f[1]), int(f[2]), int(f[3]), f[0] in (b"Z", b"X"), name, float(f[19]), uid)
+        return _Row(pid, int(f[1]), int(f[2]), int(f[3]), f[0] in (b"Z", b"X"), name, float(f[19]), uid,
+                    int(f[11]) + int(f[12]), int(f[21]))
     except (ValueError, IndexError):
         return None
 
 
 _HAVE_PROC = sys.platform.startswith("linux") and os.path.isdir("/proc/self")
+try:
+    _CLK_TCK = os.sysconf("SC_CLK_TCK") or 100
+    _PAGE = os.sysconf("SC_PAGE_SIZE") or 4096
+except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+    _CLK_TCK, _PAGE = 100, 4096
 
 
-def _table() -> dict[int, _Row]:
+def _proc_pids() -> list[int]:
+    return [int(name) for name in os.listdir("/proc") if name.isdigit()]
+
+
+def _table(previous: "dict[int, _Row] | None" = None, refresh: "set[int] | None" = None) -> dict[int, _Row]:
+    """Every process's row. With `previous`, only new pids and those in `refresh` are read
+    (one listdir of /proc, then a read per process that matters); the rest keep their rows."""
     out: dict[int, _Row] = {}
     if _HAVE_PROC:
-        for name in os.listdir("/proc"):
-            if name.isdigit():
-                row = _read_row(int(name))
-                if row is not None:
-                    out[row.pid] = row
+        keep = refresh or set()
+        for pid in _proc_pids():
+            old = previous.get(pid) if previous is not None else None
+            if old is not None and pid not in keep:
+                out[pid] = old
+                continue
+            row = _read_row(pid, old.uid if old is not None else -1)
+            if row is not None:
+                out[pid] = row
         return out
     for pid in psutil.pids():
         row = _read_row(pid)

@@ -16,6 +16,10 @@ How a run ends decides what comes next:
   "Exception occurred during game run", facts §4 items 8 and 17), then the policy decides;
 - the launcher exiting on its own: the most significant detection seen in that run, else
   `exited` (its exit code means nothing, facts §1.6);
+- the trainer exiting while the launcher lives on (`trainer-exited`): genrl's python returns 0
+  after e.g. "Training timed out!" and run_rl_swarm.sh then blocks in its final `wait` on the
+  login server, silent for ever; seen by the process snapshot, confirmed after a short grace
+  (the script may be on its way out), and only when nothing more specific is already stopping it;
 - the silence and stall timers (on the injected clock; suspended while the script waits for a
   browser login or for an answer the person must type);
 - the person: RestartNode (reason `manual`), StopNode, close().
@@ -52,14 +56,20 @@ from swarmtui.node.signatures import Catalogue, Match, Matcher
 from swarmtui.node.text import sanitize
 
 LINES_EVERY = 0.1                   # LinesOut batching (textual-engineering.md §2)
-CONFLICTS_EVERY = 5                 # snapshots; the login-port check and ports cost ~15 ms
+CONFLICTS_EVERY_S = 30.0            # the login-port and identity conflict checks, the listening
+                                    # ports and a full re-read of /proc cost ~15 ms: this often;
+                                    # the snapshots between read /proc only for new pids and ours
 DETECT_REPEAT_S = 10.0              # the same detection text is reported again after this long
-TAIL_STEP_MS = 250                  # log files are the second source (the pty is first): batch them
-TAIL_RECHECK_MS = 2000              # and look at them by stat at least this often
+TAIL_STEP_MS = 500                  # log files are the second source (the pty is first): batch them
+TAIL_RECHECK_MS = 5000              # and look at them by stat at least this often (events may lie)
+TRAINER_GONE_GRACE = 1.0            # s (real time): the script exits within ms of its trainer when it
+                                    # exits at all (set -e, ERR trap, cleanup); one that lingers waits
 _ACTIVE_RESTART = ("restart", "restart-after-cleanup")
 _NEVER_CLASSES = ("benign", "info")
 # Messages that wrap the real error (it follows in the traceback): a reason of last resort.
 _WRAPPERS = frozenset({"script-error-trap", "game-run-exception", "hydra-startup-failure"})
+# Says only that something ended, not why: the reason when nothing else was seen.
+_LAST_RESORT = frozenset({"trainer-exited"})
 _CLASS_RANK = {"resource": 0, "identity": 1, "conflict": 1, "startup": 2, "network": 3, "dependency": 3,
                "login": 4, "fatal": 5, "degraded": 6, "hang": 7}
 _TRAINER_MILESTONES = frozenset({"testnet-connected", "identity-check", "identity-generated", "codezero-join",
@@ -95,6 +105,8 @@ class _Run:
     prompt_secret: bool = False
     detections: list[Match] = field(default_factory=list)
     reported: dict[tuple[str, str], float] = field(default_factory=dict)
+    trainer_seen: bool = False               # a process of the era's entry module, in this run
+    trainer_check: asyncio.TimerHandle | None = None
 
 
 class Supervisor:
@@ -103,13 +115,16 @@ class Supervisor:
 
     def __init__(self, node_dir: Path | str, config: Config, emit: Callable[[ev.Event], None], *,
                  clock: Clock | None = None, interactive: bool = False, env: Mapping[str, str] | None = None,
-                 argv: tuple[str, ...] = ("bash", "run_rl_swarm.sh")):
+                 argv: tuple[str, ...] = ("bash", "run_rl_swarm.sh"), lines: bool = True):
         self.env = dict(os.environ if env is None else env)
         self.layout: Layout = inspect_checkout(node_dir, self.env)
         self.config = config
         self.emit = emit
         self.clock: Clock = clock or MonotonicClock()
         self.interactive = interactive
+        # False: nobody shows the node's lines (`supervise` without --lines), so no LinesOut is
+        # built; every line is still parsed, matched, kept as evidence and in the transcript.
+        self.want_lines = lines
         self.argv = tuple(argv)
         self.state = ev.STOPPED
         self.catalogue = Catalogue.load()
@@ -124,6 +139,8 @@ class Supervisor:
         self.identity = IdentityWatcher(self.layout)
         self.url, self.ssh_hint = login_hint(self.layout.login_port)
         self._matcher = Matcher(self.catalogue)
+        entry = self.layout.entry_module
+        self._trainer_marks = (entry, entry.replace(".", "/")) if entry else ()
         self._run: _Run | None = None
         self._last_state: tuple | None = None
         self._lines: list[ev.LogLine] = []
@@ -143,6 +160,8 @@ class Supervisor:
         self._closed = False
         self._stop_wanted = False
         self._conflicts: list[ev.ProcInfo] = []
+        self._conflicts_due = False         # look for conflicts at the next snapshot, not in 30 s
+        self._backoff_until = 0.0           # when the announced backoff ends (injected clock)
         self._snapshots = 0
         self._emit_failed = False
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -249,7 +268,7 @@ class Supervisor:
                     if self._closing:
                         break
                     if decision is not None and decision.action == RESTART:
-                        go = await self._backoff(decision.delay_s)
+                        go = await self._backoff(self._backoff_until)
                 if self._closing:
                     break
                 if go == "stop":
@@ -272,12 +291,14 @@ class Supervisor:
             if kind == "stop" and self.state != ev.STOPPED:
                 self._set_state(ev.STOPPED, reason="manual")
 
-    async def _backoff(self, delay: float) -> str:
-        """Wait `delay` on the injected clock, unless a command comes first. Returns start | stop."""
+    async def _backoff(self, until: float) -> str:
+        """Wait until `until` on the injected clock, unless a command comes first. Returns
+        start | stop. The deadline was fixed when the backoff was announced, so time that passes
+        before this task runs again counts (a test may advance its clock right then)."""
         if self._go.is_set():
             kind = self._go_kind
         else:
-            sleeper = asyncio.ensure_future(self.clock.sleep(delay))
+            sleeper = asyncio.ensure_future(self._sleep_until(until))
             goer = asyncio.ensure_future(self._go.wait())
             await asyncio.wait({sleeper, goer}, return_when=asyncio.FIRST_COMPLETED)
             for t in (sleeper, goer):
@@ -287,6 +308,10 @@ class Supervisor:
         self._go.clear()
         self._go_kind = ""
         return "stop" if kind == "stop" else "start"
+
+    async def _sleep_until(self, until: float) -> None:
+        # What is left is measured when this task first runs, not when it was created.
+        await self.clock.sleep(max(0.0, until - self.clock.monotonic()))
 
     async def _begin_run(self) -> bool:
         """Pre-flight, then launch. False when something blocks the start (state needs-user)
@@ -369,6 +394,9 @@ class Supervisor:
         await asyncio.wait({run.exit_task, run.stop}, return_when=asyncio.FIRST_COMPLETED)
         req: _StopRequest | None = run.stop.result() if run.stop.done() else None
         run.stopping = True
+        if run.trainer_check is not None:
+            run.trainer_check.cancel()
+            run.trainer_check = None
         if self.config.login.keep_login:
             self.keeper.capture()
         reason = req.reason if req is not None else "exited"
@@ -401,6 +429,7 @@ class Supervisor:
         self._record(run, action=decision.action, reason=decision.reason, match=match, decision=decision,
                      orphans=result.orphans_killed)
         if decision.action == RESTART:
+            self._backoff_until = self.clock.monotonic() + decision.delay_s
             self._emit(ev.RestartScheduled(reason=decision.reason, attempt=decision.attempt,
                                            delay_s=decision.delay_s))
             self._set_state(ev.BACKOFF, reason=decision.reason, detail=decision.detail,
@@ -609,7 +638,7 @@ class Supervisor:
             self._line("pty", n, text, cut)
 
     def _on_partial(self, partial: str) -> None:
-        if partial != self._partial:
+        if self.want_lines and partial != self._partial:
             self._partial = partial
             self._schedule_flush()
 
@@ -629,13 +658,14 @@ class Supervisor:
         self.evidence.add(source, n, text)
         now = self.clock.monotonic()
         parsed = parse_line(text)
-        level = getattr(parsed, "level", None) if parsed is not None else None
-        if level is None:
-            level = level_of(text)
         matches = self._matcher.feed(text, source, n)
-        self._lines.append(ev.LogLine(source=source, line=n, text=text, level=level,
-                                      detection=matches[-1].id if matches else None, truncated=cut))
-        self._schedule_flush()
+        if self.want_lines:
+            level = getattr(parsed, "level", None) if parsed is not None else None
+            if level is None:
+                level = level_of(text)
+            self._lines.append(ev.LogLine(source=source, line=n, text=text, level=level,
+                                          detection=matches[-1].id if matches else None, truncated=cut))
+            self._schedule_flush()
         if parsed is not None:
             self._on_parsed(parsed, now)
         for m in matches:
@@ -707,6 +737,8 @@ class Supervisor:
             return                          # handled from the parsed line (the file may be there)
         if run is not None and run.stop.done() and run.stop.result().kind in ("stop", "close", "manual"):
             return                          # the script's reaction to our own SIGINT: not news
+        if m.cls in ("conflict", "identity"):
+            self._conflicts_due = True      # who holds the port or the identity: show it soon
         if self._should_report(m):
             self._emit(ev.Detected(id=m.id, cls=m.cls, action=m.action, text=m.text, source=m.source,
                                    line=m.line, hint=m.hint))
@@ -799,18 +831,66 @@ class Supervisor:
             await self.clock.sleep(self.config.watch.snapshot_interval)
 
     def _snapshot_tick(self) -> None:
-        conflicts = self._snapshots % CONFLICTS_EVERY == 0
+        every = max(1, round(CONFLICTS_EVERY_S / max(0.01, self.config.watch.snapshot_interval)))
+        conflicts = self._snapshots % every == 0 or self._conflicts_due
+        self._conflicts_due = False
         self._snapshots += 1
-        procs = self.tree.snapshot(conflicts=conflicts, detail=conflicts)
+        procs = self.tree.snapshot(conflicts=conflicts, detail=conflicts, incremental=not conflicts)
         if conflicts:
             self._conflicts = [p for p in procs if not p.ours]
         else:
             procs = procs + [c for c in self._conflicts if c.pid not in {p.pid for p in procs}]
         self.tree.reap()
         self._emit(ev.ProcessSnapshot(procs=procs))
+        self._watch_trainer(procs)
         self._check_identity()
         if self.config.login.keep_login and self._run_active() and self.keeper.capture():
             self._notice("info", f"keep_login: saved a copy of the login files (0600) in {self.keeper.dir}")
+
+    # ---------------------------------------------------------------- the trainer's own exit
+
+    def _is_trainer(self, p: ev.ProcInfo) -> bool:
+        if not p.ours or p.role == "launcher":
+            return False
+        if self._trainer_marks:
+            # The era's entry module, not any python: `pip install gensyn-genrl` is no trainer.
+            return any(m in p.cmdline for m in self._trainer_marks)
+        return p.role in ("trainer", "dht")
+
+    def _run_stoppable(self, run: _Run | None) -> bool:
+        return (run is not None and run is self._run and run.active and not run.stopping and not run.stop.done()
+                and run.exit is None and run.launcher.returncode is None)
+
+    def _watch_trainer(self, procs: list[ev.ProcInfo]) -> None:
+        """A trainer of this run was seen and is gone while the launcher lives: confirm after a
+        short grace, then stop and restart (`trainer-exited`)."""
+        run = self._run
+        if not self._run_stoppable(run):
+            return
+        if any(self._is_trainer(p) for p in procs):
+            run.trainer_seen = True
+            if run.trainer_check is not None:
+                run.trainer_check.cancel()
+                run.trainer_check = None
+            return
+        if run.trainer_seen and run.trainer_check is None and self._loop is not None:
+            run.trainer_check = self._loop.call_later(TRAINER_GONE_GRACE, self._confirm_trainer_gone, run)
+
+    def _confirm_trainer_gone(self, run: _Run) -> None:
+        run.trainer_check = None
+        if not self._run_stoppable(run):
+            return                  # the launcher exited too, or a stop is already under way
+        try:
+            procs = self.tree.snapshot(conflicts=False, detail=False, incremental=True)
+        except Exception:           # a /proc hiccup: the next snapshot tries again
+            return
+        if any(self._is_trainer(p) for p in procs):
+            return
+        m = self.catalogue.match("trainer-exited", "the trainer exited; run_rl_swarm.sh still runs (it waits on "
+                                 "its login server and will never go on by itself)", "engine", 0)
+        run.detections.append(m)
+        self._emit(ev.Detected(id=m.id, cls=m.cls, action=m.action, text=m.text, source=m.source, line=0, hint=m.hint))
+        self._request_stop(_StopRequest("detect", m.id, match=m))
 
     def _check_identity(self, force: bool = False) -> dict | None:
         try:
@@ -827,6 +907,8 @@ class Supervisor:
     def _set_state(self, state: str, reason: str = "", detail: str = "", next_restart_in: float | None = None) -> None:
         key = (state, reason, detail, next_restart_in)
         self.state = state
+        if state in (ev.NEEDS_USER, ev.STARTING):
+            self._conflicts_due = True
         if key == self._last_state:
             return
         self._last_state = key
@@ -896,7 +978,7 @@ def _most_significant(detections: list[Match]) -> Match | None:
     for i, m in enumerate(detections):
         if not _stop_worthy(m) or m.id in ("silence", "stalled"):
             continue
-        rank = 50 if m.id in _WRAPPERS else _CLASS_RANK.get(m.cls, 40)
+        rank = 60 if m.id in _LAST_RESORT else 50 if m.id in _WRAPPERS else _CLASS_RANK.get(m.cls, 40)
         if best is None or (rank, i) < best:
             best, found = (rank, i), m
     return found

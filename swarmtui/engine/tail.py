@@ -1,9 +1,9 @@
 """Follow a log file by byte offset, surviving truncation, rotation, deletion and late creation.
 
-Design (measured in textual-engineering.md §5): watch the file's *directory* with watchfiles
-(a file watch goes deaf after a rename), wake on events and at least once a second
-(rust_timeout=1000, yield_on_timeout=True), and on every wake reconcile by stat, because event
-kinds arrive unordered and cannot say what happened:
+Design (measured in textual-engineering.md §5): watch the file's *directory* (a file watch
+alone goes deaf after a rename), wake on events and at least once every `rust_timeout_ms`, and
+on every wake reconcile by stat, because event kinds arrive unordered and cannot say what
+happened:
 
 - same inode, size below our offset or first 64 bytes changed -> truncated: read what the
   copytruncate copy (`<name>.1`) holds past our offset, then start over at 0;
@@ -11,6 +11,13 @@ kinds arrive unordered and cannot say what happened:
   inode to its end (it still holds the tail), then open the new file at 0;
 - the directory vanished or was replaced -> watch the nearest existing ancestor (still events,
   no polling loop) and re-arm on the directory when it is back.
+
+Two ways to get the events. On Linux, inotify itself, read by the event loop (ctypes, no
+thread, no timer while nothing happens): the directory for names coming and going, the file for
+its writes, so a busy neighbour in the same folder (yarn.log beside swarm_launcher.log) wakes
+nobody; after the first event of a burst the watcher waits `step_ms` so the kernel merges the
+rest. Elsewhere, or when inotify cannot be had (its instance or watch limits), watchfiles, whose
+thread wakes every `step_ms`; and if that fails too, its polling.
 
 Lines are split on b"\\n" (a newline never occurs inside a UTF-8 sequence) and decoded with
 errors="replace"; an unterminated last line is carried over. Line numbers restart at 1 after a
@@ -20,8 +27,13 @@ truncation or rotation, since they count lines of the file as it now is.
 from __future__ import annotations
 
 import asyncio
+import ctypes
+import ctypes.util
+import errno as _errno
 import os
 import stat as _stat
+import struct
+import sys
 from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterator, Callable
@@ -54,7 +66,8 @@ NoticeCallback = Callable[[str, str], None]   # (kind, detail): created, truncat
 class LogTailer:
     def __init__(self, path: Path | str, *, from_start: bool = False, on_notice: NoticeCallback | None = None,
                  rust_timeout_ms: int = 1000, force_polling: bool | None = None,
-                 max_line_bytes: int = 1 << 16, count_existing_lines: bool = True, step_ms: int = 50):
+                 max_line_bytes: int = 1 << 16, count_existing_lines: bool = True, step_ms: int = 50,
+                 backend: str = "auto"):
         self.path = Path(os.path.abspath(path))
         self.from_start = from_start
         self.on_notice = on_notice
@@ -64,6 +77,10 @@ class LogTailer:
         # stop() and the lines of a burst arrive up to step_ms later.
         self.step_ms = step_ms
         self.force_polling = force_polling
+        # "auto": inotify where it works, else watchfiles; "inotify" / "watchfiles" to choose.
+        if backend not in ("auto", "inotify", "watchfiles"):
+            raise ValueError(f"unknown tail backend {backend!r}")
+        self.backend = "watchfiles" if force_polling else backend
         self.max_line_bytes = max_line_bytes
         self.count_existing_lines = count_existing_lines
         self.lines_read = 0
@@ -77,6 +94,7 @@ class LogTailer:
         self._more = False
         self._stop: asyncio.Event | None = None
         self._stopped = False
+        self._wake: Callable[[], None] | None = None     # the inotify watcher's, while it waits
 
     # ------------------------------------------------------------ public API
 
@@ -88,6 +106,8 @@ class LogTailer:
         self._stopped = True
         if self._stop is not None:
             self._stop.set()
+        if self._wake is not None:
+            self._wake()
 
     async def follow(self, on_line: Callable[[TailLine], None]) -> None:
         """Call on_line for every line until stop() (or cancellation)."""
@@ -112,10 +132,13 @@ class LogTailer:
                     continue
                 dir_ident = _ident_of(watch_dir)
                 accept = self._accepted_paths(watch_dir)
-                watcher = awatch(
-                    watch_dir, watch_filter=lambda _c, p: p in accept, recursive=False,
-                    rust_timeout=self.rust_timeout_ms, yield_on_timeout=True, stop_event=self._stop,
-                    force_polling=self.force_polling, step=self.step_ms)
+                if self._use_inotify():
+                    watcher = self._inotify_changes(watch_dir, accept)
+                else:
+                    watcher = awatch(
+                        watch_dir, watch_filter=lambda _c, p: p in accept, recursive=False,
+                        rust_timeout=self.rust_timeout_ms, yield_on_timeout=True, stop_event=self._stop,
+                        force_polling=self.force_polling, step=self.step_ms)
                 # Whatever happened while the watch was being armed: look once more after the
                 # first wake (a timeout at worst), never trust events alone.
                 try:
@@ -135,16 +158,90 @@ class LogTailer:
                                 break          # the directory we waited for exists now: watch it
                 except FileNotFoundError:
                     await asyncio.sleep(0.05)  # the directory vanished while we armed the watch
+                except _InotifyUnavailable as exc:
+                    if self.backend == "inotify":
+                        raise OSError(str(exc)) from None
+                    self.backend = "watchfiles"    # e.g. the instance limit: watchfiles next, then polling
                 except OSError as exc:
                     if self.force_polling:
                         raise
                     # e.g. the inotify watch limit: polling is slower but still sees everything
                     self.force_polling = True
+                    self.backend = "watchfiles"
                     self._notice("polling", f"file events unavailable ({exc}); polling {self.path.parent}")
                 for line in self._check():
                     yield line
         finally:
             self._close()
+
+    # ------------------------------------------------------------ inotify
+
+    def _use_inotify(self) -> bool:
+        return self.backend in ("auto", "inotify") and _inotify_lib() is not None
+
+    async def _inotify_changes(self, watch_dir: Path, accept: set[str]) -> AsyncIterator[set[str]]:
+        """awatch's contract for lines(): yield the names that changed after each burst (waiting
+        step_ms for the burst to end), or an empty set after rust_timeout_ms without events;
+        end when stop() is called. Raises _InotifyUnavailable when inotify cannot be set up."""
+        names = {Path(p).name for p in accept if Path(p).parent == watch_dir}
+        watching_file = watch_dir == self.path.parent
+        loop = asyncio.get_running_loop()
+        ino = _Inotify()
+        wake = asyncio.Event()
+        pending = False
+
+        def on_readable() -> None:
+            nonlocal pending
+            pending = True
+            loop.remove_reader(ino.fd)     # until the burst is read: the kernel merges repeats
+            wake.set()
+
+        try:
+            if ino.add(watch_dir, _DIR_MASK) < 0:
+                raise OSError(_errno.ENOENT, "the directory went away", str(watch_dir))
+            file_wd = ino.add(self.path, _FILE_MASK) if watching_file else -1
+            loop.add_reader(ino.fd, on_readable)
+            self._wake = wake.set
+            yield set()                     # armed: look once, for what came while arming
+            timeout = self.rust_timeout_ms / 1000
+            step = self.step_ms / 1000
+            deadline = loop.time() + timeout
+            while not self._stop.is_set():
+                timer = loop.call_at(deadline, wake.set)
+                try:
+                    await wake.wait()
+                finally:
+                    timer.cancel()
+                wake.clear()
+                if self._stop.is_set():
+                    return
+                if not pending:
+                    if loop.time() >= deadline:
+                        deadline = loop.time() + timeout
+                        yield set()
+                    continue
+                await asyncio.sleep(step)
+                if self._stop.is_set():
+                    return
+                pending = False
+                changed = ino.read(file_wd, names)
+                loop.add_reader(ino.fd, on_readable)
+                if watching_file:
+                    # A file created or replaced since: watch the one that has the name now.
+                    now_wd = ino.add(self.path, _FILE_MASK)
+                    if now_wd != file_wd and file_wd >= 0:
+                        ino.remove(file_wd)
+                    file_wd = now_wd
+                if changed:
+                    deadline = loop.time() + timeout
+                    yield changed
+        finally:
+            self._wake = None
+            try:
+                loop.remove_reader(ino.fd)
+            except (ValueError, RuntimeError):  # pragma: no cover - the loop is closing
+                pass
+            ino.close()
 
     # ------------------------------------------------------------ internals
 
@@ -328,6 +425,103 @@ class LogTailer:
             return []
         raw, self._buf = self._buf, b""
         return [self._make_line(raw)]
+
+
+# ---------------------------------------------------------------- inotify (Linux)
+
+_IN_MODIFY, _IN_ATTRIB, _IN_CLOSE_WRITE = 0x2, 0x4, 0x8
+_IN_MOVED_FROM, _IN_MOVED_TO, _IN_CREATE, _IN_DELETE = 0x40, 0x80, 0x100, 0x200
+_IN_DELETE_SELF, _IN_MOVE_SELF, _IN_Q_OVERFLOW, _IN_IGNORED = 0x400, 0x800, 0x4000, 0x8000
+_IN_ONLYDIR = 0x01000000
+# The directory: names coming and going, and the directory itself going. Not IN_MODIFY, which
+# a directory watch reports for every write to every file in it.
+_DIR_MASK = (_IN_MOVED_FROM | _IN_MOVED_TO | _IN_CREATE | _IN_DELETE | _IN_ATTRIB | _IN_DELETE_SELF
+             | _IN_MOVE_SELF | _IN_ONLYDIR)
+# The file: its writes (a truncation is one too) and its own end.
+_FILE_MASK = _IN_MODIFY | _IN_ATTRIB | _IN_CLOSE_WRITE | _IN_DELETE_SELF | _IN_MOVE_SELF
+_EVENT = struct.Struct("iIII")
+_lib: object = None
+
+
+class _InotifyUnavailable(Exception):
+    pass
+
+
+def _inotify_lib():
+    """libc with inotify, or None (not Linux, no libc); looked up once."""
+    global _lib
+    if _lib is None:
+        _lib = False
+        if sys.platform.startswith("linux"):
+            try:
+                libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6", use_errno=True)
+                libc.inotify_init1.argtypes = [ctypes.c_int]
+                libc.inotify_add_watch.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_uint32]
+                libc.inotify_rm_watch.argtypes = [ctypes.c_int, ctypes.c_int]
+                _lib = libc
+            except (OSError, AttributeError):
+                pass
+    return _lib or None
+
+
+class _Inotify:
+    def __init__(self):
+        lib = _inotify_lib()
+        if lib is None:
+            raise _InotifyUnavailable("inotify is not available")
+        fd = lib.inotify_init1(os.O_NONBLOCK | os.O_CLOEXEC)
+        if fd < 0:
+            err = ctypes.get_errno()
+            raise _InotifyUnavailable(f"inotify_init1: {os.strerror(err)}")
+        self.lib, self.fd = lib, fd
+
+    def add(self, path: Path, mask: int) -> int:
+        """The watch descriptor, or -1 when the path does not exist (or is not a directory when
+        IN_ONLYDIR). The watch limit raises OSError (the caller falls back to polling)."""
+        wd = self.lib.inotify_add_watch(self.fd, os.fsencode(path), mask)
+        if wd < 0:
+            err = ctypes.get_errno()
+            if err in (_errno.ENOENT, _errno.ENOTDIR, _errno.EACCES):
+                return -1
+            raise OSError(err, f"inotify_add_watch: {os.strerror(err)}", str(path))
+        return wd
+
+    def remove(self, wd: int) -> None:
+        self.lib.inotify_rm_watch(self.fd, wd)
+
+    def read(self, file_wd: int, names: set[str]) -> set[str]:
+        """Drain the queue; the names that matter (ours, the file itself, the directory going,
+        an overflow: anything could have happened)."""
+        changed: set[str] = set()
+        while True:
+            try:
+                data = os.read(self.fd, 65536)
+            except BlockingIOError:
+                break
+            if not data:
+                break
+            pos = 0
+            while pos + _EVENT.size <= len(data):
+                wd, mask, _cookie, length = _EVENT.unpack_from(data, pos)
+                name = data[pos + _EVENT.size:pos + _EVENT.size + length].rstrip(b"\0")
+                pos += _EVENT.size + length
+                if mask & _IN_Q_OVERFLOW:
+                    changed.add("*")
+                elif wd == file_wd and file_wd >= 0:
+                    changed.add(".")
+                elif name:
+                    text = os.fsdecode(name)
+                    if text in names:
+                        changed.add(text)
+                elif mask & (_IN_DELETE_SELF | _IN_MOVE_SELF | _IN_IGNORED | _IN_ATTRIB):
+                    changed.add("..")
+        return changed
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
 
 
 def _ident_of(path: Path) -> tuple[int, int] | None:

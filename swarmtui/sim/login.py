@@ -25,9 +25,13 @@ def _iso_now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
 
 
-def write_user_data(root: Path) -> str:
+def new_org_id() -> str:
+    return str(uuid.uuid4())
+
+
+def write_user_data(root: Path, org_id: str | None = None) -> str:
     """POST /api/get-api-key's first half: userData.json (keyed by orgId). Returns the orgId."""
-    org_id = str(uuid.uuid4())
+    org_id = org_id or new_org_id()
     user = {
         "userId": str(uuid.uuid4()),
         "orgId": org_id,
@@ -81,6 +85,15 @@ def play_login(root: Path) -> None:
     """What a person's browser login produces: userData.json and an activated userApiKey.json."""
     org_id = write_user_data(root)
     write_api_key(root, org_id, activated=True)
+
+
+def logged_in_org(root: Path) -> str | None:
+    """The orgId of userData.json (its first key, as the script's awk reads it), or None."""
+    try:
+        data = json.loads((temp_data_dir(root) / "userData.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return next(iter(data), None) if isinstance(data, dict) else None
 
 
 def api_key_status(temp_data: Path, org_id: str) -> str:

@@ -15,7 +15,6 @@ import json
 import os
 import secrets
 import socket
-import subprocess
 import sys
 import threading
 import time
@@ -24,7 +23,9 @@ from pathlib import Path
 from urllib.parse import parse_qs, urlparse
 
 from swarmtui.sim import config as simconfig
-from swarmtui.sim.login import activate_latest_key, api_key_status, write_api_key, write_user_data
+from swarmtui.sim import porthold
+from swarmtui.sim.login import (activate_latest_key, api_key_status, logged_in_org, new_org_id, write_api_key,
+                                write_user_data)
 from swarmtui.sim.proctitle import set_comm
 
 NEXT_VERSION = "14.2.35"
@@ -57,18 +58,12 @@ def _port_free(port: int) -> bool:
 
 
 def _start_port_holder(root: Path, port: int) -> None:
-    """port-in-use: another program (not part of this node) takes the port before we do."""
+    """port-in-use: another program (not part of this node) takes the port before we do. It is
+    started as a stranger (porthold.spawn): nothing proves it ours, so a supervisor leaves it be."""
     if not _port_free(port):
         return
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "swarmtui.sim.porthold", str(port), str(root)],
-        cwd="/", stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        start_new_session=True,
-    )
-    simconfig.update_state(root, port_holder_pid=proc.pid)
-    deadline = time.monotonic() + 5
-    while _port_free(port) and time.monotonic() < deadline:
-        time.sleep(0.05)
+    pid = porthold.spawn(port, str(root))
+    simconfig.update_state(root, port_holder_pid=pid)
 
 
 def _eaddrinuse(port: int) -> None:
@@ -88,19 +83,40 @@ def _eaddrinuse(port: int) -> None:
     sys.stderr.flush()
 
 
-def _browser(root: Path, after: float, speed: float) -> None:
-    """The person's browser: sign in (userData + a fresh key), then activate the key."""
+def _browser(root: Path, run: int, after: float, speed: float) -> None:
+    """The person's browser during run `run`: sign in (a fresh key, then userData.json), then
+    activate the key. Login files already there (restored by a supervisor, `swarmtui sim login`,
+    or a login that an earlier run's browser finished after that run's cleanup `rm`) are taken
+    as they are and only what is missing is done, as a page reload would: the node never waits
+    for an activation nobody will make. A browser whose run is over (a later run began, or the
+    run's cleanup removed the login) writes nothing more."""
     time.sleep(after / speed)
+    if not _this_run(root, run):
+        return
     temp = root / "modal-login" / "temp-data"
-    if (temp / "userData.json").exists():
-        return  # already logged in (files restored by a supervisor, or `swarmtui sim login`)
-    org_id = write_user_data(root)
-    write_api_key(root, org_id, activated=False)
+    org_id = logged_in_org(root)
+    if org_id is None:
+        org_id = new_org_id()
+        # The key first: the script waits for userData.json, and must never read an orgId whose
+        # key does not exist yet.
+        write_api_key(root, org_id, activated=False)
+        if not _this_run(root, run):
+            return
+        write_user_data(root, org_id)
+    elif api_key_status(temp, org_id) == "activated":
+        return
     time.sleep(ACTIVATE_AFTER / speed)
+    if not _this_run(root, run) or logged_in_org(root) != org_id:
+        return              # the run is over (its cleanup removed the login), or another login won
     try:
         activate_latest_key(root, org_id)
-    except (OSError, KeyError, ValueError, IndexError):
-        pass
+    except (OSError, KeyError, ValueError, IndexError, TypeError):
+        write_api_key(root, org_id, activated=True)   # the key file went missing: sign a new one
+
+
+def _this_run(root: Path, run: int) -> bool:
+    """Is the node still in run `run` (no later login server started, the checkout exists)?"""
+    return (root / simconfig.CONFIG_NAME).exists() and simconfig.current_run(root) == run
 
 
 def make_handler(root: Path, port: int):
@@ -198,7 +214,7 @@ def main() -> None:
         login = "auto"
     if login in ("auto", "delay"):
         after = AUTO_LOGIN_AFTER if login == "auto" else DELAY_LOGIN_AFTER
-        threading.Thread(target=_browser, args=(root, after, cfg.speed), daemon=True).start()
+        threading.Thread(target=_browser, args=(root, run, after, cfg.speed), daemon=True).start()
 
     def guard():
         # Not Next.js behaviour: a server left behind by a deleted test folder goes away.

@@ -31,6 +31,8 @@ SCENARIOS: dict[str, str] = {
     "login-wait": "nobody ever logs in: waits for userData.json forever",
     "port-in-use": "another program holds the login port: EADDRINUSE in logs/yarn.log, login never comes",
     "chain-submit-transient": "the benign v0.5.8 'Failed to submit to chain.' error once per round; keeps training",
+    "trainer-exit-clean": "after a round, 'Training timed out!' and python exits 0 with no error line; "
+                          "run_rl_swarm.sh sits silently in its final `wait` on the login server",
     "demo": "for 'swarmtui demo': logs in by itself, rounds of about a minute at speed 4; the first run "
             "dies of a believable error after two rounds, later runs stay healthy",
 }

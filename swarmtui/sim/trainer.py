@@ -67,8 +67,8 @@ FLOOD_LINE = {"hivemind": "Setting `pad_token_id` to `eos_token_id`:151643 for o
 # How many rounds a failing scenario completes first; the first group fails between rounds, the
 # second in the middle of training.
 FAIL_AFTER = {"dht-errno11": 1, "oom-killed": 1, "hang": 1, "cuda-oom": 1, "game-run-exception": 1,
-              "demo-crash": 2}
-FAIL_BETWEEN_ROUNDS = ("dht-errno11", "oom-killed", "hang")
+              "demo-crash": 2, "trainer-exit-clean": 1}
+FAIL_BETWEEN_ROUNDS = ("dht-errno11", "oom-killed", "hang", "trainer-exit-clean")
 
 
 class StartupFailed(Exception):
@@ -586,6 +586,8 @@ class Node:
 
     def fail(self) -> None:
         s, era, p = self.scenario, self.era, self.paths
+        if s == "trainer-exit-clean":
+            self._timed_out()
         if s == "oom-killed":
             sys.stdout.flush()
             sys.stderr.flush()
@@ -609,6 +611,16 @@ class Node:
             self.log.log("ERROR", self.stage_logger, "Exception during training\n" + text, 343)
             self._uncaught(text)
         self._game_run_exception(last or traces.BAD_PROBS)
+
+    def _timed_out(self) -> None:
+        """The trainer's own time limit: one INFO line, the loop returns, python exits 0. Nothing
+        says the node stopped: the script goes on to its `wait` on the login server (facts §5.2)."""
+        if self.era == "hivemind":
+            self.info("Training timed out!", self.stage_logger, 328)
+        else:
+            self.info("Training timed out!")
+        self._wandb_end()
+        raise SystemExit(0)
 
     def _uncaught(self, text: str) -> None:
         """Python's own report of the exception that left main(); exit status 1."""
