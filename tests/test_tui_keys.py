@@ -85,7 +85,7 @@ async def test_logout_names_the_files_and_the_backup_dir():
         assert str(layout.api_key_path) in text
         assert str(backups) in text
         assert "0600" in text and "private key" in text
-        assert "stops it first" in text          # the node is running
+        assert "keeps its current session until it next restarts" in text   # running: left alone
         await pilot.press("n")
         await settle(pilot)
         assert engine.commands == []
@@ -107,7 +107,7 @@ async def test_reset_identity_names_the_pem_and_only_yes_sends():
         assert str(layout.identity_path) in text
         assert str(paths.node_state_dir(layout.root) / "backups") in text
         assert "new peer id" in text
-        assert "stops it first" not in text       # stopped: nothing to stop
+        assert "is not stopped" not in text       # stopped: no note about the running node
         await pilot.press("escape")
         await settle(pilot)
         assert engine.commands == []
@@ -251,9 +251,12 @@ async def test_login_required_shows_the_exact_ssh_command_and_c_copies_it():
         await app.workers.wait_for_complete()
         await settle(pilot)
         assert (paths.cache_dir() / "last-copy.txt").read_text() == expected
+        assert any(n.title == "Login required" for n in app._notifications)
         engine.emit(ev.StateChanged(state=ev.RUNNING))
         await settle(pilot)
         assert expected not in str(pane.query_one("#identity-body").render())
+        # logged in: the login toast goes too, not left saying "Login required" over RUNNING
+        assert not any(n.title == "Login required" for n in app._notifications)
 
 
 async def test_login_port_comes_from_the_engine_layout():
@@ -427,3 +430,82 @@ def test_run_panel_always_runs_the_emergency_kill():
     assert run_panel(app) == 0
     assert engine.closed == [True]
     assert engine.killed >= 1
+
+
+async def test_after_a_failed_preflight_nothing_runs_so_s_starts_and_q_quits_without_asking():
+    problem = "/x/swarm.pem is not hivemind's libp2p key: unexpected protobuf wire type 4"
+    app, engine = make_app([ev.PreflightFailed(problems=[problem]),
+                            ev.StateChanged(state=ev.NEEDS_USER, reason="preflight", detail=problem),
+                            ev.ProcessSnapshot(procs=[])])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        said = [m for _, m in app.toasts if "protobuf wire type 4" in m]
+        assert len(said) == 1, app.toasts               # once, not again as "Needs you"
+        await pilot.press("s")                            # retry, not "stop the node?"
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert engine.kinds() == ["start"]
+        await pilot.press("q")
+        await settle(pilot)
+    assert engine.closed == [True]                        # quit at once: nothing to stop
+
+
+async def test_needs_you_with_the_node_still_up_asks_before_quitting():
+    proc = ev.ProcInfo(pid=4242, ppid=1, name="bash", cmdline="bash run_rl_swarm.sh", role="launcher")
+    app, engine = make_app([ev.StateChanged(state=ev.NEEDS_USER, reason="unknown-prompt", detail="asks"),
+                            ev.ProcessSnapshot(procs=[proc])])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("q")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        assert "Quit swarmtui?" in confirm_text(app)
+
+
+async def test_the_engine_is_built_after_the_first_frame_and_a_quit_before_that_starts_nothing():
+    import threading
+    import time
+
+    from swarmtui.tui.app import SwarmApp
+    from tests.tui_engine import RecordingEngine
+
+    release = threading.Event()
+    built: list[RecordingEngine] = []
+
+    def slow_factory(emit):            # the Supervisor's imports, made slow on purpose
+        release.wait(5)
+        built.append(RecordingEngine(emit, initial=RUNNING))
+        return built[-1]
+
+    app = SwarmApp(slow_factory, layout=frozen.StillLayout(), host=frozen.HOST, user=frozen.USER,
+                   clock=frozen.frozen_clock, wall_clock=frozen.frozen_wall_clock, catch_signals=False,
+                   drain_interval=0.02)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        assert app.engine is None and app.state == ev.STARTING     # the screen is up already
+        assert "STARTING" in str(app.status.render_content(0))
+        assert str(frozen.StillLayout().root) in str(app.status.render_content(0))
+        await pilot.press("r")
+        await settle(pilot)
+        assert any("still starting" in m for _, m in app.toasts)
+        await pilot.press("q")                                     # no question: nothing runs
+        await settle(pilot)
+    release.set()
+    end = time.monotonic() + 5
+    while not built and time.monotonic() < end:
+        time.sleep(0.02)
+    time.sleep(0.1)
+    assert len(built) == 1 and built[0].started == 0              # built too late: never started
+
+
+async def test_s_while_backing_off_asks_to_stop_not_start():
+    app, engine = make_app([ev.StateChanged(state=ev.BACKOFF, reason="oom-killed", next_restart_in=30.0),
+                            ev.ProcessSnapshot(procs=[])])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, ConfirmScreen)
+        await pilot.press("y")
+        await settle(pilot)
+        assert engine.commands == [ev.StopNode(reason="manual")]

@@ -210,3 +210,29 @@ async def test_partial_line_shows_below_the_log_and_clears():
         pane.add_lines(lines(0, 1), partial="")
         await pilot.pause()
         assert "42/100" not in screen_text(app)
+
+
+async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
+    """rl-swarm's Hydra logging writes each console line to the terminal and to
+    logs/swarm_launcher.log: the merged view shows it once; the file's own lines stay."""
+    app = LogApp()
+    launcher = "logs/swarm_launcher.log"
+    hello = "[2025-11-26 14:20:02,114][genrl][INFO] - Hello [sly pensive lynx] [QmYyQSo1c]!"
+    debug = "[2025-11-26 14:20:02,200][httpx][DEBUG] - HTTP Request: POST https://example/ 200"
+    bar = "Map: 100%|██████████| 2/2 [00:00<00:00, 198.41 examples/s]"
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines([LogLine("pty", 1, hello, level="INFO"), LogLine("pty", 2, bar), LogLine("pty", 3, bar)])
+        pane.add_lines([LogLine(launcher, 1, hello, level="INFO"), LogLine(launcher, 2, debug, level="DEBUG")])
+        await pilot.pause()
+        assert [(e.source, e.text) for e in view.entries] == [
+            ("pty", hello), ("pty", bar), ("pty", bar), (launcher, debug)]   # repeats in one source stay
+        assert view.folded == 1 and view.total_received == 5
+        assert screen_text(app).count("sly pensive lynx") == 1
+        # a copy that carries a detection is never folded away
+        crash = "[2025-11-26 14:21:00,000][genrl][ERROR] - Exception occurred during game run."
+        pane.add_lines([LogLine("pty", 4, crash, level="ERROR")])
+        pane.add_lines([LogLine(launcher, 3, crash, level="ERROR", detection="game-run-exception")])
+        await pilot.pause()
+        assert [e.detection for e in view.entries if e.text == crash] == [None, "game-run-exception"]

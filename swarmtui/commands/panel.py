@@ -1,19 +1,18 @@
 """`swarmtui [NODE_DIR] [--config FILE]`: the panel on an rl-swarm checkout.
 
-The panel runs the engine in-process: it builds a Supervisor with the app's `emit`, the app starts
-it on mount and stops the node on quit, on a lost terminal, and (emergency_kill) after run()
-returns whatever happened."""
+The panel runs the engine in-process. What can be wrong with NODE_DIR or the config is checked
+here, cheaply (the config, the checkout's layout), so a mistake is one line before the screen is
+taken; the Supervisor itself (~200 ms of imports) is built by the app after its first frame. The
+app starts it, stops the node on quit and on a lost terminal, and run_panel's emergency_kill
+runs after run() returns whatever happened."""
 
 from __future__ import annotations
 
-import importlib.util
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from swarmtui.errors import UserError
-
-NOT_WIRED = "the engine is not wired in yet: this panel shows the checkout but cannot run it"
 
 
 def run(args) -> int:
@@ -41,64 +40,33 @@ def check_keymap(keys: dict[str, str]) -> None:
             raise UserError(f"config.toml: [keys] {binding_id}: not a key: {key!r}")
 
 
-def engine_factory(node_dir: Path, config: Any) -> tuple[Callable, str]:
-    """(factory(emit) -> engine, banner). The real Supervisor when it is installed."""
-    if importlib.util.find_spec("swarmtui.engine.supervisor") is not None:
+def supervisor_factory(node_dir: Path, config: Any, **options: Any) -> Callable:
+    """factory(emit) -> Supervisor. The import happens when the factory is called (the app calls
+    it after the first frame, off the event loop), not here."""
+
+    def build(emit):
         from swarmtui.engine.supervisor import Supervisor
 
-        return (lambda emit: Supervisor(node_dir, config, emit, interactive=True)), ""
-    from swarmtui.node.layout import inspect_checkout
+        return Supervisor(node_dir, config, emit, interactive=True, **options)
 
-    layout = inspect_checkout(node_dir)          # NotACheckout: a one-line error, before the TUI
-    return (lambda emit: PendingEngine(emit, layout)), NOT_WIRED
-
-
-class PendingEngine:
-    """Stands in until engine/supervisor.py lands: shows the checkout's identity, runs nothing."""
-
-    survives_panel = False
-
-    def __init__(self, emit, layout):
-        self.emit = emit
-        self.layout = layout
-        self.state = "stopped"
-
-    async def start(self) -> None:
-        from swarmtui.engine import events as ev
-
-        try:
-            from swarmtui.node.identity import identity_report
-
-            self.emit(ev.IdentityChanged(report=identity_report(self.layout).to_dict()))
-        except Exception as exc:  # the banner already says this is incomplete
-            self.emit(ev.Notice(level="warning", text=f"identity: {exc}"))
-        self.emit(ev.StateChanged(state=ev.STOPPED, detail=NOT_WIRED))
-
-    def send(self, cmd) -> None:
-        from swarmtui.engine import events as ev
-
-        self.emit(ev.Notice(level="warning", text=f"{cmd.kind}: {NOT_WIRED}"))
-
-    async def close(self, stop_node: bool = True) -> None:
-        return None
-
-    def emergency_kill(self) -> None:
-        return None
+    return build
 
 
 def open_panel(node_dir: Path, config: Any) -> int:
+    from swarmtui.node.layout import inspect_checkout
+
     check_keymap(dict(getattr(config, "keys", {}) or {}))
-    factory, banner = engine_factory(node_dir, config)
+    layout = inspect_checkout(node_dir)          # NotACheckout: a one-line error, before the TUI
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the panel needs a terminal; for a node without one use 'swarmtui supervise'")
     from swarmtui.tui.app import SwarmApp, run_panel
 
     app = SwarmApp(
-        factory,
+        supervisor_factory(node_dir, config),
+        layout=layout,
         keymap=dict(config.keys),
         stall_limit_s=config.restart.stall_limit,
         stop_timeout_s=config.restart.stop_timeout,
         keep_login=config.login.keep_login,
-        banner=banner,
     )
     return run_panel(app)

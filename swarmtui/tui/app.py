@@ -52,13 +52,17 @@ COMPACT_HEIGHT = 34
 COMPACT_PANES = ("log-pane", "identity-pane", "history-pane", "procs-pane")
 PANE_NAMES = {"log-pane": "Log", "identity-pane": "Identity", "history-pane": "History", "procs-pane": "Processes"}
 WIDE_ORDER = ("log-pane", "procs-pane", "history-pane", "identity-pane")
-RUNNING_STATES = (ev.STARTING, ev.RUNNING, ev.LOGIN_REQUIRED, ev.BACKOFF, ev.NEEDS_USER, ev.STOPPING)
+RUNNING_STATES = (ev.STARTING, ev.RUNNING, ev.LOGIN_REQUIRED, ev.STOPPING)
+# Waiting states: the node may be up (a question it asked) or not (pre-flight failed, restart
+# budget used up, between runs); the last process snapshot decides.
+WAITING_STATES = (ev.BACKOFF, ev.NEEDS_USER)
 # Panel actions a modal must not trigger through priority bindings.
 PANEL_ACTIONS = {"restart", "stop_start", "logout", "reset_identity", "copy", "search", "filter",
                  "next_pane", "prev_pane", "help", "quit_panel", "answer_prompt"}
 # If the engine never reports "stopped" after a quit, give up waiting and exit (on_unmount still
 # runs the engine's close(), which stops the node).
 QUIT_WAIT_S = 60.0
+LOGIN_TOAST_TITLE = "Login required"
 # How often the running clocks (uptime, backoff countdown, time since progress) are re-rendered.
 TICK_S = 1.0
 
@@ -73,7 +77,11 @@ class SwarmApp(App[int]):
     COMMANDS = App.COMMANDS | {PanelCommands}
     ENABLE_COMMAND_PALETTE = True
 
+    # Footer order: help and quit first, so an 80-column footer (which cuts the tail) still
+    # shows how to get out and where every other key is explained.
     BINDINGS = [
+        _binding("question_mark", "help", "Help", "help", key_display="?"),
+        _binding("q", "quit_panel", "Quit", "quit"),
         _binding("r", "restart", "Restart", "restart"),
         _binding("s", "stop_start", "Stop/Start", "stop-start"),
         _binding("l", "logout", "Logout", "logout"),
@@ -84,14 +92,13 @@ class SwarmApp(App[int]):
         _binding("tab", "next_pane", "Pane", "next-pane", priority=True),
         _binding("shift+tab", "prev_pane", "Prev pane", "prev-pane", show=False, priority=True),
         _binding("a", "answer_prompt", "Answer", "answer"),
-        _binding("question_mark", "help", "Help", "help", key_display="?"),
-        _binding("q", "quit_panel", "Quit", "quit"),
     ]
 
     def __init__(
         self,
         engine_factory: EngineFactory,
         *,
+        layout: Any = None,
         keymap: dict[str, str] | None = None,
         stall_limit_s: float | None = None,
         stop_timeout_s: float | None = None,
@@ -129,6 +136,9 @@ class SwarmApp(App[int]):
         self._last_tick = 0.0
         self._leave_running = False
         self._engine_started = False
+        self._unmounting = False
+        self._procs_alive = False       # the last process snapshot showed a process of ours
+        self._preflight_toast = ""
         self._signals_installed: list[int] = []
         self._last_peer: str | None = None
         self._login_notified = False
@@ -137,10 +147,18 @@ class SwarmApp(App[int]):
         self.sent: list[ev.Command] = []   # every command sent, for the record and for tests
         self.toasts: list[tuple[str, str]] = []
         self.last_copy: tuple[str, str, clipboard.CopyResult] | None = None
-        # Built here, not in on_mount, so a bad NODE_DIR fails before the terminal is taken over.
-        self.engine: EngineLike = engine_factory(self._emit)
-        self.layout = self.engine.layout
-        self.state = getattr(self.engine, "state", "") or ""
+        # With a layout (the caller validated the checkout already), the engine is built after
+        # the first frame, off the loop: the Supervisor's imports cost ~200 ms of a ~0.8 s first
+        # frame. Without one it is built here, so a bad NODE_DIR fails before the screen is taken.
+        self._engine_factory = engine_factory
+        self.engine: EngineLike | None = None
+        if layout is None:
+            self.engine = engine_factory(self._emit)
+            layout = self.engine.layout
+            self.state = getattr(self.engine, "state", "") or ""
+        else:
+            self.state = ev.STARTING
+        self.layout = layout
 
     # ---------------------------------------------------------------- composition
 
@@ -205,20 +223,35 @@ class SwarmApp(App[int]):
 
     async def _start_engine(self) -> None:
         try:
+            if self.engine is None:
+                engine = await asyncio.to_thread(self._engine_factory, self._emit)
+                if self._unmounting:
+                    return      # quit before it existed: nothing was started
+                self.engine = engine
             await self.engine.start()
             self._engine_started = True
         except Exception as exc:   # a failed start is shown, never a traceback over the screen
             message = str(exc) or exc.__class__.__name__
             self.notify(f"The engine could not start: {message}", severity="error", timeout=30)
             self.status.set_detail(f"engine start failed: {short(message, 120)}", self.clock())
+            if self.engine is None:
+                self._on_state(ev.StateChanged(state=ev.STOPPED, reason="engine", detail=short(message, 120)))
 
     async def on_unmount(self) -> None:
+        self._unmounting = True
         self._remove_signal_handlers()
+        if self.engine is None:
+            return
         try:
             await self.engine.close(stop_node=not self._leave_running)
         except Exception:
             # run_panel's emergency_kill still runs after this; never hang the exit on a report.
             pass
+
+    def emergency_kill(self) -> None:
+        """Synchronous last resort (run_panel, atexit): the engine's, once there is one."""
+        if self.engine is not None:
+            self.engine.emergency_kill()
 
     # ---------------------------------------------------------------- lost terminal
 
@@ -245,11 +278,33 @@ class SwarmApp(App[int]):
                 pass
         self._signals_installed.clear()
 
+    def get_driver_class(self):
+        cls = super().get_driver_class()
+        try:
+            from textual.drivers.linux_driver import LinuxDriver
+        except ImportError:         # no termios: not a platform rl-swarm runs on
+            return cls
+        if cls is LinuxDriver:
+            from swarmtui.tui.driver import PanelDriver
+
+            return PanelDriver
+        return cls
+
+    def on_terminal_lost(self) -> None:
+        """The driver could not read the terminal any more (it went away without a SIGHUP)."""
+        self._on_hangup(signal.SIGHUP)
+
     def _on_hangup(self, sig: int) -> None:
         """The terminal is gone (SSH drop, pane killed) or we were told to stop: stop the node
         through the engine's full stop sequence (on_unmount -> close) and exit. Nobody is left to
         answer a modal, so nothing is asked."""
         self.lost_terminal = sig == signal.SIGHUP
+        if self.lost_terminal:
+            # From here on the screen goes nowhere: drop output (a write must never block the
+            # loop that stops the node) and end the input thread.
+            lost = getattr(self._driver, "terminal_lost", None)
+            if lost is not None:
+                lost()
         self._leave_running = False
         code = 129 if sig == signal.SIGHUP else 143
         self.exit(result=code, return_code=code)
@@ -304,7 +359,7 @@ class SwarmApp(App[int]):
             ev.OrphanKilled: self._on_orphan,
             ev.StopStep: self._on_stop_step,
             ev.ProgressUpdate: lambda e: self.query_one(ProgressPane).set_progress(e, self.clock()),
-            ev.ProcessSnapshot: lambda e: self.query_one(ProcessPane).set_procs(e.procs),
+            ev.ProcessSnapshot: self._on_procs,
             ev.IdentityChanged: self._on_identity,
             ev.LoginRequired: self._on_login,
             ev.HistoryAppended: self._on_history,
@@ -321,7 +376,8 @@ class SwarmApp(App[int]):
         if e.state != ev.LOGIN_REQUIRED and identity.login_url:
             identity.set_login(None)
             self._login_notified = False
-        if e.state == ev.NEEDS_USER and previous != ev.NEEDS_USER:
+            self._dismiss_toasts(LOGIN_TOAST_TITLE)   # "Login required" under RUNNING confused
+        if e.state == ev.NEEDS_USER and previous != ev.NEEDS_USER and not self._said_already(e.detail):
             self.notify(f"Needs you: {e.detail or e.reason}", title="swarmtui", severity="error", timeout=20)
         if e.state == ev.STOPPED and self._quitting:
             self.exit(0)
@@ -344,12 +400,18 @@ class SwarmApp(App[int]):
                         severity="warning", timeout=20)
 
     def _on_restart_scheduled(self, e: ev.RestartScheduled) -> None:
-        self.notify(f"Restart #{e.attempt} in {e.delay_s:.0f}s: {e.reason}", title="Restart",
-                    severity="warning", timeout=8)
+        # A manual restart comes as attempt 0 with no delay: "Restart #0 in 0s" read like a bug.
+        when = "now" if e.delay_s < 1 else f"in {e.delay_s:.0f}s"
+        number = f" #{e.attempt}" if e.attempt else ""
+        self.notify(f"Restart{number} {when}: {e.reason}", title="Restart", severity="warning", timeout=8)
 
     def _on_orphan(self, e: ev.OrphanKilled) -> None:
         self.notify(f"Stopped a leftover process of ours: {e.pid} {short(e.cmdline, 60)} ({e.signal})",
                     timeout=6)
+
+    def _on_procs(self, e: ev.ProcessSnapshot) -> None:
+        self._procs_alive = any(p.ours for p in e.procs)
+        self.query_one(ProcessPane).set_procs(e.procs)
 
     def _on_stop_step(self, e: ev.StopStep) -> None:
         left = f", {e.remaining} left" if e.remaining else ""
@@ -373,8 +435,20 @@ class SwarmApp(App[int]):
         pane.set_login(e.url, e.waiting_for)
         if not self._login_notified:
             self._login_notified = True
-            self.notify(f"Log in at {e.url} — tunnel: {pane.ssh_command}", title="Login required",
+            self.notify(f"Log in at {e.url} — tunnel: {pane.ssh_command}", title=LOGIN_TOAST_TITLE,
                         severity="warning", timeout=20)
+
+    def _dismiss_toasts(self, title: str) -> None:
+        """Take down the toasts with this title that are still on screen (Textual keeps them in
+        a private collection; if that changes, they simply time out)."""
+        try:
+            stale = [n for n in self._notifications if n.title == title]
+            for n in stale:
+                self._unnotify(n, refresh=False)
+            if stale:
+                self._refresh_notifications()
+        except Exception:
+            pass
 
     def _on_history(self, e: ev.HistoryAppended) -> None:
         self.query_one(HistoryPane).add(e.record)
@@ -391,8 +465,14 @@ class SwarmApp(App[int]):
         self.status.restarts_24h = count
         self.status.tick(self.clock())
 
+    def _said_already(self, detail: str) -> bool:
+        """The pre-flight toast just said this (the engine's needs-user repeats its problems)."""
+        said, self._preflight_toast = self._preflight_toast, ""
+        return bool(said and detail and (detail in said or said in detail))
+
     def _on_preflight(self, e: ev.PreflightFailed) -> None:
         text = "; ".join(e.problems) or "pre-flight failed"
+        self._preflight_toast = text
         self.status.set_detail(f"cannot start: {short(text, 140)}", self.clock())
         self.notify(text, title="Cannot start the node", severity="error", timeout=30)
 
@@ -406,6 +486,10 @@ class SwarmApp(App[int]):
         self.notify(e.text, severity=severity, timeout=10)  # type: ignore[arg-type]
 
     def _tick(self) -> None:
+        gone = getattr(self._driver, "terminal_gone", None)
+        if gone is not None and not self.lost_terminal and gone():
+            self._on_hangup(signal.SIGHUP)       # hung up without a SIGHUP reaching us
+            return
         now = self.clock()
         try:
             self.status.tick(now)
@@ -472,20 +556,30 @@ class SwarmApp(App[int]):
 
     def send(self, command: ev.Command) -> None:
         self.sent.append(command)
+        if self.engine is None:
+            self.notify(f"The engine is still starting: {command.kind} not sent, try again in a moment",
+                        severity="warning", timeout=4)
+            return
         try:
             self.engine.send(command)
         except Exception as exc:
             self.notify(f"The engine refused {command.kind}: {exc}", severity="error", timeout=10)
 
     def _node_running(self) -> bool:
-        return self.state in RUNNING_STATES
+        """Whether there is a node to stop: quitting with nothing running asks nothing, and `s`
+        after a failed pre-flight starts (retries) instead of offering to stop nothing."""
+        if self.state in RUNNING_STATES:
+            return True
+        return self.state in WAITING_STATES and self._procs_alive
 
     def action_restart(self) -> None:
         self.send(ev.RestartNode(reason="manual"))
         self.notify("Restart requested (reason: manual)", timeout=4)
 
     def action_stop_start(self) -> None:
-        if not self._node_running():
+        # Backing off, nothing may run, but a restart is due: `s` stops that (a crash loop is
+        # when an operator reaches for it), it does not start the node early.
+        if not (self._node_running() or self.state == ev.BACKOFF):
             self.send(ev.StartNode())
             self.notify("Starting the node", timeout=4)
             return
@@ -523,7 +617,7 @@ class SwarmApp(App[int]):
         if self._quitting:          # q again while stopping: stop waiting (close() still stops)
             self.exit(0)
             return
-        if not self._node_running():
+        if not self._node_running() or self.engine is None:    # nothing started yet: nothing to stop
             self.exit(0)
             return
         can_leave = bool(getattr(self.engine, "survives_panel", False))
@@ -688,7 +782,7 @@ def _safe_user() -> str | None:
 def run_panel(app: SwarmApp) -> int:
     """Run the app, then the synchronous safety net: kill the recorded process group even if the
     event loop died before on_unmount could stop the node."""
-    kill = app.engine.emergency_kill
+    kill = app.emergency_kill
     atexit.register(_quiet(kill))
     app.freeze_heap_after_start = True
     try:

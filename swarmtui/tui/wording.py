@@ -24,10 +24,12 @@ def backup_dir(layout: Any) -> Path:
 
 
 def _running_note(running: bool, what: str) -> tuple[str, ...]:
+    # The engine moves the files at once and leaves the running node alone (it has already read
+    # them); the change takes effect when the node next starts.
     if not running:
         return ()
-    return (f"The node is running: swarmtui stops it first (full stop sequence), then {what}, "
-            "then starts it again.",)
+    return (f"The node is running and is not stopped: it keeps its current {what} until it next "
+            "restarts (press r to restart now).",)
 
 
 def logout(layout: Any, running: bool) -> Confirmation:
@@ -40,7 +42,7 @@ def logout(layout: Any, running: bool) -> Confirmation:
             f"  {layout.api_key_path}",
             f"Backups (mode 0600, time-stamped names) go to: {backup_dir(layout)}/",
             "userApiKey.json holds a private key: so does its backup.",
-            *_running_note(running, "moves the files"),
+            *_running_note(running, "session"),
             f"On the next start the node waits for a browser login on localhost:{port}.",
             f"Not touched: {Path(layout.identity_path).name}, the logs.",
         ),
@@ -54,7 +56,7 @@ def reset_identity(layout: Any, running: bool) -> Confirmation:
             "This file is moved to a time-stamped backup (mode 0600):",
             f"  {layout.identity_path}",
             f"  -> {backup_dir(layout)}/",
-            *_running_note(running, "moves the file"),
+            *_running_note(running, "identity"),
             "On the next start the node makes a new swarm.pem: a new peer id and a new animal "
             "name. Put the backup back to return to the old identity.",
             "Not touched: the login files, the logs.",

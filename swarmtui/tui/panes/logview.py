@@ -9,6 +9,12 @@ line and a repaint of the rows on screen, and memory is bounded by `max_lines`.
 Follow and pause: the view follows the tail until the reader moves (a key or the wheel); then it
 stays put, counts what arrives ("+N new lines") and keeps the reader's line in place even while
 old lines are pruned. `end` resumes.
+
+One copy of each line: rl-swarm's Hydra logging writes every console line to the terminal and
+to logs/swarm_launcher.log in the same format (rl-swarm-facts.md §1.7), so the merged stream
+had every INFO line twice, tagged term and launcher. A line whose text another source already
+showed recently is folded (counted in `folded`, not shown); the file's own lines (its DEBUG
+lines) and repeats within one source stay. The engine keeps both copies (evidence, transcript).
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
+from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Iterable
 
@@ -35,6 +42,11 @@ from swarmtui.engine.events import LogLine
 from swarmtui.tui.format import source_tag
 
 TAG_WIDTH = 8
+# How many recent lines a copy from another source is looked up in (the file's copy comes within
+# a second or two of the terminal's; at a 20,000 lines/s flood that is still a fraction of it).
+FOLD_WINDOW = 4096
+# Shorter lines (blank lines, "Done.") are common to many sources without being copies.
+FOLD_MIN_CHARS = 16
 # The engine sanitizes every line (node.text.sanitize); this is the last guard before a cell
 # reaches the terminal, so a stray ESC can never move the cursor or recolour the screen.
 _ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|[\x00-\x08\x0a-\x1f\x7f]")
@@ -148,6 +160,8 @@ class LogView(ScrollView, can_focus=True):
         self.search_term = ""
         self.filter_term = ""
         self.total_received = 0
+        self.folded = 0                     # lines not shown: another source's copy was
+        self._recent: OrderedDict[str, str] = OrderedDict()   # text -> source, newest last
         self._styles: dict[str, Style] | None = None
         # Small on purpose: a screenful or two is all that is ever re-used, and every cached Strip
         # is a dozen objects the garbage collector walks (its pauses delay key presses).
@@ -176,9 +190,21 @@ class LogView(ScrollView, can_focus=True):
         new: list[Entry] = []
         width = self._width
         tags = self._tags
+        recent = self._recent
+        received = 0
         for ln in lines:
-            self._seq += 1
+            received += 1
             text = screen_safe(ln.text)
+            if len(text) >= FOLD_MIN_CHARS:
+                seen = recent.get(text)
+                if seen is not None and seen != ln.source and not ln.detection:
+                    self.folded += 1
+                    continue
+                recent[text] = ln.source
+                recent.move_to_end(text)
+                if len(recent) > FOLD_WINDOW:
+                    recent.popitem(last=False)
+            self._seq += 1
             tag = tags.get(ln.source)
             if tag is None:
                 tag = tags[ln.source] = source_tag(ln.source, TAG_WIDTH)
@@ -189,9 +215,9 @@ class LogView(ScrollView, can_focus=True):
             new.append(e)
             if cells > width:
                 width = cells
+        self.total_received += received
         if not new:
             return 0
-        self.total_received += len(new)
         self._width = min(width, MAX_VIEW_WIDTH)
         entries.extend(new)
         shown = new
