@@ -244,3 +244,18 @@ async def test_a_day_of_crash_loop_through_the_clock_takes_milliseconds():
     await asyncio.wait_for(task, 1)
     assert [o[1] for o in outcomes] == [RESTART, RESTART, NEEDS_USER]   # 3 identical start-up failures
     assert [o[2] for o in outcomes[:2]] == [10, 20]
+
+
+@pytest.mark.parametrize("id", ["round-fetch-failing", "hf-push-failed", "prg-game-error", "chain-submit-transient"])
+def test_catalogue_warnings_that_a_restart_cannot_fix_never_restart(id):
+    # A restart can throw away up to 3 h of batched rewards: an RPC blip, a failed Hugging Face
+    # push or a prediction-market error repeated every 5 s must never trigger one by itself.
+    from swarmtui.node.signatures import Catalogue
+
+    sig = Catalogue.load().get(id)
+    pol, clock = make()
+    actions = set()
+    for _ in range(50):
+        clock.advance(5)
+        actions.add(pol.on_detection(sig.id, sig.cls, sig.action).action)
+    assert RESTART not in actions and NEEDS_USER not in actions
