@@ -173,16 +173,27 @@ def test_benign_and_ignore_never_restart_and_never_count():
 
 
 def test_warn_restarts_only_when_a_degraded_warning_repeats_within_the_window():
-    pol, clock = make()       # warn_repeat 5 in 10 min
+    pol, clock = make()       # warn_repeat 5 in 1 h
     for i in range(4):
         d = pol.on_detection("training-error-continuing", "degraded", "warn")
         assert d.action == WARN and f"{i + 1} of 5" in d.detail
         clock.advance(60)
-    clock.advance(10 * 60)    # the first four fall out of the window
+    clock.advance(60 * 60)    # the first four fall out of the window
     for _ in range(4):
         assert pol.on_detection("training-error-continuing", "degraded", "warn").action == WARN
     d = pol.on_detection("training-error-continuing", "degraded", "warn")
     assert d.action == RESTART and d.reason == "training-error-continuing" and "repeated 5 times" in d.detail
+
+
+def test_an_error_caught_every_round_restarts_after_five_rounds():
+    # genrl 0.1.11 logs "Error occurred during training, continuing..." once per round, and a
+    # round takes ~4.4 min (facts §5.1): the default window must see five of them.
+    pol, clock = make()
+    actions = []
+    for _ in range(5):
+        clock.advance(4.4 * 60)
+        actions.append(pol.on_detection("training-error-continuing", "degraded", "warn").action)
+    assert actions == [WARN] * 4 + [RESTART]
 
 
 def test_plain_warnings_never_restart():

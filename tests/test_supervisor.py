@@ -138,6 +138,31 @@ async def test_a_trainer_that_exits_cleanly_is_restarted_promptly(harness, era):
     assert h.leftovers() == []
 
 
+@pytest.mark.parametrize("era", ["rgym", "codezero"])
+async def test_an_error_caught_every_round_restarts_with_its_own_reason(harness, era):
+    """genrl 0.1.11 goes on degraded after each round's error: the repeated warning restarts the
+    node, and the record names it, not the lines the script prints when our SIGINT reaches it."""
+    h = harness(era, "training-error-continuing", config=fast_config(warn_repeat=3, warn_window=3600.0))
+    await h.sup.start()
+    restart = await h.wait_kind(ev.RestartScheduled, timeout=60)
+    assert restart.reason == "training-error-continuing"
+    warned = [d for d in h.of(ev.Detected) if d.id == "training-error-continuing"]
+    assert warned, "the warnings are shown before the restart"
+    rec = h.of(ev.HistoryAppended)[-1].record
+    assert rec["reason"] == "training-error-continuing" and rec["action"] == "restart"
+    assert "Error occurred during training, continuing" in rec["text"]
+    assert h.leftovers() == []
+
+
+def test_training_error_continuing_is_refused_in_the_hivemind_era(tmp_path):
+    from swarmtui.errors import UserError
+    from swarmtui.sim import create_checkout
+
+    with pytest.raises(UserError, match="only in the rgym and codezero eras"):
+        create_checkout(tmp_path / "n", "hivemind", scenario="training-error-continuing")
+    assert not (tmp_path / "n" / "run_rl_swarm.sh").exists()
+
+
 def _alive(pid: int) -> bool:
     try:
         return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE

@@ -115,7 +115,7 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
         _Key("warn_repeat", "int", 5,
              "a 'degraded' warning (e.g. 'Error occurred during training, continuing') this many times "
              "within warn_window restarts the node", minimum=1),
-        _Key("warn_window", "duration", "10m", "the window warn_repeat counts in", minimum=1),
+        _Key("warn_window", "duration", "1h", "the window warn_repeat counts in", minimum=1),
         _Key("stop_timeout", "duration", "20s",
              "stopping: wait this long after SIGINT for the script's own clean-up, before SIGTERM"),
         _Key("term_timeout", "duration", "10s", "stopping: wait this long after SIGTERM, before SIGKILL"),
@@ -170,7 +170,7 @@ class RestartConfig:
     budget_window: float = 60 * 60
     startup_failures: int = 3
     warn_repeat: int = 5
-    warn_window: float = 10 * 60
+    warn_window: float = 60 * 60    # a per-round error repeats only every ~4-5 min
     stop_timeout: float = 20.0
     term_timeout: float = 10.0
 

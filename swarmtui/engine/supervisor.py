@@ -107,6 +107,9 @@ class _Run:
     reported: dict[tuple[str, str], float] = field(default_factory=dict)
     trainer_seen: bool = False               # a process of the era's entry module, in this run
     trainer_check: asyncio.TimerHandle | None = None
+    # Set when our stop sequence starts: what the node prints after our SIGINT (the ERR trap's
+    # red line, KeyboardInterrupt tracebacks) is its reaction to us, never the reason it ended.
+    signalled: bool = False
 
 
 class Supervisor:
@@ -403,6 +406,7 @@ class Supervisor:
         self._set_state(ev.STOPPING, reason=reason,
                         detail="the launcher exited; cleaning up" if req is None else f"stopping the node ({reason})")
         cfg = self.config.restart
+        run.signalled = req is not None     # a launcher that exited by itself still drains its last words
         result = await self.tree.stop(report=self._emit, int_timeout=cfg.stop_timeout, term_timeout=cfg.term_timeout)
         try:
             await asyncio.wait_for(asyncio.shield(run.exit_task), 10.0)
@@ -729,7 +733,7 @@ class Supervisor:
 
     def _on_match(self, m: Match) -> None:
         run = self._run
-        if run is not None and run.active:
+        if run is not None and run.active and not run.signalled:
             run.detections.append(m)
             if len(run.detections) > 500:
                 del run.detections[:250]

@@ -19,7 +19,7 @@ from pathlib import Path
 
 from swarmtui.errors import UserError
 from swarmtui.sim import config as simconfig
-from swarmtui.sim.scenarios import ERAS, LOGIN_MODES, default_login, parse_spec
+from swarmtui.sim.scenarios import ERA_ONLY, ERAS, LOGIN_MODES, default_login, parse_spec
 from swarmtui.sim.script import render_script
 
 ENTRY = {
@@ -481,9 +481,12 @@ def create_checkout(dir: Path, era: str, scenario: str = "healthy", speed: float
     if era not in ERAS:
         raise UserError(f"unknown era {era!r} (choose one of: {', '.join(ERAS)})")
     try:
-        parse_spec(scenario)
+        items = parse_spec(scenario)
     except ValueError as exc:
         raise UserError(f"{exc}; see 'swarmtui sim --list'") from None
+    for item in items:
+        if era not in ERA_ONLY.get(item, ERAS):
+            raise UserError(f"scenario {item!r} exists only in the {' and '.join(ERA_ONLY[item])} eras")
     if login is None:
         login = default_login(scenario)
     if login not in LOGIN_MODES:

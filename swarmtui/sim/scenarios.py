@@ -33,9 +33,14 @@ SCENARIOS: dict[str, str] = {
     "chain-submit-transient": "the benign v0.5.8 'Failed to submit to chain.' error once per round; keeps training",
     "trainer-exit-clean": "after a round, 'Training timed out!' and python exits 0 with no error line; "
                           "run_rl_swarm.sh sits silently in its final `wait` on the login server",
+    "training-error-continuing": "genrl 0.1.11+ (rgym, codezero): from the second round on, every round ends in "
+                                 "'Error occurred during training, continuing...'; the node never exits",
     "demo": "for 'swarmtui demo': logs in by itself, rounds of about a minute at speed 4; the first run "
             "dies of a believable error after two rounds, later runs stay healthy",
 }
+
+# Scenarios that only exist in some eras (what the real code of other eras never prints).
+ERA_ONLY = {"training-error-continuing": ("rgym", "codezero")}
 
 # How the login happens unless create_checkout(login=...) says otherwise.
 LOGIN_MODES = ("present", "auto", "delay", "never")
