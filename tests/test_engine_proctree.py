@@ -28,6 +28,11 @@ DETACH = """\
 import os, sys
 keep_marker = sys.argv[1] == "keep"
 argv = sys.argv[2:]
+if not keep_marker and "SWARMTUI_RUN_ID" in os.environ:
+    # Drop the marker before forking: a forked child still carries it in /proc/PID/environ
+    # until its exec, and a scan in that instant would rightly prove it ours by marker.
+    env = {k: v for k, v in os.environ.items() if k != "SWARMTUI_RUN_ID"}
+    os.execve(sys.executable, [sys.executable] + sys.argv, env)
 if os.fork():
     os._exit(0)
 os.setsid()
@@ -392,7 +397,8 @@ async def test_leftover_of_an_earlier_session_on_this_checkout_is_ours(tree, tmp
 async def test_incremental_snapshots_see_new_and_gone_processes_with_cpu_and_memory(subreaper, tree, tmp_path):
     """The supervisor's cheap snapshots (only new pids and ours read) see what the full ones see."""
     await tree.launch()
-    full = await tree.wait_roles({"launcher": 1, "trainer": 1, "p2pd": 1})
+    # the whole tree, so that nothing of ours is still being born between the two snapshots
+    full = await tree.wait_roles({"launcher": 1, "trainer": 1, "dht": 1, "p2pd": 1, "login-server": 1, "other": 1})
     inc = tree.tree.snapshot(conflicts=False, detail=False, incremental=True)
     assert {p.pid for p in inc} == {p.pid for p in full}
     # a new process of ours appears between snapshots: an incremental one proves and shows it
@@ -416,3 +422,21 @@ async def test_incremental_snapshots_see_new_and_gone_processes_with_cpu_and_mem
         if child.returncode is None:
             child.kill()
             await child.wait()
+
+
+async def test_a_process_caught_inside_its_exec_is_looked_at_again(tree, tmp_path, monkeypatch):
+    """Between the kernel giving an exec'd process its new name and its new arguments, the
+    command line reads empty. A p2pd seen in that instant must not be filed as a stranger for
+    NEGATIVE_TTL: the next scan proves it ours by its -id=. The empty read is simulated (the
+    real window is microseconds wide); the process, its /proc row and its proof are real."""
+    p2pd = await tree.decoy(str(tmp_path / "bin" / "p2pd"), "-id=" + str(tree.root / "swarm.pem"))
+    end = time.monotonic() + 5
+    while time.monotonic() < end and psutil.Process(p2pd.pid).name() != "p2pd":
+        await asyncio.sleep(0.02)
+    real_cmdline = psutil.Process.cmdline
+    monkeypatch.setattr(psutil.Process, "cmdline",
+                        lambda self: [] if self.pid == p2pd.pid else real_cmdline(self))
+    assert p2pd.pid not in {o.proc.pid for o in tree.tree.scan()}
+    monkeypatch.setattr(psutil.Process, "cmdline", real_cmdline)
+    found = {o.proc.pid: o.proof for o in tree.tree.scan()}
+    assert found.get(p2pd.pid) == "p2pd-id"

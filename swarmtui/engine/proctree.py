@@ -295,7 +295,9 @@ class ProcTree:
             proc: list[psutil.Process] = []
             proof = self._prove(row, table, group_ok, proc, cheap_only=cheap_only)
             if not proof:
-                if not cheap_only:
+                # None: caught inside an exec (new name, no command line yet); look again next
+                # time rather than trusting a half-made process for NEGATIVE_TTL.
+                if not cheap_only and proof is not None:
                     self._not_ours[key] = (now, row.name)
                 continue
             p = proc[0] if proc else _safe(lambda: psutil.Process(pid))
@@ -328,7 +330,9 @@ class ProcTree:
         return reap_zombies(only=self._ever_ours, exclude=exclude)
 
     def _prove(self, row: "_Row", table: "dict[int, _Row]", group_ok: bool, out: list[psutil.Process],
-               cheap_only: bool = False) -> str:
+               cheap_only: bool = False) -> str | None:
+        """The proof that this process is ours, "" when it is not, None when it cannot be told
+        yet (its command line is empty in the middle of an exec)."""
         own = self.own
         pid = row.pid
         if own.launch_pid is not None:
@@ -363,6 +367,10 @@ class ProcTree:
             # Another checkout's run: never ours, whatever it looks like.
             return "marker-checkout" if marker.startswith(own.marker_prefix) else ""
         cmdline = _safe(p.cmdline, []) or []
+        if not cmdline and row.ppid != 2 and pid != 2 and not row.zombie:
+            # Not a kernel thread (those are kthreadd's children): the kernel has set the new
+            # name but not yet the new arguments.
+            return None
         role = classify(row.name, cmdline)
         if own.identity_path is not None and role == "p2pd":
             ident = _p2pd_identity(cmdline, _safe(p.cwd))
