@@ -212,6 +212,27 @@ async def test_partial_line_shows_below_the_log_and_clears():
         assert "42/100" not in screen_text(app)
 
 
+async def test_known_headers_are_shortened_on_screen_and_copied_in_full():
+    """At 80 columns a Hydra header alone fills the pane: the message must be what shows."""
+    app = LogApp()
+    hydra = "[2026-11-26 12:38:01,364][genrl.logging_utils.global_defs][INFO] - Starting round: 1200/1000000."
+    hm = "Apr 04 07:38:41.041 [ERROR] [hivemind.dht.dht._run:131] [Errno 11] Resource temporarily unavailable"
+    script = ">> Good luck in the swarm!"
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.add_lines([LogLine("pty", 1, hydra, level="INFO"), LogLine("pty", 2, hm, level="ERROR"),
+                        LogLine("pty", 3, script)])
+        await pilot.pause()
+        shown = screen_text(app)
+        assert "12:38:01 Starting round: 1200/1000000." in shown
+        assert "07:38:41 ERROR [Errno 11] Resource temporarily unavailable" in shown
+        assert script in shown and "global_defs" not in shown
+        entries = pane.view.entries
+        assert [e.plain for e in entries] == [f"[term] {hydra}", f"[term] {hm}", f"[term] {script}"]
+        pane.view.set_filter("global_defs")            # search and filter see what is shown
+        assert pane.view.view == []
+
+
 async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
     """rl-swarm's Hydra logging writes each console line to the terminal and to
     logs/swarm_launcher.log: the merged view shows it once; the file's own lines stay."""
@@ -226,7 +247,7 @@ async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
         pane.add_lines([LogLine("pty", 1, hello, level="INFO"), LogLine("pty", 2, bar), LogLine("pty", 3, bar)])
         pane.add_lines([LogLine(launcher, 1, hello, level="INFO"), LogLine(launcher, 2, debug, level="DEBUG")])
         await pilot.pause()
-        assert [(e.source, e.text) for e in view.entries] == [
+        assert [(e.source, e.full or e.text) for e in view.entries] == [
             ("pty", hello), ("pty", bar), ("pty", bar), (launcher, debug)]   # repeats in one source stay
         assert view.folded == 1 and view.total_received == 5
         assert screen_text(app).count("sly pensive lynx") == 1
@@ -235,4 +256,4 @@ async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
         pane.add_lines([LogLine("pty", 4, crash, level="ERROR")])
         pane.add_lines([LogLine(launcher, 3, crash, level="ERROR", detection="game-run-exception")])
         await pilot.pause()
-        assert [e.detection for e in view.entries if e.text == crash] == [None, "game-run-exception"]
+        assert [e.detection for e in view.entries if e.full == crash] == [None, "game-run-exception"]

@@ -35,8 +35,10 @@ async def _shoot(out: Path, name: str, size: tuple[int, int], keys: tuple[str, .
     async with app.run_test(size=size) as pilot:
         await app.workers.wait_for_complete()
         app._drain()
-        await pilot.pause()
-        await pilot.pause(0.1)
+        # DataTable sizes its columns on idle after rows arrive; two rounds let that happen.
+        for _ in range(2):
+            await pilot.pause()
+            await pilot.pause(0.1)
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.1)

@@ -10,6 +10,12 @@ Follow and pause: the view follows the tail until the reader moves (a key or the
 stays put, counts what arrives ("+N new lines") and keeps the reader's line in place even while
 old lines are pruned. `end` resumes.
 
+Headers shortened: a Hydra line is `[2025-10-26 23:30:27,852][genrl.logging_utils.global_defs]
+[INFO] - ` before its message, which is all an 80-column pane would show. Known headers (Hydra,
+hivemind, colorlog, swarm.log) are shown as `HH:MM:SS` plus the level word when it is not INFO;
+the level still colours the line, search and filter see what is shown, and a copied line is the
+full original.
+
 One copy of each line: rl-swarm's Hydra logging writes every console line to the terminal and
 to logs/swarm_launcher.log in the same format (rl-swarm-facts.md §1.7), so the merged stream
 had every INFO line twice, tagged term and launcher. A line whose text another source already
@@ -39,6 +45,7 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from swarmtui.engine.events import LogLine
+from swarmtui.node.logparse import split_header
 from swarmtui.tui.format import source_tag
 
 TAG_WIDTH = 8
@@ -60,6 +67,18 @@ def screen_safe(text: str) -> str:
 # A line wider than this still scrolls sideways, but the view's width stops growing here so one
 # 16 KB line does not make every row carry a huge scroll range.
 MAX_VIEW_WIDTH = 4096
+_CLOCK = re.compile(r"\d\d:\d\d:\d\d")
+_LEVEL_WORD = {"DEBUG": "DEBUG ", "WARNING": "WARN ", "ERROR": "ERROR ", "CRITICAL": "CRIT "}
+
+
+def shorten_header(text: str) -> str:
+    """`[2025-10-26 23:30:27,852][logger][INFO] - msg` -> `23:30:27 msg`; other lines unchanged."""
+    level, _logger, stamp, message = split_header(text)
+    if level is None and stamp is None:
+        return text
+    clock = _CLOCK.search(stamp) if stamp else None
+    prefix = (clock.group(0) + " ") if clock else ""
+    return prefix + _LEVEL_WORD.get(level or "", "") + message
 
 
 @dataclass(slots=True)
@@ -73,11 +92,12 @@ class Entry:
     cells: int
     source: str
     line: int
+    full: str = ""                  # the line as the node wrote it (text is its shortened form)
 
     @property
     def plain(self) -> str:
-        """The line as copied to the clipboard: source tag and text."""
-        return f"[{self.tag.strip()}] {self.text}"
+        """The line as copied to the clipboard: source tag and the full original text."""
+        return f"[{self.tag.strip()}] {self.full or self.text}"
 
 
 def _bar_drawing(bar: ScrollBar) -> tuple:
@@ -205,13 +225,16 @@ class LogView(ScrollView, can_focus=True):
                 if len(recent) > FOLD_WINDOW:
                     recent.popitem(last=False)
             self._seq += 1
+            full = text
+            text = shorten_header(text)
             tag = tags.get(ln.source)
             if tag is None:
                 tag = tags[ln.source] = source_tag(ln.source, TAG_WIDTH)
             cells = TAG_WIDTH + 1 + (len(text) if text.isascii() else cell_len(text))
             if ln.truncated:
                 cells += 24
-            e = Entry(self._seq, tag, text, ln.level, ln.detection, ln.truncated, cells, ln.source, ln.line)
+            e = Entry(self._seq, tag, text, ln.level, ln.detection, ln.truncated, cells, ln.source, ln.line,
+                      full if full is not text else "")
             new.append(e)
             if cells > width:
                 width = cells
