@@ -257,3 +257,28 @@ async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
         pane.add_lines([LogLine(launcher, 3, crash, level="ERROR", detection="game-run-exception")])
         await pilot.pause()
         assert [e.detection for e in view.entries if e.full == crash] == [None, "game-run-exception"]
+
+
+async def test_the_tail_is_shown_at_once_even_before_the_scrollbars_are_laid_out():
+    """Lines that arrive before a layout has shown the scrollbars (the panel's first drain on a
+    busy machine): the view is at the tail right away, not after some later refresh that a busy
+    loop may never order correctly, and stays there when a long line brings the horizontal bar."""
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        await pilot.pause()
+        view = app.query_one(LogView)
+        pane = app.query_one(LogPane)
+        assert not view.show_vertical_scrollbar
+        pane.add_lines(lines(0, 60))
+        assert view.scroll_y == view.max_scroll_y > 0          # synchronously, no pause between
+        await pilot.pause()
+        assert view.show_vertical_scrollbar and not view.show_horizontal_scrollbar
+        assert view.vertical_scrollbar.position == view.scroll_y       # its thumb at the end too
+        tail = view.max_scroll_y
+        pane.add_lines([LogLine(source="pty", line=60, text="wide " + "x" * 200)])
+        await pilot.pause()
+        await pilot.pause()
+        assert view.show_horizontal_scrollbar                  # it took a row from the view
+        assert view.following and view.scroll_y == view.max_scroll_y == tail + 2
+        assert view.vertical_scrollbar.position == view.scroll_y
+        assert "wide xxx" in screen_text(app)

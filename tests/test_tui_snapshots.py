@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from swarmtui.tui.frozen import still_app
+from swarmtui.tui.frozen import settle, still_app
 
 
 @pytest.fixture(autouse=True)
@@ -24,29 +24,17 @@ def _frozen_environment(monkeypatch):
     time.tzset()
 
 
-async def _settle(pilot) -> None:
-    # Deterministic: wait for the engine's start, drain its events now (not on the timer's
-    # schedule), then let the screen settle.
-    await pilot.app.workers.wait_for_complete()
-    pilot.app._drain()
-    # DataTable sizes its columns on idle after rows arrive: two rounds let that happen (one
-    # round left the tables at their header widths about one run in five).
-    for _ in range(2):
-        await pilot.pause()
-        await pilot.pause(0.1)
-
-
 def test_main_120x40(snap_compare):
-    assert snap_compare(still_app(), terminal_size=(120, 40), run_before=_settle)
+    assert snap_compare(still_app(), terminal_size=(120, 40), run_before=settle)
 
 
 def test_main_80x24(snap_compare):
-    assert snap_compare(still_app(), terminal_size=(80, 24), run_before=_settle)
+    assert snap_compare(still_app(), terminal_size=(80, 24), run_before=settle)
 
 
 def test_help_screen(snap_compare):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("question_mark")
         await pilot.pause()
 
@@ -55,7 +43,7 @@ def test_help_screen(snap_compare):
 
 def test_logout_confirmation(snap_compare):
     async def run_before(pilot):
-        await _settle(pilot)
+        await settle(pilot)
         await pilot.press("l")
         await pilot.pause()
 

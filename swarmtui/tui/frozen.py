@@ -178,3 +178,34 @@ def still_app(**kw: Any):
                                    stall_limit_s=1800.0, catch_signals=False)
     options.update(kw)
     return SwarmApp(lambda emit: StillEngine(emit), **options)
+
+
+async def settle(pilot, timeout: float = 10.0) -> None:
+    """Bring a still_app under Pilot to its final picture: the engine started, its events shown,
+    every table's columns sized and the log scrolled to its end. Those happen in idle handlers
+    and after refreshes, which a busy machine can put off past any fixed pause, so this waits
+    for the tables themselves and then for two identical pictures in a row."""
+    import asyncio
+    import time
+
+    from textual.widgets import DataTable
+
+    app = pilot.app
+    end = time.monotonic() + timeout
+    # The engine is launched after the first frame: until it has started there is no worker to
+    # wait for and nothing to drain.
+    while not app._engine_started and time.monotonic() < end:
+        await pilot.pause(0.02)
+    await app.workers.wait_for_complete()
+    app._drain()
+    last, same = None, 0
+    while time.monotonic() < end and same < 2:
+        await pilot.pause()
+        await asyncio.sleep(0.05)
+        if any(getattr(t, "_require_update_dimensions", False) or getattr(t, "_updated_cells", None)
+               for t in app.query(DataTable)):
+            last, same = None, 0
+            continue
+        picture = app.export_screenshot()
+        same = same + 1 if picture == last else 0
+        last = picture

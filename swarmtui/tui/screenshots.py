@@ -29,16 +29,11 @@ def _freeze_environment() -> None:
 
 
 async def _shoot(out: Path, name: str, size: tuple[int, int], keys: tuple[str, ...]) -> Path:
-    from swarmtui.tui.frozen import still_app
+    from swarmtui.tui.frozen import settle, still_app
 
     app = still_app()
     async with app.run_test(size=size) as pilot:
-        await app.workers.wait_for_complete()
-        app._drain()
-        # DataTable sizes its columns on idle after rows arrive; two rounds let that happen.
-        for _ in range(2):
-            await pilot.pause()
-            await pilot.pause(0.1)
+        await settle(pilot)
         for key in keys:
             await pilot.press(key)
         await pilot.pause(0.1)

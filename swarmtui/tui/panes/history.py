@@ -10,6 +10,7 @@ from textual.message import Message
 from textual.widgets import DataTable
 
 from swarmtui.tui.format import duration, local_time, parse_ts, short
+from swarmtui.tui.panes.tables import Cell, refill
 
 # The engine writes the records; these are the names it may use for each column (the first
 # present wins), so the pane keeps working if a field is renamed on the way.
@@ -19,6 +20,7 @@ _TEXT = ("text", "matched_text", "matched", "detail", "hint")
 _UPTIME = ("uptime_s", "uptime_before_s", "uptime")
 _ORPHANS = ("orphans_killed", "orphans")
 KEEP = 500
+COLUMNS = ("time", "reason", "what", "exit", "up", "orph")
 
 
 def pick(record: dict[str, Any], names: tuple[str, ...], default: Any = None) -> Any:
@@ -71,7 +73,7 @@ class HistoryPane(Vertical):
     def on_mount(self) -> None:
         self.border_title = "Restart history"
         table = self.table
-        for name in ("time", "reason", "what", "exit", "up", "orph"):
+        for name in COLUMNS:
             table.add_column(name, key=name)
 
     @property
@@ -87,19 +89,18 @@ class HistoryPane(Vertical):
         return list(reversed(self.records))
 
     def _rebuild(self) -> None:
-        table = self.table
-        table.clear()
+        rows: list[tuple[list[Cell], str]] = []
         for i, r in enumerate(self.newest_first()):
             up = pick(r, _UPTIME)
-            table.add_row(
+            rows.append(([
                 local_time(pick(r, _TIME), self.wall_clock() if self.wall_clock else None),
                 str(pick(r, _REASON, "?")),
                 short(str(pick(r, _TEXT, "")), 60),
                 exit_text(r),
                 duration(float(up)) if isinstance(up, (int, float)) else "-",
                 orphans_text(r),
-                key=str(i),
-            )
+            ], str(i)))
+        refill(self.table, COLUMNS, rows)
         self.border_title = f"Restart history · {len(self.records)}"
 
     def selected(self) -> dict[str, Any] | None:

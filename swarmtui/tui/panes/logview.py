@@ -499,7 +499,9 @@ class LogView(ScrollView, can_focus=True):
         self.refresh()
 
     def _move(self, y: float) -> None:
-        self.scroll_to(y=y, animate=False, immediate=True)
+        # force: the first lines can arrive before the layout shows the scrollbar, and without it
+        # Textual refuses to scroll (the view then said "following" while showing the top).
+        self.scroll_to(y=y, animate=False, immediate=True, force=True)
 
     def _scroll_tail(self) -> None:
         self._move(y=self.max_scroll_y)
@@ -540,6 +542,20 @@ class LogView(ScrollView, can_focus=True):
     def on_resize(self) -> None:
         if self.following:
             self._scroll_tail()
+
+    # Scrollbars appear in a layout, after the lines that need them. Textual tells a bar the
+    # scroll position only when the position changes, so a bar that appears later would draw
+    # its thumb at the top; and a horizontal bar takes a row from the view without a resize,
+    # so the tail moves one row down.
+    def watch_show_vertical_scrollbar(self, shown: bool) -> None:
+        if shown:
+            self._sync_bar(self.vertical_scrollbar, position=self.scroll_y)
+
+    def watch_show_horizontal_scrollbar(self, shown: bool) -> None:
+        if shown:
+            self._sync_bar(self.horizontal_scrollbar, position=self.scroll_x)
+        if self.following:
+            self._move(y=self.max_scroll_y)
 
     # ---------------------------------------------------------------- rendering
 

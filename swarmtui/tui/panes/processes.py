@@ -11,6 +11,7 @@ from textual.widgets import DataTable
 
 from swarmtui.engine.events import ProcInfo
 from swarmtui.tui.format import duration, size
+from swarmtui.tui.panes.tables import Cell, refill
 
 COLUMNS = ("process", "pid", "cpu%", "rss", "Σcpu%", "Σrss", "ports", "age")
 
@@ -104,10 +105,10 @@ class ProcessPane(Vertical):
             except Exception:
                 selected = None
         rows, strangers = tree_rows(self.procs)
-        table.clear()
+        cells: list[tuple[list[Cell], str]] = []
         for r in rows:
             p = r.proc
-            table.add_row(
+            cells.append(([
                 Text(r.prefix + label(p), no_wrap=True),
                 str(p.pid),
                 f"{p.cpu_percent:.1f}",
@@ -116,14 +117,14 @@ class ProcessPane(Vertical):
                 size(r.tree_rss) if r.has_children else "",
                 ",".join(str(x) for x in p.ports),
                 duration(p.age_s),
-                key=f"{p.pid}",
-            )
+            ], f"{p.pid}"))
         for p in strangers:
-            table.add_row(
+            cells.append(([
                 Text(f"⚠ {p.name} (not ours)", style="bold red", no_wrap=True),
                 str(p.pid), f"{p.cpu_percent:.1f}", size(p.rss), "", "",
-                ",".join(str(x) for x in p.ports), duration(p.age_s), key=f"{p.pid}",
-            )
+                ",".join(str(x) for x in p.ports), duration(p.age_s),
+            ], f"{p.pid}"))
+        refill(table, COLUMNS, cells)
         ours = len(rows)
         self.border_title = f"Processes · {ours} ours" + (f" · {len(strangers)} in the way" if strangers else "")
         self.border_subtitle = "; ".join(f"⚠ {p.pid} {p.name}: {p.conflict or 'not ours'}" for p in strangers[:2])
