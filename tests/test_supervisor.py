@@ -306,7 +306,12 @@ async def test_auto_login_logs_in_again_on_every_restart(harness):
         completed += 1
     assert [r.reason for r in h.of(ev.RestartScheduled)] == ["manual"] * (run - 1)
     orgs = set(re.findall(r"Your ORG_ID is set to: (\S+)", h.text()))
-    assert len(orgs) >= completed == 5, "each run logged in anew (the cleanup deleted the login)"
+    # On failure, the story run by run: who printed which orgId, and how each stop went.
+    story = [f"{e.state} {e.detail}" if isinstance(e, ev.StateChanged) else f"stop {e.step}: {e.detail}"
+             if isinstance(e, ev.StopStep) else "; ".join(ln.text for ln in e.lines if "ORG_ID" in ln.text)
+             for e in h.events if isinstance(e, (ev.StateChanged, ev.StopStep))
+             or (isinstance(e, ev.LinesOut) and any("ORG_ID" in ln.text for ln in e.lines))]
+    assert len(orgs) >= completed == 5, "each run logged in anew (the cleanup deleted the login):\n" + "\n".join(story)
     assert h.sup.state == ev.RUNNING
 
 
