@@ -251,12 +251,21 @@ async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
             ("pty", hello), ("pty", bar), ("pty", bar), (launcher, debug)]   # repeats in one source stay
         assert view.folded == 1 and view.total_received == 5
         assert screen_text(app).count("sly pensive lynx") == 1
-        # a copy that carries a detection is never folded away
+        # a copy that carries a detection is folded too, and the shown line takes its mark
         crash = "[2025-11-26 14:21:00,000][genrl][ERROR] - Exception occurred during game run."
         pane.add_lines([LogLine("pty", 4, crash, level="ERROR")])
+        await pilot.pause()
+
+        def crash_row_background():
+            rows = [s for s in app.screen._compositor.render_strips() if "Exception occurred" in s.text]
+            return {seg.style.bgcolor for seg in rows[0] if seg.text.strip() and seg.style}
+
+        unmarked = crash_row_background()
         pane.add_lines([LogLine(launcher, 3, crash, level="ERROR", detection="game-run-exception")])
         await pilot.pause()
-        assert [e.detection for e in view.entries if e.full == crash] == [None, "game-run-exception"]
+        assert [(e.source, e.detection) for e in view.entries if e.full == crash] == [("pty", "game-run-exception")]
+        assert view.folded == 2
+        assert crash_row_background() != unmarked      # the mark shows on the line already there
 
 
 async def test_the_tail_is_shown_at_once_even_before_the_scrollbars_are_laid_out():

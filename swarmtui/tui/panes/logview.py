@@ -19,8 +19,9 @@ full original.
 One copy of each line: rl-swarm's Hydra logging writes every console line to the terminal and
 to logs/swarm_launcher.log in the same format (rl-swarm-facts.md §1.7), so the merged stream
 had every INFO line twice, tagged term and launcher. A line whose text another source already
-showed recently is folded (counted in `folded`, not shown); the file's own lines (its DEBUG
-lines) and repeats within one source stay. The engine keeps both copies (evidence, transcript).
+showed recently is folded (counted in `folded`, not shown; if the engine marked the folded copy
+with a detection, the shown line takes the mark); the file's own lines (its DEBUG lines) and
+repeats within one source stay. The engine keeps both copies (evidence, transcript).
 """
 
 from __future__ import annotations
@@ -181,7 +182,7 @@ class LogView(ScrollView, can_focus=True):
         self.filter_term = ""
         self.total_received = 0
         self.folded = 0                     # lines not shown: another source's copy was
-        self._recent: OrderedDict[str, str] = OrderedDict()   # text -> source, newest last
+        self._recent: OrderedDict[str, Entry] = OrderedDict()   # text -> its shown entry, newest last
         self._styles: dict[str, Style] | None = None
         # Small on purpose: a screenful or two is all that is ever re-used, and every cached Strip
         # is a dozen objects the garbage collector walks (its pauses delay key presses).
@@ -215,15 +216,15 @@ class LogView(ScrollView, can_focus=True):
         for ln in lines:
             received += 1
             text = screen_safe(ln.text)
-            if len(text) >= FOLD_MIN_CHARS:
-                seen = recent.get(text)
-                if seen is not None and seen != ln.source and not ln.detection:
-                    self.folded += 1
-                    continue
-                recent[text] = ln.source
-                recent.move_to_end(text)
-                if len(recent) > FOLD_WINDOW:
-                    recent.popitem(last=False)
+            seen = recent.get(text) if len(text) >= FOLD_MIN_CHARS else None
+            if seen is not None and seen.source != ln.source:
+                if ln.detection and not seen.detection:
+                    # The engine matched the other copy: the shown line takes its mark.
+                    seen.detection = ln.detection
+                    self._forget_strips()
+                    self.refresh()
+                self.folded += 1
+                continue
             self._seq += 1
             full = text
             text = shorten_header(text)
@@ -236,6 +237,11 @@ class LogView(ScrollView, can_focus=True):
             e = Entry(self._seq, tag, text, ln.level, ln.detection, ln.truncated, cells, ln.source, ln.line,
                       full if full is not text else "")
             new.append(e)
+            if len(full) >= FOLD_MIN_CHARS:
+                recent[full] = e
+                recent.move_to_end(full)
+                if len(recent) > FOLD_WINDOW:
+                    recent.popitem(last=False)
             if cells > width:
                 width = cells
         self.total_received += received
