@@ -117,3 +117,23 @@ class Harness:
         finally:
             self.sup.emergency_kill()
             kill_leftovers(self.root)
+
+
+async def harnesses(tmp_path: Path, **defaults):
+    """The body of a `harness` fixture: yields a maker of Harnesses (each in its own folder, with
+    `defaults` for arguments not given; a callable default is called once per Harness, e.g.
+    clock=FakeClock) and, at teardown, closes them all and checks that nothing of any node
+    survived."""
+    made: list[Harness] = []
+
+    def make(*args, **kw) -> Harness:
+        for key, value in defaults.items():
+            kw.setdefault(key, value() if callable(value) else value)
+        h = Harness(tmp_path, *args, name=f"node{len(made)}", **kw)
+        made.append(h)
+        return h
+
+    yield make
+    for h in made:
+        await h.close()
+        assert h.leftovers() == [], "processes of the node survived close()"

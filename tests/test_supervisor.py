@@ -16,7 +16,7 @@ import pytest
 
 from swarmtui.engine import events as ev
 from swarmtui.engine.history import HistoryStore, list_backups
-from supervisor_support import Harness, fast_config
+from supervisor_support import fast_config, harnesses
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics"),
               pytest.mark.timeout(90)]
@@ -24,17 +24,8 @@ pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="L
 
 @pytest.fixture
 async def harness(tmp_path):
-    made: list[Harness] = []
-
-    def make(*args, **kw) -> Harness:
-        h = Harness(tmp_path, *args, name=f"node{len(made)}", **kw)
-        made.append(h)
-        return h
-
-    yield make
-    for h in made:
-        await h.close()
-        assert h.leftovers() == [], "processes of the node survived close()"
+    async for make in harnesses(tmp_path):
+        yield make
 
 
 async def test_healthy_run_states_progress_identity_snapshot_and_stop(harness):

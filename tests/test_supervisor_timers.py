@@ -12,7 +12,7 @@ import pytest
 
 from swarmtui.engine import events as ev
 from swarmtui.engine.clock import FakeClock
-from supervisor_support import Harness, fast_config
+from supervisor_support import fast_config, harnesses
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics"),
               pytest.mark.timeout(90)]
@@ -27,18 +27,8 @@ def fake_config(**restart):
 
 @pytest.fixture
 async def harness(tmp_path):
-    made: list[Harness] = []
-
-    def make(*args, **kw) -> Harness:
-        kw.setdefault("clock", FakeClock())
-        h = Harness(tmp_path, *args, name=f"node{len(made)}", **kw)
-        made.append(h)
-        return h
-
-    yield make
-    for h in made:
-        await h.close()
-        assert h.leftovers() == []
+    async for make in harnesses(tmp_path, clock=FakeClock):
+        yield make
 
 
 async def settle() -> None:

@@ -283,6 +283,21 @@ def next_run_number(directory: Path) -> int:
 # ---------------------------------------------------------------- backups
 
 
+def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
+    """Write `data` to `path` with mode 0600 from its creation on, and fsync it. exclusive: the
+    file must not exist yet (FileExistsError otherwise)."""
+    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
+    fd = os.open(path, flags, 0o600)
+    try:
+        os.fchmod(fd, 0o600)        # O_CREAT's mode does not apply to a file that already existed
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
 def backup_file(src: Path | str, node_dir: Path | str, *, wall: float | None = None,
                 backups_dir: Path | None = None) -> Path:
     """Copy `src` to <node state dir>/backups/<UTC timestamp>-<name> with mode 0600 (the copy is
@@ -297,17 +312,9 @@ def backup_file(src: Path | str, node_dir: Path | str, *, wall: float | None = N
         name = f"{stamp}-{src.name}" if i == 0 else f"{stamp}-{i}-{src.name}"
         dest = target_dir / name
         try:
-            fd = os.open(dest, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+            write_private(dest, data, exclusive=True)
         except FileExistsError:
             continue
-        try:
-            os.fchmod(fd, 0o600)
-            view = memoryview(data)
-            while view:
-                view = view[os.write(fd, view):]
-            os.fsync(fd)
-        finally:
-            os.close(fd)
         if dest.read_bytes() != data:  # pragma: no cover - a disk that lies
             raise OSError(f"backup of {src} did not verify")
         return dest

@@ -18,7 +18,7 @@ import socket
 from pathlib import Path
 
 from swarmtui import paths
-from swarmtui.engine.history import backup_file
+from swarmtui.engine.history import backup_file, write_private
 from swarmtui.node.layout import Layout
 
 KEEP_DIR = "login"
@@ -40,15 +40,7 @@ def login_hint(port: int) -> tuple[str, str]:
 def _write_private(path: Path, data: bytes) -> None:
     """Write `data` to `path` atomically, never readable by others, not even for a moment."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+    write_private(tmp, data)
     os.replace(tmp, path)
 
 
