@@ -99,7 +99,8 @@ def test_healthy_hivemind_streams_bars_rewards_and_swarm_log(run, pem_bytes):
     # tqdm bars redrawn with \r on stderr (10 cells off a terminal), trl dicts and metrics on stdout
     assert re.search(r"\r  5%\|[ ▏▎▍▌▋▊▉█]{10}\| 1/20 \[\d\d:\d\d<\d\d:\d\d, [\d.]+s/it\]", err)
     assert re.search(r"\r100%\|█{10}\| 20/20 \[", err)
-    assert re.search(r"^\{'loss': [\d.e-]+, 'grad_norm': .*'rewards/correctness_reward_func': .*'reward': .*'epoch': 0\.1\}$",
+    # the node joins at whatever stage the swarm is in; every stage has a *correctness_reward_func
+    assert re.search(r"^\{'loss': [\d.e-]+, 'grad_norm': .*'rewards/\w*correctness_reward_func': .*'reward': .*'epoch': 0\.1\}$",
                      out, re.M)
     assert "***** train metrics *****" in out
     assert "{'loss'" not in err
