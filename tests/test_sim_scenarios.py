@@ -6,6 +6,8 @@ wrote them; the engine's pty merges them.
 
 from __future__ import annotations
 
+import ast
+import json
 import os
 import re
 import time
@@ -42,7 +44,8 @@ def run(tmp_path):
                                login=login)
         if pem is not None:
             (root / "swarm.pem").write_bytes(pem)
-        node = Node(root, pty=False, stdin=ANSWERS[era] if answers else b"")
+        stdin = answers if isinstance(answers, bytes) else ANSWERS[era] if answers else b""
+        node = Node(root, pty=False, stdin=stdin)
         nodes.append(node)
         return node
 
@@ -136,6 +139,48 @@ def test_p2pd_timeout(run, pem_bytes, era, seconds, pem):
         assert "Error executing job with overrides: []" in err
         assert "full_key: game_manager.communication" in err
     assert RED in strip(node.stdout)
+
+
+def _p2pds(root) -> list[tuple[list[str], list[str], list[str]]]:
+    """(its command line, its parent's, its grandparent's) for every p2pd running from this checkout."""
+    out = []
+    for proc in ours(root):
+        try:
+            if proc.name() == "p2pd":
+                parent = proc.parent()
+                out.append((proc.cmdline(), parent.cmdline(), parent.parent().cmdline()))
+        except (psutil.Error, AttributeError):
+            pass
+    return out
+
+
+def test_identity_check_runs_an_anonymous_client_daemon_that_times_out(run, pem_bytes):
+    """hivemind's P2P.is_identity_taken: with swarm.pem present, the DHT child first starts a p2pd
+    without -id as a DHT client; its 15 s default timeout is the one that fails (facts §5, #294)."""
+    node = run("hivemind", "p2pd-timeout", speed=10.0, pem=pem_bytes)
+    node.wait_for("Checking that identity from", timeout=40, where="stderr")
+    seen: list = []
+    end = time.monotonic() + 10
+    while not seen and time.monotonic() < end:
+        seen = _p2pds(node.root)
+        time.sleep(0.05)
+    assert len(seen) == 1, seen
+    cmd, parent, grandparent = seen[0]
+    assert not [a for a in cmd if a.startswith("-id=")] and "-dhtClient=1" in cmd
+    assert "-hostAddrs=/ip4/127.0.0.1/tcp/0" in cmd
+    # started by the DHT child, a fork of the trainer with the trainer's command line
+    assert parent == grandparent and "hivemind_exp.gsm8k.train_single_gpu" in " ".join(parent)
+    node.wait_exit(40)
+    assert f"{P2PD_ERR}Daemon failed to start in 15.0 seconds" in node.stderr
+    assert _p2pds(node.root) == [], "the check daemon is shut down after its timeout"
+
+
+def test_identity_check_daemon_is_gone_once_the_node_runs(run, pem_bytes):
+    node = run("rgym", "healthy", pem=pem_bytes)
+    node.wait_for(r"🐱 Hello", timeout=40, where="stdout")
+    daemons = _p2pds(node.root)
+    assert [c for c, *_ in daemons if f"-id={node.root / 'swarm.pem'}" in c and "-dht=1" in c] == [c for c, *_ in daemons]
+    assert len(daemons) == 1
 
 
 def test_bootstrap_failed(run):
@@ -374,3 +419,48 @@ def test_scenario_list_plays_one_per_run(tmp_path):
         if second:
             second.kill_all()
     assert not ours(root)
+
+
+def test_prediction_market_bets_records_and_resumes(run):
+    """v0.6 PRG (prg_module.py): a clue per round, a bet of balance // rounds_remaining logged
+    with the node's trailing newline and appended to logs/prg_record.txt, the previous game's
+    reward claimed when a new game starts, and the state reloaded by the next run."""
+    node = run("rgym", "healthy", speed=600.0)
+    m = node.wait_for(r"successfully claimed reward for previous game (\d+)", timeout=60, where="stdout")
+    out = node.stdout
+    assert ">> Playing PRG game: true" in strip(out)
+    clues = re.findall(hydra("INFO") + r"New clue received for PRG: (\{'game_id': \d+, 'clue_id': \d+, "
+                       r"'rounds_remaining': \d+, 'clue': '[^']+', 'choices': \[[^]]+\]\})\n", out)
+    assert clues
+    bets = re.findall(hydra("INFO") + r"(Game (\d+) Round (\d+): Peer (Qm\w+) placed bet of (\d+\.\d\d) tokens "
+                      r"on choice - (\w+)\n)\n", out)
+    assert len(bets) >= len(clues) - 1 >= 1
+    assert {b[3] for b in bets} == {node.state()["peer_id"]}
+    first = ast.literal_eval(clues[0])
+    assert first["choices"].count(bets[0][5]) == 1 and (int(bets[0][1]), int(bets[0][2])) == (first["game_id"], first["clue_id"])
+    node.kill_all()
+    record = (node.root / "logs/prg_record.txt").read_text()
+    at = 0
+    for bet in bets:            # every bet logged is in the record, in the same order
+        at = record.index(bet[0], at) + len(bet[0])
+    assert f"successfully claimed reward for previous game {m.group(1)}\n" in record
+    state = json.loads((node.root / "logs/prg_state.json").read_text())
+    assert state["prg_last_game_claimed"] == int(m.group(1)) and state["prg_last_game_played"] > int(m.group(1))
+
+    from swarmtui.sim.login import play_login
+
+    play_login(node.root)
+    again = run.adopt(Node(node.root, pty=False, stdin=ANSWERS["rgym"]))
+    again.wait_for(r"Using Model: ", timeout=40, where="stdout")
+    again.wait_for(r"🐝 Joining round", timeout=40, where="stdout")
+    assert re.search(
+        hydra("INFO") + rf"Loaded PRG state from file:\n\tlast game claimed - {state['prg_last_game_claimed']},\n"
+        rf"\tlast game played - {state['prg_last_game_played']}\n", again.stdout)
+
+
+def test_prediction_market_declined_plays_nothing(run):
+    node = run("rgym", "healthy", speed=600.0, answers=b"N\n\nn\n")
+    node.wait_for(r"(🐝 Joining round: \d+\n(?s:.*)){3}", timeout=60, where="stdout")
+    assert ">> Playing PRG game: false" in strip(node.stdout)
+    assert "PRG" not in node.stdout.replace(">> Playing PRG game: false", "")
+    assert not (node.root / "logs/prg_record.txt").exists() and not (node.root / "logs/prg_state.json").exists()

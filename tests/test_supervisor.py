@@ -86,7 +86,10 @@ async def test_failure_restarts_with_the_right_reason(harness, era, scenario, re
     assert backoff.reason == reason and backoff.next_restart_in == 10.0
     rec = h.of(ev.HistoryAppended)[-1].record
     assert rec["reason"] == reason and rec["action"] == "restart" and rec["backoff_s"] == 10.0
-    assert rec["text"] and rec["source"] == "pty" and rec["line"] > 0
+    # The terminal and the era's log file carry the same lines; whichever the engine read first
+    # is the evidence (under load the file watcher can win).
+    assert rec["text"] and rec["line"] > 0
+    assert rec["source"] == "pty" or rec["source"] in [str(p.relative_to(h.sup.layout.root)) for p in h.sup.layout.log_files], rec
     assert any(rec["text"][:40] in line for line in rec["evidence"])
     assert rec["uptime_s"] > 0 and rec["run"] == 1
     assert HistoryStore(h.root).read()[-1]["reason"] == reason

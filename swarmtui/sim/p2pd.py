@@ -74,9 +74,11 @@ def main(argv: list[str] | None = None) -> None:
         peer = "unknown"
         ident = args.get("id")
         try:
-            from swarmtui.sim.identity import read_peer_id
+            from swarmtui.node.peerid import peer_id_from_key_bytes
+            from swarmtui.sim.identity import new_identity_bytes, read_peer_id
 
-            peer = read_peer_id(Path(ident)) if ident else "QmAnonymous"
+            # Without -id (hivemind's identity check) the daemon makes up a throwaway key.
+            peer = read_peer_id(Path(ident)) if ident else peer_id_from_key_bytes(new_identity_bytes())
         except Exception:
             pass
         print(f"Control socket: {listen}", flush=True)

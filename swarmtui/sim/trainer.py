@@ -30,6 +30,7 @@ from pathlib import Path
 from swarmtui.sim import config as simconfig
 from swarmtui.sim import traces
 from swarmtui.sim.logfmt import Bar, EraLog, HivemindLog, Streams
+from swarmtui.sim.prg import START_BALANCE, PredictionMarket
 from swarmtui.sim.scenarios import ROUND_SECONDS
 
 GENRL = "genrl.logging_utils.global_defs"
@@ -86,12 +87,13 @@ def _p2pd_path(root: Path) -> Path:
     return root / ".venv" / "lib" / pyver / "site-packages" / "hivemind" / "hivemind_cli" / "p2pd"
 
 
-def p2pd_args(p2pd: Path, identity: Path | None, host_maddrs: list[str]) -> list[str]:
-    """p2pd's command line as hivemind's P2P.create builds it: `-key=value`, booleans as 0/1."""
+def p2pd_args(p2pd: Path, identity: Path | None, host_maddrs: list[str], dht_mode: str = "dht") -> list[str]:
+    """p2pd's command line as hivemind's P2P.create builds it: `-key=value`, booleans as 0/1.
+    dht_mode is the flag of hivemind's DHT_MODE_MAPPING: dht (auto), dhtServer or dhtClient."""
     uid = secrets.token_urlsafe(8)
-    args = [str(p2pd), "-autoRelay=0", "-autonat=1", "-b=1", "-connManager=0", "-idleTimeout=30s",
+    args = [str(p2pd), "-autoRelay=0", "-autonat=1", "-b=1", "-connManager=0", f"-{dht_mode}=1", "-idleTimeout=30s",
             f"-listen=/unix/tmp/hivemind-p2pd-{uid}.sock", "-natPortMap=1", "-relay=1", "-relayHopLimit=0",
-            "-tls=1", "-persistentConnMaxMsgSize=4194304", "-dht=1",
+            "-tls=1", "-persistentConnMaxMsgSize=4194304",
             "-bootstrapPeers=" + ",".join(BOOTNODES), "-hostAddrs=" + ",".join(host_maddrs)]
     if identity is not None:
         args.append(f"-id={identity}")
@@ -106,6 +108,36 @@ def _dht_process(conn, spec: dict) -> None:
         os._exit(1)  # Ctrl+C reaches the whole group; the trainer reports it
 
 
+class _Daemon:
+    """One p2pd child as hivemind's P2P.create drives it: start, wait for `Peer ID:` within the
+    startup timeout, shut down."""
+
+    def __init__(self, args: list[str], env: dict, new_session: bool):
+        self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                     stdin=subprocess.DEVNULL, env=env, start_new_session=new_session, text=True)
+
+    def ready(self, mode: str, timeout: float, nap) -> tuple[str | None, str | None]:
+        """(peer id, None) once the daemon reports ready, else (None, P2PDaemonError message)."""
+        if mode == "p2pd-timeout":
+            nap(timeout)
+            return None, f"Daemon failed to start in {timeout:.1f} seconds"
+        lines: list[str] = []
+        for line in self.proc.stdout:
+            lines.append(line.rstrip("\n"))
+            if line.startswith("Peer ID:"):
+                return line.split(":", 1)[1].strip(), None
+        self.proc.wait()
+        return None, f"Daemon failed to start: {lines[-1] if lines else ''}"
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(3)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+
+
 def _dht_body(conn, spec: dict) -> None:
     streams = Streams()
     hm = HivemindLog(streams, spec["hm_level"])
@@ -117,13 +149,29 @@ def _dht_body(conn, spec: dict) -> None:
     def nap(node_seconds: float) -> None:
         time.sleep(node_seconds / speed)
 
-    existed = pem.exists()
-    if existed:
+    def failed(msg: str) -> None:
+        conn.send(("error", f"{traces.P2PD_ERROR}: {msg}", f"P2PDaemonError('{msg}')"))
+
+    env = dict(os.environ, SWARMTUI_SIM_ROOT=str(root), SWARMTUI_SIM_SPEED=str(speed),
+               SWARMTUI_SIM_P2PD_MODE={"p2pd-timeout": "silent", "bootstrap-failed": "bootstrap-fail"}.get(mode, "ok"),
+               GOLOG_LOG_FMT="json")
+    p2pd = _p2pd_path(root)
+    if pem.exists():
         hm.log("INFO", f"Checking that identity from `{pem}` is not used by other peers")
-        nap(2.0)
+        # P2P.is_identity_taken: an anonymous client daemon (no -id, hivemind's default timeout)
+        # tries to reach our own peer id, and is shut down whatever the answer.
+        check = _Daemon(p2pd_args(p2pd, None, ["/ip4/127.0.0.1/tcp/0"], "dhtClient"), env, False)
+        try:
+            _, error = check.ready(mode, spec["check_timeout"], nap)
+            if error is None:
+                nap(1.0)
+        finally:
+            check.stop()
+        if error is not None:
+            failed(error)
+            return
         if mode == "identity-taken":
-            msg = f"Identity from `{pem}` is already taken by another peer"
-            conn.send(("error", f"{traces.P2PD_ERROR}: {msg}", f"P2PDaemonError('{msg}')"))
+            failed(f"Identity from `{pem}` is already taken by another peer")
             return
     else:
         hm.log("INFO", f"Generating new identity to be saved in `{pem}`")
@@ -134,43 +182,15 @@ def _dht_body(conn, spec: dict) -> None:
         except FileNotFoundError as exc:
             conn.send(("error", f"FileNotFoundError: {exc}", f"FileNotFoundError({str(exc)!r})"))
             return
-    # The anonymous identity check uses hivemind's default timeout; the main daemon its own.
-    timeout = spec["check_timeout"] if existed else spec["startup_timeout"]
-
-    env = dict(os.environ, SWARMTUI_SIM_ROOT=str(root), SWARMTUI_SIM_SPEED=str(speed),
-               SWARMTUI_SIM_P2PD_MODE={"p2pd-timeout": "silent", "bootstrap-failed": "bootstrap-fail"}.get(mode, "ok"),
-               GOLOG_LOG_FMT="json")
-    args = p2pd_args(_p2pd_path(root), pem, spec["host_maddrs"])
     # oom-killed: the daemon gets its own session, so it outlives the script's `kill -- -$$`. This
     # models the orphaned p2pd that operators meet after the OOM killer took python.
-    daemon = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env=env, start_new_session=spec["setsid_p2pd"], text=True)
-
-    def stop_daemon() -> None:
-        if daemon.poll() is None:
-            daemon.terminate()
-            try:
-                daemon.wait(3)
-            except subprocess.TimeoutExpired:
-                daemon.kill()
-
-    if mode == "p2pd-timeout":
-        nap(timeout)
+    main = _Daemon(p2pd_args(p2pd, pem, spec["host_maddrs"]), env, spec["setsid_p2pd"])
+    daemon = main.proc
+    stop_daemon = main.stop
+    peer, error = main.ready(mode, spec["startup_timeout"], nap)
+    if error is not None:
         stop_daemon()
-        msg = f"Daemon failed to start in {timeout:.1f} seconds"
-        conn.send(("error", f"{traces.P2PD_ERROR}: {msg}", f"P2PDaemonError('{msg}')"))
-        return
-    lines: list[str] = []
-    peer = None
-    for line in daemon.stdout:
-        lines.append(line.rstrip("\n"))
-        if line.startswith("Peer ID:"):
-            peer = line.split(":", 1)[1].strip()
-            break
-    if peer is None:
-        daemon.wait()
-        msg = f"Daemon failed to start: {lines[-1] if lines else ''}"
-        conn.send(("error", f"{traces.P2PD_ERROR}: {msg}", f"P2PDaemonError('{msg}')"))
+        failed(error)
         return
     conn.send(("ok", peer, daemon.pid))
 
@@ -266,6 +286,7 @@ class Node:
         self.dht: SimDHT | None = None
         self.rounds_done = 0
         self.flooding = False
+        self.prg: PredictionMarket | None = None
 
     # -- time ---------------------------------------------------------------------------------
 
@@ -438,7 +459,9 @@ class Node:
         self.info(f"Using Model: {MODEL[self.era]}")
         (self.root / "logs" / "system_info.txt").write_text(self._system_info() + "\n")
         if self.era == "rgym":
-            self.info("Loaded PRG state from file:\n\tlast game claimed - 0,\n\tlast game played - 0")
+            # prg_game_config: PRG_GAME from the script's prompt, org_id from the login.
+            self.prg = PredictionMarket(self.root, self.peer, self.info, self.debug, self.rng,
+                                        os.environ.get("PRG_GAME") in ("true", "True"), os.environ.get("ORG_ID", ""))
 
     def _map_bar(self, total: int) -> None:
         bar = Bar(self.streams, total, desc="Map", unit="examples")
@@ -541,8 +564,15 @@ class Node:
                 self.error("Error occurred during training, continuing...")
             state_round += 1
             self.rounds_done += 1
+            if self.prg is not None:
+                self._play_prg()
             state_round = self.agent_block(state_round)
             self._check_end()
+
+    def _play_prg(self) -> None:
+        """manager._hook_after_round_advanced: bet on the current clue; the balance is the sim's."""
+        balance = simconfig.read_state(self.root).get("prg_balance", START_BALANCE)
+        simconfig.update_state(self.root, prg_balance=self.prg.after_round(self.chain()[0], balance))
 
     def agent_block(self, state_round: int) -> int:
         backoff = 5.0
