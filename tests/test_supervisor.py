@@ -120,8 +120,10 @@ async def test_a_trainer_that_exits_cleanly_is_restarted_promptly(harness, era):
     assert h.sup._run.launcher.returncode is None, "the script should still be waiting"
     det = await h.wait_kind(ev.Detected, id="trainer-exited", timeout=15)
     took = time.monotonic() - gone_at
-    # a snapshot interval (0.5 s here) plus the grace that lets a script on its way out go first
-    assert took < h.config.watch.snapshot_interval + 1.0 + 1.5, took
+    # A snapshot interval (0.5 s here) plus the 1 s grace that lets a script on its way out go
+    # first: about 1.5 s when idle. The bound is loose on purpose (a loaded CI machine went past
+    # 3 s); it only tells this path from the minutes of the silence and stall limits.
+    assert took < 10.0, took
     assert det.cls == "fatal" and "waiting on its login server" in det.hint
     restart = await h.wait_kind(ev.RestartScheduled, timeout=30)
     assert (restart.reason, restart.attempt) == ("trainer-exited", 1)
@@ -280,7 +282,11 @@ async def test_manual_restart_and_stop_during_backoff_and_start_again(harness):
 async def test_auto_login_logs_in_again_on_every_restart(harness):
     """login="auto" across consecutive runs: every exit deletes the login files and the next run
     logs in by itself, also after a restart that lands while the browser is half-way through."""
-    h = harness("codezero", "healthy", login="auto", speed=100.0, config=fast_config(backoff_initial=0.0))
+    # Generous stop waits: a stop that has to SIGKILL bash skips its cleanup trap, so the login
+    # files survive and the next run rightly reuses them (one orgId fewer). Under a loaded CI
+    # machine the 2 s of fast_config could get there.
+    h = harness("codezero", "healthy", login="auto", speed=100.0,
+                config=fast_config(backoff_initial=0.0, stop_timeout=15.0, term_timeout=10.0))
     await h.sup.start()
     await h.wait_state(ev.RUNNING, detail="run 1", timeout=30)
     run, completed = 1, 1

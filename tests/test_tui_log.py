@@ -291,3 +291,24 @@ async def test_the_tail_is_shown_at_once_even_before_the_scrollbars_are_laid_out
         assert view.following and view.scroll_y == view.max_scroll_y == tail + 2
         assert view.vertical_scrollbar.position == view.scroll_y
         assert "wide xxx" in screen_text(app)
+
+
+async def test_the_cursor_never_hides_under_the_horizontal_scrollbar():
+    """With a line wider than the pane, the bottom row of the view is the scrollbar's: moving the
+    cursor down or paging must scroll so the selected line stays on screen."""
+    app = LogApp()
+    async with app.run_test(size=(80, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines(lines(0, 50) + [LogLine(source="pty", line=50, text="wide " + "x" * 300)] + lines(51, 49))
+        await pilot.pause()
+        assert view.show_horizontal_scrollbar
+        visible = view.scrollable_content_region.height
+        assert visible == view.size.height - 1
+        await pilot.press("home")
+        for key in ["down"] * (visible + 3) + ["pagedown", "pagedown", "pageup", "down"]:
+            await pilot.press(key)
+            await pilot.pause()
+            top = int(view.scroll_y)
+            assert top <= view.cursor < top + visible, (key, view.cursor, top, visible)
+            assert view.selected().text in screen_text(app), key

@@ -123,8 +123,10 @@ async def until(pilot, pred: Callable[[], object], timeout: float = 20.0, what: 
 
 
 def view_rows(view) -> list[str]:
-    """The log view's own rendered rows (not the screen, where a toast may cover them)."""
-    return [view.render_line(y).text for y in range(view.size.height)]
+    """The log view's own rendered rows (not the screen, where a toast may cover them), without
+    the row a horizontal scrollbar covers: `size` counts it, and a paused view's new line can
+    show up there, out of sight."""
+    return [view.render_line(y).text for y in range(view.scrollable_content_region.height)]
 
 
 async def wait_gone(panel: SimPanel, timeout: float = 10.0) -> None:

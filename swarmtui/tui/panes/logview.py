@@ -479,11 +479,15 @@ class LogView(ScrollView, can_focus=True):
     def action_cursor_down(self) -> None:
         self._move_cursor(+1)
 
+    def _rows_visible(self) -> int:
+        # Not self.size: that counts the row a horizontal scrollbar covers.
+        return max(1, self.scrollable_content_region.height)
+
     def action_page_up(self) -> None:
-        self._move_cursor(-max(1, self.size.height - 1))
+        self._move_cursor(-max(1, self._rows_visible() - 1))
 
     def action_page_down(self) -> None:
-        self._move_cursor(+max(1, self.size.height - 1))
+        self._move_cursor(+max(1, self._rows_visible() - 1))
 
     def action_first(self) -> None:
         if self.view:
@@ -495,7 +499,7 @@ class LogView(ScrollView, can_focus=True):
         self._forget_strips()
         if self.cursor is None:
             return
-        height = max(1, self.size.height)
+        height = self._rows_visible()
         y = self.scroll_y
         if self.cursor < y:
             y = self.cursor
