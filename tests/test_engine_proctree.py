@@ -296,7 +296,7 @@ async def test_stop_sequence_kills_ours_and_only_ours(subreaper, tree, tmp_path)
     for pid in ours_before:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert decoy.returncode is None and psutil.pid_exists(decoy.pid)     # the look-alike survived
-    assert elapsed < 4
+    assert elapsed < 5, elapsed      # it did not sit out the 5 s SIGINT wait once all was gone
     assert port_status(tree.port).state == "free"
 
 
