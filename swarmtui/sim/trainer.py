@@ -184,34 +184,32 @@ def _dht_body(conn, spec: dict) -> None:
             return
     # oom-killed: the daemon gets its own session, so it outlives the script's `kill -- -$$`. This
     # models the orphaned p2pd that operators meet after the OOM killer took python.
-    main = _Daemon(p2pd_args(p2pd, pem, spec["host_maddrs"]), env, spec["setsid_p2pd"])
-    daemon = main.proc
-    stop_daemon = main.stop
-    peer, error = main.ready(mode, spec["startup_timeout"], nap)
+    daemon = _Daemon(p2pd_args(p2pd, pem, spec["host_maddrs"]), env, spec["setsid_p2pd"])
+    peer, error = daemon.ready(mode, spec["startup_timeout"], nap)
     if error is not None:
-        stop_daemon()
+        daemon.stop()
         failed(error)
         return
-    conn.send(("ok", peer, daemon.pid))
+    conn.send(("ok", peer, daemon.proc.pid))
 
     while True:
         try:
             if conn.poll(1.0):
                 msg = conn.recv()
                 if msg == "shutdown":
-                    stop_daemon()
+                    daemon.stop()
                     return
                 if msg == "errno11":
                     first, second = traces.dht_child_errno11(traces.Paths(root))
                     hm.log("ERROR", "[Errno 11] Resource temporarily unavailable\n" + first, "hivemind.dht.dht._run:131")
                     streams.err(second)
-                    stop_daemon()
+                    daemon.stop()
                     os._exit(1)
         except (EOFError, OSError):
             # The trainer is gone without shutting us down (SIGKILL): its p2pd is left as it is.
             os._exit(1)
         if not (root / simconfig.CONFIG_NAME).exists():
-            stop_daemon()
+            daemon.stop()
             return
 
 
