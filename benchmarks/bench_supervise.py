@@ -79,6 +79,7 @@ def fast_config(**restart) -> Config:
     cfg.restart.backoff_max = 0.05
     cfg.restart.budget = 10_000
     cfg.restart.startup_failures = 10_000
+    cfg.restart.exit_grace = 1.0    # what a dying script is allowed: policy, not the reaction measured here
     cfg.restart.stop_timeout = 2.0
     cfg.restart.term_timeout = 2.0
     cfg.watch.min_free_disk_mb = 1

@@ -25,7 +25,7 @@ def fast_config(**restart) -> Config:
     """Short stop waits, restarts soon, no restart on repeated warnings unless a test asks."""
     r = dict(silence_limit=0.0, stall_limit=0.0, startup_grace=0.0, backoff_initial=10.0, backoff_factor=2.0,
              backoff_max=300.0, stable_after=600.0, budget=5, budget_window=3600.0, startup_failures=3,
-             warn_repeat=10_000, warn_window=600.0, stop_timeout=2.0, term_timeout=2.0)
+             warn_repeat=10_000, warn_window=600.0, exit_grace=2.0, stop_timeout=2.0, term_timeout=2.0)
     r.update(restart)
     return Config(restart=RestartConfig(**r), watch=WatchConfig(snapshot_interval=0.5, min_free_disk_mb=1),
                   history=HistoryConfig(transcript_max_mb=5, transcript_keep=5), login=LoginConfig())

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -152,3 +153,10 @@ def test_engine_never_imports_textual():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "[]"
+
+
+def test_the_readme_documents_every_key_with_its_default():
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    rows = {line for line in readme.splitlines() if line.startswith("| `[")}
+    for section, key, default, doc in config_keys():
+        assert f"| `[{section}]` | `{key}` | `{default}` | {doc} |" in rows, (section, key)

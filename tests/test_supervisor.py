@@ -202,6 +202,41 @@ async def test_the_restart_happens_and_keep_login_spares_the_next_run_a_login(ha
     assert oct(os.stat(kept[0].parent).st_mode & 0o777) == "0o700"
 
 
+_SLOW_CLEANUP = """#!/bin/bash
+set -euo pipefail
+ROOT_DIR="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+cleanup() {
+    /bin/sleep 1                  # yarn and python take their time to go (real time: not the sim's sleep)
+    rm -f "$ROOT_DIR"/modal-login/temp-data/*.json
+    echo ">> cleanup done"
+}
+trap cleanup EXIT
+echo "run_rl_swarm.sh: line 186:  4242 Killed                  python -m code_gen_exp.runner.swarm_launcher"
+exit 137
+"""
+
+
+@pytest.mark.parametrize("grace, own_cleanup", [(3.0, True), (0.0, False)])
+async def test_a_dying_node_finishes_its_own_cleanup_before_the_stop_sequence(harness, grace, own_cleanup):
+    # The fatal line comes while bash is already on its way out. With the grace the script's EXIT
+    # trap runs to the end (it deletes the login files, as upstream's does); without it our SIGINT
+    # cuts the trap short, which is how a restart used to find the login files still there.
+    h = harness("codezero", "healthy", config=fast_config(exit_grace=grace),
+                edit=lambda root: (root / "run_rl_swarm.sh").write_text(_SLOW_CLEANUP))
+    await h.sup.start()
+    await h.wait_kind(ev.RestartScheduled, timeout=30, reason="oom-killed")
+    exited = h.of(ev.Exited)[-1]
+    steps = [s.step for s in h.of(ev.StopStep)]
+    logins = list((h.root / "modal-login/temp-data").glob("*.json"))
+    stopping = [e.detail for e in h.of(ev.StateChanged) if e.state == ev.STOPPING]
+    if own_cleanup:
+        assert stopping == ["stopping the node (oom-killed): it has 3s to exit by itself"]
+        assert (exited.code, exited.signal) == (137, None) and "sigint" not in steps
+        assert ">> cleanup done" in h.text() and logins == []
+    else:
+        assert steps[0] == "sigint" and ">> cleanup done" not in h.text() and logins
+
+
 async def test_without_keep_login_the_restart_waits_for_the_browser(harness):
     h = harness("codezero", "oom-killed,healthy", config=fast_config(backoff_initial=0.2))
     await h.sup.start()

@@ -116,6 +116,9 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
              "a 'degraded' warning (e.g. 'Error occurred during training, continuing') this many times "
              "within warn_window restarts the node", minimum=1),
         _Key("warn_window", "duration", "1h", "the window warn_repeat counts in", minimum=1),
+        _Key("exit_grace", "duration", "5s",
+             "after a fatal line the node is usually dying by itself: let the script exit (and run its own "
+             "clean-up) for this long before the stop sequence starts"),
         _Key("stop_timeout", "duration", "20s",
              "stopping: wait this long after SIGINT for the script's own clean-up, before SIGTERM"),
         _Key("term_timeout", "duration", "10s", "stopping: wait this long after SIGTERM, before SIGKILL"),
@@ -171,6 +174,7 @@ class RestartConfig:
     startup_failures: int = 3
     warn_repeat: int = 5
     warn_window: float = 60 * 60    # a per-round error repeats only every ~4-5 min
+    exit_grace: float = 5.0
     stop_timeout: float = 20.0
     term_timeout: float = 10.0
 

@@ -112,6 +112,13 @@ class _Run:
     signalled: bool = False
 
 
+def _dying_by_itself(req: _StopRequest | None) -> bool:
+    """Whether the node printed a fatal line of its own. Not so for timers, people, a warning that
+    merely repeated (the node goes on) or the engine's own finding (a script stuck in `wait`)."""
+    return (req is not None and req.kind == "detect" and req.decision is None
+            and req.match is not None and req.match.source != "engine")
+
+
 class Supervisor:
     # The node runs in this process's care: when the panel goes, the node goes (no attach mode yet).
     survives_panel = False
@@ -403,10 +410,17 @@ class Supervisor:
         if self.config.login.keep_login:
             self.keeper.capture()
         reason = req.reason if req is not None else "exited"
-        self._set_state(ev.STOPPING, reason=reason,
-                        detail="the launcher exited; cleaning up" if req is None else f"stopping the node ({reason})")
         cfg = self.config.restart
-        run.signalled = req is not None     # a launcher that exited by itself still drains its last words
+        # A fatal line usually means the node is dying already: python printed its traceback, or
+        # bash printed "Killed" and is running its ERR and EXIT traps. A SIGINT now would cut that
+        # clean-up short (its rm of the login files, its kill of the group): let it finish first.
+        grace = _dying_by_itself(req) and not run.exit_task.done() and cfg.exit_grace > 0
+        detail = ("the launcher exited; cleaning up" if req is None else f"stopping the node ({reason})"
+                  + (f": it has {format_duration(cfg.exit_grace)} to exit by itself" if grace else ""))
+        self._set_state(ev.STOPPING, reason=reason, detail=detail)
+        if grace:
+            await asyncio.wait({run.exit_task}, timeout=cfg.exit_grace)
+        run.signalled = req is not None and not run.exit_task.done()
         result = await self.tree.stop(report=self._emit, int_timeout=cfg.stop_timeout, term_timeout=cfg.term_timeout)
         try:
             await asyncio.wait_for(asyncio.shield(run.exit_task), 10.0)
