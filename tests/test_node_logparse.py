@@ -6,8 +6,9 @@ import time
 
 import pytest
 
-from swarmtui.node.logparse import (Hello, LogHeader, LoginWait, Milestone, Rewards, RoundEvent, ScriptLine,
-                                    StepProgress, SubmitWinners, level_of, parse_all, parse_line, split_header)
+from swarmtui.node.logparse import (Hello, LogHeader, LoginWait, MarketBet, MarketClaim, Milestone, Rewards,
+                                    RoundEvent, ScriptLine, StepProgress, SubmitWinners, level_of, parse_all,
+                                    parse_line, split_header)
 from swarmtui.node.text import LineSplitter
 
 PEER = "QmYii94drSM2nDZ8BAbyzG2EHzC41ko5X1Xt1NcWvv3Xb6"
@@ -134,6 +135,20 @@ def test_login_waits_and_script_lines():
 def test_submit_winners():
     ev = parse_line(f"INFO:hivemind_exp.trainer.gensyn.testnet_grpo_trainer:{NAME}:🏆 Submitting winners for round 329: [{PEER}, 'x']")
     assert isinstance(ev, SubmitWinners) and ev.round == 329 and ev.peers == (PEER,)
+
+
+def test_prediction_market_bets_and_claims():
+    # rgym_exp/src/prg_module.py's f-strings, behind genrl's Hydra header
+    head = f"[2025-09-12 10:41:07,311][{GD}][INFO] - "
+    ev = parse_line(head + f"Game 12 Round 3: Peer {PEER} placed bet of 166.67 tokens on choice - New York City")
+    assert ev == MarketBet(game=12, clue=3, tokens=166.67, choice="New York City", level="INFO", logger=GD,
+                           timestamp="2025-09-12 10:41:07,311")
+    assert not isinstance(ev, RoundEvent)       # "Round 3" is a clue, not a swarm round
+    ev = parse_line(head + "successfully claimed reward for previous game 11")
+    assert ev == MarketClaim(game=11, level="INFO", logger=GD, timestamp="2025-09-12 10:41:07,311")
+    assert type(parse_line(head + "Error playing PRG game, continuing with the next round")) is LogHeader
+    assert not isinstance(parse_line(head + "Game 12 Round 3: Peer x placed a bet"), MarketBet)
+    assert parse_line("placed bet of lots of tokens") is None
 
 
 # ---------------------------------------------------------------- tqdm and metrics

@@ -6,7 +6,7 @@ import dataclasses
 
 from swarmtui.engine.events import ProgressUpdate
 from swarmtui.node.logparse import parse_line
-from swarmtui.node.progress import ProgressModel
+from swarmtui.node.progress import ProgressModel, describe_market
 
 TR = "INFO:hivemind_exp.trainer.hivemind_grpo_trainer:dormant toothy bat:"
 GD = "[2025-10-26 23:30:27,852][genrl.logging_utils.global_defs][INFO] - "
@@ -115,3 +115,20 @@ def test_a_garbled_huge_round_number_keeps_only_the_last_skips():
     # Only the last 200 are kept, and only those are built (a list of the whole gap would not fit).
     assert m.new_skips == list(range(1234567890123456 - 200, 1234567890123456))
     assert m.rounds_skipped == m.new_skips and m.round == 1234567890123456
+
+
+def test_prediction_market_bets_counted_once_and_claims():
+    bet = GD + "Game {}: Peer QmYii94drSM2nDZ8BAbyzG2EHzC41ko5X1Xt1NcWvv3Xb6 placed bet of {} tokens on choice - {}"
+    m = ProgressModel("rgym")
+    assert m.snapshot(0.0)["market"] is None and describe_market(None) == ("", "")
+    lines = [bet.format("4 Round 0", "100.00", "Paris"), bet.format("4 Round 1", "111.11", "Lyon"),
+             GD + "successfully claimed reward for previous game 3", bet.format("5 Round 0", "50.00", "Nice")]
+    # the terminal and logs/swarm_launcher.log carry the same lines: each counts once
+    feed(m, lines)
+    since = m.last_progress_at
+    feed(m, lines)
+    snap = m.snapshot(100.0)["market"]
+    assert snap == {"game": 5, "clue": 0, "bets": 3, "staked": 261.11, "last_bet": 50.0, "last_choice": "Nice",
+                    "claims": 1, "last_claimed": 3}
+    assert m.last_progress_at == since is None  # a bet is not round progress (the stall timer ignores it)
+    assert describe_market(snap) == ("game 5 clue 0 · 50.00 on Nice", "3 bets · 261.11 staked · 1 claim")

@@ -7,6 +7,7 @@ wrote them; the engine's pty merges them.
 from __future__ import annotations
 
 import ast
+import io
 import json
 import os
 import re
@@ -15,6 +16,7 @@ import time
 import psutil
 import pytest
 
+from swarmtui.node.diagnose import Diagnoser
 from swarmtui.sim import create_checkout
 from test_sim_support import Node, free_port, kill_leftovers, ours, strip
 
@@ -445,6 +447,19 @@ def test_prediction_market_bets_records_and_resumes(run):
         at = record.index(bet[0], at) + len(bet[0])
     claims = re.findall(r"^successfully claimed reward for previous game (\d+)$", record, re.M)
     assert claims[0] == m.group(1)
+    # what swarmtui makes of it: the terminal and the log file hold the same bets, counted once
+    shown = re.findall(r"Game (\d+) Round (\d+): Peer Qm\w+ placed bet of (\d+\.\d\d) tokens on choice - (\w+)",
+                       out + (node.root / "logs/swarm_launcher.log").read_text())
+    d = Diagnoser()
+    d.read(io.BytesIO(out.encode()), "terminal")
+    with open(node.root / "logs/swarm_launcher.log", "rb") as fh:
+        d.read(fh, "logs/swarm_launcher.log")
+    market = d.finish().to_dict()["market"]
+    last = max(shown, key=lambda b: (int(b[0]), int(b[1])))
+    assert (market["game"], market["clue"], market["last_choice"]) == (int(last[0]), int(last[1]), last[3])
+    assert market["bets"] == len({b[:2] for b in shown})
+    assert market["staked"] == pytest.approx(sum({b[:2]: float(b[2]) for b in shown}.values()))
+    assert market["claims"] >= 1 and market["last_claimed"] >= int(m.group(1))
     state = json.loads((node.root / "logs/prg_state.json").read_text())
     # the state file agrees with the record (the kill may land between the two writes)
     bet_games = [int(g) for g in re.findall(r"^Game (\d+) Round", record, re.M)]

@@ -18,6 +18,7 @@ import pytest
 from swarmtui import paths
 from swarmtui.engine import events as ev
 from swarmtui.tui.panes.history import HistoryPane
+from swarmtui.tui.panes.progress import ProgressPane
 from swarmtui.tui.screens.confirm import ConfirmScreen
 from swarmtui.tui.screens.prompt import PromptScreen
 from tests.tui_sim import SimPanel, add_prompt, until, view_rows, wait_gone
@@ -208,3 +209,28 @@ async def test_an_unknown_prompt_opens_the_modal_and_the_answer_reaches_the_scri
                     what="the script's echo of the answer")
         assert app.pending_prompt is None
         await until(pilot, lambda: app.state == ev.RUNNING, what="running")
+
+
+async def test_the_progress_pane_follows_the_prediction_market_of_a_v06_node(sim_panel):
+    panel = sim_panel(era="rgym")
+    app = panel.app
+
+    def market_on_screen():
+        # What the pane was last given must be what the screen shows (the engine may be a step ahead).
+        pane = app.query_one(ProgressPane)
+        m = pane.progress.market if pane.progress is not None else None
+        if not m or m["bets"] < 2:
+            return None
+        shown = screen_text(app).split("Training progress", 1)[1]
+        if (f"market game {m['game']} clue {m['clue']} · {m['last_bet']:.2f} on" in shown
+                and f"{m['bets']} bets · {m['staked']:.2f} staked" in shown):
+            return m
+        return None
+
+    async with app.run_test(size=(120, 40)) as pilot:
+        await until(pilot, lambda: app.state == ev.RUNNING, what="running")
+        market = await until(pilot, market_on_screen, timeout=40, what="two bets on screen")
+        assert market in [p.market for p in panel.of(ev.ProgressUpdate)]
+        # the same bet, as the node logged it
+        bet = f"Game {market['game']} Round {market['clue']}: Peer "
+        assert any(bet in e.text and f"on choice - {market['last_choice']}" in e.text for e in app.log_view.entries)

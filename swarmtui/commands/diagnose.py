@@ -157,6 +157,13 @@ def format_human(report) -> str:
     ]
     if report.last_rewards:
         rows.insert(5, ("rewards", ", ".join(f"{k}={v:g}" for k, v in list(report.last_rewards.items())[:4])))
+    if report.market:
+        from swarmtui.node.progress import describe_market
+
+        text = " · ".join(x for x in describe_market(report.market) if x)
+        if report.market.get("last_claimed") is not None:
+            text += f" (last for game {report.market['last_claimed']})"
+        rows.insert(len(rows) - 1, ("market", text))
     out = [f"{k:<11} {v}" for k, v in rows]
     # One line per detection; a run of the same id in one file is folded into its first line.
     i, dets = 0, report.detections

@@ -201,6 +201,8 @@ class ProgressUpdate(Event):
     last_rewards: dict[str, float] | None = None
     since_progress_s: float | None = None
     round_durations: list[float] = field(default_factory=list)
+    # v0.6 AI Prediction Market: game, clue, bets, staked, last_bet, last_choice, claims, last_claimed
+    market: dict[str, Any] | None = None
 
 
 @dataclass

@@ -36,6 +36,7 @@ SCAN_NEEDLES: tuple[tuple[str, int], ...] = (
     ("egister", MATCH | PARSE), ("Waiting for", MATCH | PARSE), ("Generating new identity", MATCH), ("is a yanked version", MATCH),
     ("open: command not found", MATCH), ("No such process", MATCH), ("Training timed out", MATCH),
     ("most recent call last", MATCH), ("round", PARSE), ("Hello", PARSE), ("CodeZero", PARSE),
+    ("placed bet of", PARSE), ("claimed reward for previous game", PARSE),
 )
 # Lines that only ever update "the latest" value (a tqdm step, a trl metrics dict): only the last
 # useful one of each chunk can matter to the report, so they are searched from the end.
@@ -45,9 +46,10 @@ LAST_ONLY_NEEDLES: tuple[tuple[str, type], ...] = (("s/it]", StepProgress), ("it
                                                    ("'reward': ", Rewards))
 _LAST_ONLY_TRIES = 200
 # What logparse needs to see to produce the events diagnose reports (rounds, hello, steps,
-# rewards, era, login waits); each contains a PARSE scan needle or a last-only needle (tested).
+# rewards, era, login waits, Prediction Market bets and claims); each contains a PARSE scan needle or a last-only needle (tested).
 EVENT_TRIGGERS: tuple[str, ...] = (
     "round", "Hello", "s/it]", "it/s]", "'reward': ", "CodeZero", "Registering self with peer ID", "Waiting for",
+    "placed bet of", "claimed reward for previous game",
 )
 
 CHUNK = 4 * 1024 * 1024
@@ -121,6 +123,7 @@ class Report:
     rounds_completed: int = 0
     last_progress: dict[str, Any] | None = None
     last_rewards: dict[str, float] | None = None
+    market: dict[str, Any] | None = None       # v0.6 AI Prediction Market, when the node played it
     detections: list[Detection] = field(default_factory=list)
 
     @property
@@ -143,6 +146,7 @@ class Report:
                        "completed": self.rounds_completed},
             "last_progress": self.last_progress,
             "last_rewards": self.last_rewards,
+            "market": self.market,
             "files": [f.to_dict() for f in self.files],
             "lines": self.lines,
             "counts": self.counts(),
@@ -456,6 +460,8 @@ class Diagnoser:
         rep.rounds_completed = self.progress.rounds_completed
         if self.progress.last_rewards:
             rep.last_rewards = dict(self.progress.last_rewards)
+        if self.progress.market:
+            rep.market = dict(self.progress.market)
         return rep
 
 

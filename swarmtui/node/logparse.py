@@ -98,6 +98,22 @@ class ScriptLine(ParsedLine):
     text: str = ""
 
 
+@dataclass(frozen=True)
+class MarketBet(ParsedLine):
+    """v0.6 AI Prediction Market: the node bet on one clue of a game (rgym_exp prg_module.py)."""
+    kind: ClassVar[str] = "market-bet"
+    game: int = 0
+    clue: int = 0
+    tokens: float = 0.0
+    choice: str = ""
+
+
+@dataclass(frozen=True)
+class MarketClaim(ParsedLine):
+    kind: ClassVar[str] = "market-claim"
+    game: int = 0
+
+
 def _fast_factories() -> None:
     """Record each event class's field defaults, for `_new`, which skips the frozen __init__.
 
@@ -107,7 +123,8 @@ def _fast_factories() -> None:
     """
     import dataclasses
 
-    for cls in (LogHeader, Milestone, Hello, RoundEvent, StepProgress, Rewards, SubmitWinners, LoginWait, ScriptLine):
+    for cls in (LogHeader, Milestone, Hello, RoundEvent, StepProgress, Rewards, SubmitWinners, LoginWait, ScriptLine,
+                MarketBet, MarketClaim):
         defaults = {}
         for f in dataclasses.fields(cls):
             if f.default is not dataclasses.MISSING:
@@ -128,7 +145,8 @@ def _new(cls, **fields):
 _fast_factories()
 
 
-Event = Union[LogHeader, Milestone, Hello, RoundEvent, StepProgress, Rewards, SubmitWinners, LoginWait, ScriptLine]
+Event = Union[LogHeader, Milestone, Hello, RoundEvent, StepProgress, Rewards, SubmitWinners, LoginWait, ScriptLine,
+              MarketBet, MarketClaim]
 
 # ---------------------------------------------------------------- headers
 
@@ -190,6 +208,9 @@ _R_START_A = re.compile(r"Starting new round: (\d+)")
 _R_ALREADY = re.compile(r"Already finished round: (\d+)\. Next check in ([\d.]+)s")
 _WINNERS = re.compile(r"Submitting winners for round (\d+): (.*)")
 _PEER = re.compile(r"Qm[1-9A-HJ-NP-Za-km-z]{44}")
+_BET = re.compile(r"Game (\d{1,12}) Round (\d{1,12}): Peer \S{1,100} placed bet of (\d{1,30}(?:\.\d+)?) tokens "
+                  r"on choice - (.{0,200})")
+_CLAIM = re.compile(r"successfully claimed reward for previous game (\d{1,12})")
 _HELLO_A = re.compile(r"Hello 🐈 \[([^\]\n]{1,100})\] 🦮 \[([^\]\n]{1,100})\]")
 _HELLO_C = re.compile(r"Hello \[([^\]\n]{1,100})\] \[([^\]\n]{1,100})\]")
 _TQDM = re.compile(
@@ -382,6 +403,15 @@ def parse_message(msg: str):
         m = _WINNERS.search(msg)
         if m:
             return _new(SubmitWinners, round=int(m.group(1)), peers=tuple(_PEER.findall(m.group(2))))
+    if "placed bet of " in msg:
+        m = _BET.search(msg)
+        if m:
+            return _new(MarketBet, game=int(m.group(1)), clue=int(m.group(2)), tokens=float(m.group(3)),
+                        choice=m.group(4).strip())
+    if "claimed reward for previous game" in msg:
+        m = _CLAIM.search(msg)
+        if m:
+            return _new(MarketClaim, game=int(m.group(1)))
     if "Waiting for " in msg:
         if "Waiting for modal userData.json" in msg:
             return _new(LoginWait, what="userData.json")
@@ -395,7 +425,8 @@ def parse_message(msg: str):
 
 def parse_line(text: str):
     """One sanitized line -> Milestone | Hello | RoundEvent | StepProgress | Rewards |
-    SubmitWinners | LoginWait | ScriptLine | LogHeader, or None when it is nothing we know.
+    SubmitWinners | LoginWait | ScriptLine | MarketBet | MarketClaim | LogHeader, or None when
+    it is nothing we know.
 
     A tqdm bar with a message glued after it yields the message's event (the bar's step was
     already seen in its earlier redraws); `parse_all` returns both.

@@ -10,14 +10,14 @@ from __future__ import annotations
 from collections import deque
 from typing import Any
 
-from swarmtui.node.logparse import Hello, Milestone, Rewards, RoundEvent, StepProgress
+from swarmtui.node.logparse import Hello, MarketBet, MarketClaim, Milestone, Rewards, RoundEvent, StepProgress
 
 _MAX_DURATIONS = 20
 _MAX_SKIPPED = 200
 
 # The snapshot's keys are exactly the fields of swarmtui.engine.events.ProgressUpdate.
 SNAPSHOT_FIELDS = ("round", "stage", "step", "total", "era", "rate", "eta_s", "rounds_completed",
-                   "rounds_skipped", "last_rewards", "since_progress_s", "round_durations")
+                   "rounds_skipped", "last_rewards", "since_progress_s", "round_durations", "market")
 
 
 class ProgressModel:
@@ -41,6 +41,9 @@ class ProgressModel:
         self._last_completed: int | None = None
         self._worked_on: int | None = None      # the last round we saw the node work on
         self.new_skips: list[int] = []          # skips found by the last feed() call
+        # v0.6 AI Prediction Market. The same line arrives from the terminal and from the log
+        # file, so a bet counts only when its (game, clue) is newer than the last one counted.
+        self.market: dict[str, Any] | None = None
 
     # ------------------------------------------------------------ folding
 
@@ -62,6 +65,8 @@ class ProgressModel:
                 self.last_rewards = rewards
                 return True
             return False
+        if isinstance(event, (MarketBet, MarketClaim)):
+            return self._market(event)
         if isinstance(event, Hello):
             changed = (event.peer_id, event.animal_name) != (self.peer_id, self.animal_name)
             self.peer_id, self.animal_name = event.peer_id, event.animal_name
@@ -73,6 +78,23 @@ class ProgressModel:
             self.era = "codezero"
             return True
         return False
+
+    def _market(self, event: MarketBet | MarketClaim) -> bool:
+        m = self.market
+        if m is None:
+            m = self.market = {"game": None, "clue": None, "bets": 0, "staked": 0.0, "last_bet": None,
+                               "last_choice": None, "claims": 0, "last_claimed": None}
+        if isinstance(event, MarketClaim):
+            if m["last_claimed"] is not None and event.game <= m["last_claimed"]:
+                return False
+            m["claims"] += 1
+            m["last_claimed"] = event.game
+            return True
+        if m["game"] is not None and (event.game, event.clue) <= (m["game"], m["clue"]):
+            return False
+        m.update(game=event.game, clue=event.clue, last_bet=event.tokens, last_choice=event.choice,
+                 bets=m["bets"] + 1, staked=round(m["staked"] + event.tokens, 2))
+        return True
 
     def _complete(self, round_no: int, now: float) -> None:
         if self._last_completed is not None and round_no <= self._last_completed:
@@ -153,4 +175,27 @@ class ProgressModel:
             "last_rewards": dict(self.last_rewards) if self.last_rewards else None,
             "since_progress_s": None if self.last_progress_at is None else max(0.0, now - self.last_progress_at),
             "round_durations": list(self.round_durations),
+            "market": dict(self.market) if self.market else None,
         }
+
+
+
+
+def _count(n: int, what: str) -> str:
+    return f"{n} {what}" + ("" if n == 1 else "s")
+
+
+def describe_market(market: dict[str, Any] | None) -> tuple[str, str]:
+    """For a person, short enough for the progress pane: (where the node is in the Prediction
+    Market and its last bet, what it has staked and claimed). Empty strings when it has not played."""
+    if not market:
+        return "", ""
+    where = ""
+    if market.get("game") is not None:
+        where = f"game {market['game']} clue {market['clue']} · {market['last_bet']:.2f} on {market['last_choice']}"
+    totals = []
+    if market.get("bets"):
+        totals += [_count(market["bets"], "bet"), f"{market['staked']:.2f} staked"]
+    if market.get("claims"):
+        totals.append(_count(market["claims"], "claim"))
+    return where, " · ".join(totals)

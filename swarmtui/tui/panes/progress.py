@@ -1,4 +1,5 @@
-"""Training progress: round/stage, step k/n with a bar, rate, ETA, rounds, rewards, stall clock."""
+"""Training progress: round/stage, step k/n with a bar, rate, ETA, rounds, rewards, the v0.6
+Prediction Market, stall clock."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ from textual.content import Content
 from textual.widgets import Label, ProgressBar, Sparkline, Static
 
 from swarmtui.engine.events import ProgressUpdate
+from swarmtui.node.progress import describe_market
 from swarmtui.tui.format import duration, short
 
 SPARK_POINTS = 40
@@ -31,6 +33,7 @@ class ProgressPane(Vertical):
         yield Static("", id="prog-stall")
         yield Static("", id="prog-rounds", classes="prog-more")
         yield Static("", id="prog-rewards", classes="prog-more")
+        yield Static("", id="prog-market", classes="prog-more")
         with Horizontal(id="prog-spark-row", classes="prog-more"):
             yield Label("durations ", id="prog-spark-label")
             yield Sparkline([], id="prog-spark")
@@ -39,6 +42,7 @@ class ProgressPane(Vertical):
         self.border_title = "Training progress"
         self.query_one("#prog-step-row").display = False
         self.query_one("#prog-rewards").display = False
+        self.query_one("#prog-market").display = False
         self.query_one("#prog-spark-row").display = False
 
     def set_progress(self, p: ProgressUpdate, now: float) -> None:
@@ -83,6 +87,14 @@ class ProgressPane(Vertical):
             rewards.display = True
         else:
             rewards.display = False
+        market = self.query_one("#prog-market", Static)
+        where, totals = describe_market(p.market)
+        if where or totals:
+            lines = [("market ", "dim"), where or totals]
+            if where and totals:
+                lines += [("\n       ", ""), (totals, "dim")]
+            market.update(Content.assemble(*lines))
+        market.display = bool(where or totals)
         self.query_one("#prog-spark", Sparkline).data = [float(d) for d in durations[-SPARK_POINTS:]]
         self.query_one("#prog-spark-row").display = bool(durations)
         self.tick(now)
