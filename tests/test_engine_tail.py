@@ -301,3 +301,22 @@ async def test_inotify_a_busy_neighbour_wakes_nobody(tmp_path, backend, monkeypa
         append(log, "ours\n")
         await f.wait_count(1)
         assert reads
+
+
+async def test_catch_up_reads_now_what_the_watcher_has_not_read_yet(tmp_path):
+    path = tmp_path / "swarm_launcher.log"
+    path.write_text("old line\n")
+    early = LogTailer(path)
+    assert early.catch_up() == []              # not following yet: nothing to catch up with
+    async with Follower(path, step_ms=2000) as f:     # a watcher that reads a burst 2 s late
+        with open(path, "a") as fh:
+            fh.write("last words\npartial")
+        await asyncio.sleep(0.1)
+        assert f.texts == []
+        caught = f.tailer.catch_up()
+        assert [t for t, _ in caught] == ["last words"] and caught[0].line_no == 2
+        with open(path, "a") as fh:
+            fh.write(" line\n")
+        await f.wait_count(1, timeout=5)
+        await asyncio.sleep(0.3)
+        assert f.texts == ["partial line"]     # the follower goes on after what was caught up

@@ -237,6 +237,74 @@ async def test_a_dying_node_finishes_its_own_cleanup_before_the_stop_sequence(ha
         assert steps[0] == "sigint" and ">> cleanup done" not in h.text() and logins
 
 
+_LAST_WORDS = """#!/bin/bash
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+n=$(( $(cat "$ROOT/runs" 2>/dev/null || echo 0) + 1 )); echo $n > "$ROOT/runs"
+if [ $n = 1 ]; then
+    echo "[2026-11-26 10:00:00,000][genrl.logging_utils.global_defs][INFO] - 🐝 Joining round: 7" \\
+        >> "$ROOT/logs/swarm_launcher.log"
+    exit 1
+fi
+echo ">> Waiting for modal userData.json to be created..."
+exec /bin/sleep 60
+"""
+
+
+def _last_words(root: Path) -> None:
+    (root / "run_rl_swarm.sh").write_text(_LAST_WORDS)
+    for f in (root / "modal-login/temp-data").glob("*.json"):
+        f.unlink()
+    (root / "logs").mkdir(exist_ok=True)
+    (root / "logs/swarm_launcher.log").write_bytes(b"")
+
+
+async def test_the_last_lines_a_run_wrote_to_its_log_file_are_that_runs(harness, monkeypatch):
+    # The file watcher reads a burst 3 s after it (a loaded machine; it is 0.5 s anyway). Run 1
+    # writes a round line and exits; run 2 starts at once and waits for its login. Read late,
+    # the round line used to be taken for run 2's and made it `running`.
+    import swarmtui.engine.supervisor as supervisor_module
+
+    monkeypatch.setattr(supervisor_module, "TAIL_STEP_MS", 3000)
+    h = harness("codezero", "healthy", config=fast_config(backoff_initial=0.1), edit=_last_words)
+    await h.sup.start()
+    await h.wait_state(ev.LOGIN_REQUIRED, timeout=20)
+    run2 = next(i for i, e in enumerate(h.events) if isinstance(e, ev.StateChanged) and "run 2" in e.detail)
+    late = [i for i, e in enumerate(h.events) if isinstance(e, ev.LinesOut)
+            and any("Joining round: 7" in ln.text and ln.source == "logs/swarm_launcher.log" for ln in e.lines)]
+    assert late and late[0] < run2, "run 1's last line was read after run 2 began"
+    await asyncio.sleep(3.5)                 # past the watcher's late read
+    assert h.sup.state == ev.LOGIN_REQUIRED
+    assert ev.RUNNING not in [e.state for e in h.events[run2:] if isinstance(e, ev.StateChanged)]
+
+
+_SWALLOWS_SIGINT = """#!/bin/bash
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
+trap 'echo ">> Ctrl+C swallowed"' INT     # as bash does when a child handled the SIGINT and exited 0
+echo ">> Getting requirements..."
+until [ -f "$ROOT/go" ]; do /bin/sleep 0.05; done
+read -p ">> Would you like to push models you train in the RL swarm to the Hugging Face Hub? [y/N] " yn
+echo ">> answered: $yn"
+exec /bin/sleep 60
+"""
+
+
+async def test_a_script_that_goes_on_after_our_sigint_is_not_answered_and_gets_sigterm(harness):
+    h = harness("codezero", "healthy", config=fast_config(stop_timeout=1.5, term_timeout=2.0),
+                edit=lambda root: (root / "run_rl_swarm.sh").write_text(_SWALLOWS_SIGINT))
+    await h.sup.start()
+    await h.wait_for(lambda e: isinstance(e, ev.LinesOut) and any("Getting requirements" in ln.text for ln in e.lines))
+    h.sup.send(ev.StopNode())
+    await h.wait_for(lambda e: isinstance(e, ev.LinesOut) and any("swallowed" in ln.text for ln in e.lines))
+    (h.root / "go").touch()                  # now it reaches a prompt, with our stop under way
+    await h.wait_state(ev.STOPPED, timeout=15)
+    prompts = h.of(ev.PromptSeen)
+    assert prompts and not any(p.answered for p in prompts)
+    assert ">> answered" not in h.text()
+    assert [s.step for s in h.of(ev.StopStep)][:2] == ["sigint", "sigterm"]
+    assert ev.NEEDS_USER not in h.states()
+    assert h.leftovers() == []
+
+
 async def test_without_keep_login_the_restart_waits_for_the_browser(harness):
     h = harness("codezero", "oom-killed,healthy", config=fast_config(backoff_initial=0.2))
     await h.sup.start()
@@ -318,8 +386,8 @@ async def test_auto_login_logs_in_again_on_every_restart(harness):
     """login="auto" across consecutive runs: every exit deletes the login files and the next run
     logs in by itself, also after a restart that lands while the browser is half-way through."""
     # Generous stop waits: a stop that has to SIGKILL bash skips its cleanup trap, so the login
-    # files survive and the next run rightly reuses them (one orgId fewer). Under a loaded CI
-    # machine the 2 s of fast_config could get there.
+    # files survive and the next run rightly reuses them (one orgId fewer). A SIGINT that a
+    # child swallows (bash then goes on) costs one stop_timeout before the SIGTERM.
     h = harness("codezero", "healthy", login="auto", speed=100.0,
                 config=fast_config(backoff_initial=0.0, stop_timeout=15.0, term_timeout=10.0))
     await h.sup.start()

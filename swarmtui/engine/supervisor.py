@@ -161,6 +161,7 @@ class Supervisor:
         self._last_file_output: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._tailers: list[LogTailer] = []
+        self._tailer_names: list[str] = []       # each tailer's file, relative to the checkout
         self._main: asyncio.Task | None = None
         self._first_done: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -191,6 +192,7 @@ class Supervisor:
             tailer = LogTailer(path, from_start=False, step_ms=TAIL_STEP_MS, rust_timeout_ms=TAIL_RECHECK_MS)
             self._tailers.append(tailer)
             rel = _rel(path, self.layout.root)
+            self._tailer_names.append(rel)
             self._tasks.append(asyncio.create_task(self._follow(tailer, rel), name=f"tail {rel}"))
         self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshots"))
         self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
@@ -427,6 +429,7 @@ class Supervisor:
         except (asyncio.TimeoutError, Exception):
             pass
         await run.launcher.wait_eof(0.5)
+        self._catch_up_files()
         run.launcher.close()
         run.transcript.close()
         run.active = False
@@ -632,6 +635,10 @@ class Supervisor:
     def _answer(self, text: str, spec: Any) -> Answer | None:
         if spec is None or str(spec.key).startswith("unknown-"):
             return None
+        if self._run is not None and self._run.stopping:
+            # A child that swallowed our SIGINT lets bash go on to its next prompt: leave it
+            # parked there for the SIGTERM rather than let it start a trainer we are stopping.
+            return None
         value = self.config.answers.get(spec.key)
         if value is None:
             return None                 # e.g. hf_token unset: the person types it
@@ -640,7 +647,7 @@ class Supervisor:
     def _on_prompt(self, info: PromptInfo) -> None:
         self._emit(ev.PromptSeen(text=info.text, answered=info.answered, rule=info.rule, secret=info.secret))
         run = self._run
-        if info.answered or run is None or not run.active:
+        if info.answered or run is None or not run.active or run.stopping:
             return
         run.prompt_pending, run.prompt_secret = info.text, info.secret
         if not self.interactive:
@@ -660,13 +667,25 @@ class Supervisor:
             self._partial = partial
             self._schedule_flush()
 
-    async def _follow(self, tailer: LogTailer, rel: str) -> None:
-        def on_line(tl) -> None:
-            self._last_file_output = self.clock.monotonic()
-            self._line(rel, tl.line_no, sanitize(tl.text), tl.cut)
+    def _file_line(self, rel: str, tl) -> None:
+        self._last_file_output = self.clock.monotonic()
+        self._line(rel, tl.line_no, sanitize(tl.text), tl.cut)
 
+    def _catch_up_files(self) -> None:
+        """Read the log files to their end now. Run when a run is over: its last lines belong to
+        it, and read later they would be taken for the next run's (a stale `Joining round`
+        line made the next run `running` while it still waited for its login)."""
+        for tailer, rel in zip(self._tailers, self._tailer_names):
+            try:
+                lines = tailer.catch_up()
+            except OSError:
+                continue            # the follower meets the same error and says so
+            for tl in lines:
+                self._file_line(rel, tl)
+
+    async def _follow(self, tailer: LogTailer, rel: str) -> None:
         try:
-            await tailer.follow(on_line)
+            await tailer.follow(lambda tl: self._file_line(rel, tl))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a log we cannot follow must not stop the supervisor

@@ -94,6 +94,7 @@ class LogTailer:
         self._more = False
         self._stop: asyncio.Event | None = None
         self._stopped = False
+        self._ready = False           # the initial open is done: _check may run
         self._wake: Callable[[], None] | None = None     # the inotify watcher's, while it waits
 
     # ------------------------------------------------------------ public API
@@ -109,6 +110,17 @@ class LogTailer:
         if self._wake is not None:
             self._wake()
 
+    def catch_up(self) -> list[TailLine]:
+        """What was written since the last read, read now rather than when the file watcher
+        next wakes: for a caller that must have every line written so far (a run just ended).
+        The lines are returned, not given to the follower, which goes on after them."""
+        if not self._ready or self._stopped:
+            return []
+        out = self._check()
+        while self._more:
+            out += self._check()
+        return out
+
     async def follow(self, on_line: Callable[[TailLine], None]) -> None:
         """Call on_line for every line until stop() (or cancellation)."""
         async with aclosing(self.lines()) as it:
@@ -123,6 +135,7 @@ class LogTailer:
             self._stop.set()
         try:
             await self._open_initial()
+            self._ready = True
             for line in self._check():
                 yield line
             while not self._stop.is_set():
@@ -172,6 +185,7 @@ class LogTailer:
                 for line in self._check():
                     yield line
         finally:
+            self._ready = False
             self._close()
 
     # ------------------------------------------------------------ inotify
