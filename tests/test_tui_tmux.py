@@ -66,7 +66,9 @@ def test_demo_in_tmux_restart_shows_in_history_and_quit_leaves_nothing(tmp_path)
     py = shlex.quote(sys.executable)
     # The shell that runs the two commands exports COLUMNS/LINES from the pane's size before
     # tmux applied -x/-y (80x24), and the panel (shutil.get_terminal_size) would believe them.
-    command = f"unset COLUMNS LINES; {py} -m swarmtui demo --dir {shlex.quote(str(node))} --speed 40; echo $? > {shlex.quote(str(rc_file))}"
+    # On a non-zero status the pane stays a while, so the failure shows what the panel printed.
+    command = (f"unset COLUMNS LINES; {py} -m swarmtui demo --dir {shlex.quote(str(node))} --speed 40; "
+               f"rc=$?; echo $rc > {shlex.quote(str(rc_file))}; [ $rc = 0 ] || sleep 30")
     term = Tmux(command, env=panel_env())
     try:
         titles = ("restarts 24h", "Training progress", "Identity", "Restart history", "Log", "Processes")
@@ -88,10 +90,11 @@ def test_demo_in_tmux_restart_shows_in_history_and_quit_leaves_nothing(tmp_path)
         assert "Stop the node and quit" in screen
         term.keys("s")
         end = time.monotonic() + 20
-        while term.alive() and time.monotonic() < end:
+        while not rc_file.exists() and time.monotonic() < end:
             time.sleep(0.1)
-        assert not term.alive(), f"the panel did not exit; the screen:\n{term.screen()}"
-        assert rc_file.read_text().strip() == "0"
+        time.sleep(0.3)
+        assert rc_file.exists(), f"the panel did not exit; the screen:\n{term.screen()}"
+        assert rc_file.read_text().strip() == "0", f"the panel's status; the screen:\n{term.screen()}"
         assert wait_dead(seen + node_processes(node), 5) == []
         assert ours(node) == []
         assert [r["action"] for r in HistoryStore(node).read()][-1] == "stop"
