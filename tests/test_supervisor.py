@@ -101,6 +101,20 @@ async def test_failure_restarts_with_the_right_reason(harness, era, scenario, re
     assert not [d for d in h.of(ev.Detected) if d.id == "trainer-exited"]
 
 
+async def test_a_trainer_that_lives_less_than_a_snapshot_interval_is_still_seen_to_go(harness):
+    # Snapshots every 4 s; the sim's trainer (1000x) speaks and exits well within that. Its first
+    # line makes the engine look for its process, so its end is noticed at the next snapshot.
+    cfg = fast_config()
+    cfg.watch.snapshot_interval = 4.0
+    h = harness("rgym", "trainer-exit-clean", config=cfg)
+    await h.sup.start()
+    await h.wait_for(lambda e: isinstance(e, ev.LinesOut) and any("Training timed out" in ln.text for ln in e.lines),
+                     timeout=20, what="the trainer's last words")
+    assert h.sup._run.trainer_seen
+    det = await h.wait_kind(ev.Detected, id="trainer-exited", timeout=12)
+    assert det.source == "engine"
+
+
 @pytest.mark.parametrize("era", ["rgym", "codezero", "hivemind"])
 async def test_a_trainer_that_exits_cleanly_is_restarted_promptly(harness, era):
     """genrl's python exits 0 after 'Training timed out!' and the script sits in its `wait`:

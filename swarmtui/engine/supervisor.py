@@ -106,6 +106,7 @@ class _Run:
     detections: list[Match] = field(default_factory=list)
     reported: dict[tuple[str, str], float] = field(default_factory=dict)
     trainer_seen: bool = False               # a process of the era's entry module, in this run
+    trainer_looked: bool = False             # looked for it when its first line came
     trainer_check: asyncio.TimerHandle | None = None
     # Set when our stop sequence starts: what the node prints after our SIGINT (the ERR trap's
     # red line, KeyboardInterrupt tracebacks) is its reaction to us, never the reason it ended.
@@ -728,6 +729,12 @@ class Supervisor:
         elif isinstance(p, (Hello, RoundEvent, StepProgress)) or (
                 isinstance(p, Milestone) and p.name in _TRAINER_MILESTONES):
             self._login_done(now)
+            if not run.trainer_seen and not run.trainer_looked:
+                # The trainer speaks: look for its process now. A trainer that exits within a
+                # snapshot interval (python returns 0 at once) would otherwise never be seen, and
+                # its end never noticed while the script waits for ever.
+                run.trainer_looked = True
+                self._look_for_trainer(run)
             if not run.running:
                 run.running = True
                 if self.state == ev.STARTING:
@@ -912,6 +919,14 @@ class Supervisor:
             return
         if run.trainer_seen and run.trainer_check is None and self._loop is not None:
             run.trainer_check = self._loop.call_later(TRAINER_GONE_GRACE, self._confirm_trainer_gone, run)
+
+    def _look_for_trainer(self, run: _Run) -> None:
+        try:
+            procs = self.tree.snapshot(conflicts=False, detail=False, incremental=True)
+        except Exception:           # a /proc hiccup: the periodic snapshots still look
+            return
+        if any(self._is_trainer(p) for p in procs):
+            run.trainer_seen = True
 
     def _confirm_trainer_gone(self, run: _Run) -> None:
         run.trainer_check = None
