@@ -233,7 +233,7 @@ def main() -> None:
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
     try:
         if "1" in only:
-            print("1. " + summary("fatal line written -> stop sequence starts",
+            print("1. " + summary("fatal line written -> stopping announced",
                                   asyncio.run(latency("fatal", args.runs))))
         if "2" in only:
             print("2. " + summary("launcher exit -> restart decided", asyncio.run(latency("exit", args.runs))))
