@@ -161,8 +161,7 @@ class Supervisor:
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_file_output: float | None = None
         self._tasks: list[asyncio.Task] = []
-        self._tailers: list[LogTailer] = []
-        self._tailer_names: list[str] = []       # each tailer's file, relative to the checkout
+        self._tailers: list[tuple[LogTailer, str]] = []     # each with its file, relative to the checkout
         self._main: asyncio.Task | None = None
         self._first_done: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -191,9 +190,8 @@ class Supervisor:
         self._check_identity(force=True)
         for path in self.layout.log_files:
             tailer = LogTailer(path, from_start=False, step_ms=TAIL_STEP_MS, rust_timeout_ms=TAIL_RECHECK_MS)
-            self._tailers.append(tailer)
             rel = _rel(path, self.layout.root)
-            self._tailer_names.append(rel)
+            self._tailers.append((tailer, rel))
             self._tasks.append(asyncio.create_task(self._follow(tailer, rel), name=f"tail {rel}"))
         self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshots"))
         self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
@@ -236,7 +234,7 @@ class Supervisor:
                     raise
             except Exception as exc:  # the node is stopped below whatever happened
                 self._notice("error", f"supervisor error: {exc!r}")
-        for tailer in self._tailers:
+        for tailer, _ in self._tailers:
             tailer.stop()
         for task in self._tasks:
             task.cancel()
@@ -676,7 +674,7 @@ class Supervisor:
         """Read the log files to their end now. Run when a run is over: its last lines belong to
         it, and read later they would be taken for the next run's (a stale `Joining round`
         line made the next run `running` while it still waited for its login)."""
-        for tailer, rel in zip(self._tailers, self._tailer_names):
+        for tailer, rel in self._tailers:
             try:
                 lines = tailer.catch_up()
             except OSError:
@@ -920,23 +918,24 @@ class Supervisor:
         if run.trainer_seen and run.trainer_check is None and self._loop is not None:
             run.trainer_check = self._loop.call_later(TRAINER_GONE_GRACE, self._confirm_trainer_gone, run)
 
-    def _look_for_trainer(self, run: _Run) -> None:
+    def _trainer_alive(self) -> bool | None:
+        """Is a trainer of ours running now? None when /proc could not be read (the periodic
+        snapshots look again)."""
         try:
             procs = self.tree.snapshot(conflicts=False, detail=False, incremental=True)
-        except Exception:           # a /proc hiccup: the periodic snapshots still look
-            return
-        if any(self._is_trainer(p) for p in procs):
+        except Exception:
+            return None
+        return any(self._is_trainer(p) for p in procs)
+
+    def _look_for_trainer(self, run: _Run) -> None:
+        if self._trainer_alive():
             run.trainer_seen = True
 
     def _confirm_trainer_gone(self, run: _Run) -> None:
         run.trainer_check = None
         if not self._run_stoppable(run):
             return                  # the launcher exited too, or a stop is already under way
-        try:
-            procs = self.tree.snapshot(conflicts=False, detail=False, incremental=True)
-        except Exception:           # a /proc hiccup: the next snapshot tries again
-            return
-        if any(self._is_trainer(p) for p in procs):
+        if self._trainer_alive() is not False:
             return
         m = self.catalogue.match("trainer-exited", "the trainer exited; run_rl_swarm.sh still runs (it waits on "
                                  "its login server and will never go on by itself)", "engine", 0)

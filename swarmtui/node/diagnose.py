@@ -46,7 +46,8 @@ LAST_ONLY_NEEDLES: tuple[tuple[str, type], ...] = (("s/it]", StepProgress), ("it
                                                    ("'reward': ", Rewards))
 _LAST_ONLY_TRIES = 200
 # What logparse needs to see to produce the events diagnose reports (rounds, hello, steps,
-# rewards, era, login waits, Prediction Market bets and claims); each contains a PARSE scan needle or a last-only needle (tested).
+# rewards, era, login waits, Prediction Market bets and claims); each contains a PARSE scan
+# needle or a last-only needle (tested).
 EVENT_TRIGGERS: tuple[str, ...] = (
     "round", "Hello", "s/it]", "it/s]", "'reward': ", "CodeZero", "Registering self with peer ID", "Waiting for",
     "placed bet of", "claimed reward for previous game",
