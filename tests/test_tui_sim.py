@@ -231,6 +231,7 @@ async def test_the_progress_pane_follows_the_prediction_market_of_a_v06_node(sim
         await until(pilot, lambda: app.state == ev.RUNNING, what="running")
         market = await until(pilot, market_on_screen, timeout=40, what="two bets on screen")
         assert market in [p.market for p in panel.of(ev.ProgressUpdate)]
-        # the same bet, as the node logged it
+        # the same bet, as the node logged it (the log pane shows held lines at most every 0.5 s)
         bet = f"Game {market['game']} Round {market['clue']}: Peer "
-        assert any(bet in e.text and f"on choice - {market['last_choice']}" in e.text for e in app.log_view.entries)
+        await until(pilot, lambda: any(bet in e.text and f"on choice - {market['last_choice']}" in e.text
+                                       for e in app.log_view.entries), timeout=10, what="the bet's line in the log")
