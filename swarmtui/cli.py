@@ -19,7 +19,12 @@ PROG = "swarmtui"
 # name -> (module under swarmtui.commands, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "open the panel on a simulated node (nothing to install, nothing real touched)"),
-    "supervise": ("supervise", "run and keep alive a node headless, printing one line per event"),
+    "start": ("keepers", "start the node's keeper in the background (it outlives every terminal)"),
+    "attach": ("keepers", "open the panel on the node's running keeper"),
+    "stop": ("keepers", "stop the node (full stop sequence) and its background keeper"),
+    "ls": ("keepers", "list every keeper of this user on this host"),
+    "supervise": ("supervise", "run and keep alive a node in the foreground, printing one line per event"),
+    "service": ("service", "install, remove or show a systemd unit that keeps the node"),
     "diagnose": ("diagnose", "read saved node output and report what swarmtui would have seen"),
     "identity": ("identity", "show the node's peer id, animal name and login state, offline"),
     "history": ("history", "print the node's restart history"),
@@ -31,7 +36,9 @@ class _Parser(argparse.ArgumentParser):
     """argparse that reports usage errors as one line and exit 2, never a wall of usage text."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(2, f"{self.prog}: {message} (try '{self.prog} --help')\n")
+        from swarmtui.node.text import sanitize
+
+        self.exit(2, f"{self.prog}: {sanitize(message)} (try '{self.prog} --help')\n")
 
 
 def _positive_float(text: str) -> float:
@@ -82,9 +89,37 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p.add_argument("--config", metavar="FILE", help="config file")
     p.add_argument("--json", action="store_true", help="print one JSON object per event")
     p.add_argument("--lines", action="store_true", help="also print the node's output lines as events")
+    p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)   # run by `swarmtui start`
+
+    p = sub("start")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.add_argument("--config", metavar="FILE", help="config file")
+
+    p = sub("attach")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.add_argument("--read-only", action="store_true", help="watch only: the keeper refuses this viewer's commands")
+    p.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)   # the keeper protocol on stdin/stdout (ssh)
+
+    p = sub("stop")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+
+    p = sub("ls")
+    p.add_argument("--json", action="store_true", help="one JSON object per keeper")
+
+    p = sub("service")
+    p.add_argument("action", choices=("install", "uninstall", "status"), help="what to do")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    scope = p.add_mutually_exclusive_group()
+    scope.add_argument("--user", dest="scope", action="store_const", const="user",
+                       help="a user unit (~/.config/systemd/user; the default)")
+    scope.add_argument("--system", dest="scope", action="store_const", const="system",
+                       help="a system unit (/etc/systemd/system; run as root)")
+    p.add_argument("--config", metavar="FILE", help="config file the service's supervise uses")
 
     p = sub("diagnose")
-    p.add_argument("files", nargs="+", metavar="FILE", help="saved output: a terminal capture, logs/*.log, or - for stdin")
+    p.add_argument("files", nargs="+", metavar="FILE",
+                   help="saved output: a terminal capture, logs/*.log, - for stdin, or a checkout folder "
+                        "(its logs/*.log and swarmtui's run transcripts of it)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub("identity")
@@ -109,7 +144,9 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
 
 def _dispatch(module: str, args: argparse.Namespace) -> int:
     mod = importlib.import_module(f"swarmtui.commands.{module}")
-    run: Callable[[argparse.Namespace], int] = getattr(mod, "run")
+    # commands.keepers has one function per command (run_start, run_ls, ...); the others `run`.
+    name = f"run_{args.command}" if module == "keepers" else "run"
+    run: Callable[[argparse.Namespace], int] = getattr(mod, name)
     return int(run(args) or 0)
 
 
@@ -126,7 +163,9 @@ def main(argv: list[str] | None = None) -> int:
         target = args.node_dir
         if target != "." and not os.path.exists(target) and os.sep not in target and not target.startswith("."):
             # A bare word that is neither a command nor a directory is almost always a typo.
-            sys.stderr.write(f"{PROG}: unknown command or missing directory: {target!r} (try '{PROG} --help')\n")
+            from swarmtui.node.text import sanitize
+
+            sys.stderr.write(f"{PROG}: unknown command or missing directory: {sanitize(repr(target))} (try '{PROG} --help')\n")
             return 2
         args.command = "panel"
         return _dispatch("panel", args)
@@ -143,6 +182,9 @@ def main(argv: list[str] | None = None) -> int:
         from swarmtui.errors import UserError
 
         if isinstance(exc, UserError):
-            sys.stderr.write(f"{PROG}: {exc}\n")
+            from swarmtui.node.text import sanitize
+
+            # The message quotes paths, config keys and file contents: terminal-safe, one line.
+            sys.stderr.write(f"{PROG}: {sanitize(str(exc))}\n")
             return exc.exit_code
         raise

@@ -47,7 +47,8 @@ if open http://localhost:3000 2> /dev/null; then echo ok; fi
 '''
 
 SCRIPTS = {
-    "hivemind": HEAD + TESTNET + SWARM_AB + HF_PUSH + "python -m hivemind_exp.gsm8k.train_single_gpu --identity_path $IDENTITY_PATH\n",
+    "hivemind": HEAD + 'mkdir -p "$ROOT/logs"\n' + TESTNET + SWARM_AB + HF_PUSH
+    + "python -m hivemind_exp.gsm8k.train_single_gpu --identity_path $IDENTITY_PATH\n",
     "genrl-swarm": HEAD + HF_PUSH + MODEL
     + 'python "$ROOT/genrl-swarm/src/genrl_swarm/runner/swarm_launcher.py" --config-path "$ROOT/configs"\n',
     "rgym": HEAD + HF_PUSH + MODEL + PRG + 'python -m rgym_exp.runner.swarm_launcher --config-path "$ROOT/rgym_exp/config"\n',

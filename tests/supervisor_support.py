@@ -33,7 +33,8 @@ def fast_config(**restart) -> Config:
 
 def clean_env(**extra: str) -> dict:
     env = {k: v for k, v in os.environ.items()
-           if not k.startswith("SWARMTUI_SIM_") and k not in ("IDENTITY_PATH", "HF_TOKEN", "SWARMTUI_RUN_ID")}
+           if not k.startswith("SWARMTUI_SIM_") and k not in ("IDENTITY_PATH", "HF_TOKEN", "SWARMTUI_RUN_ID",
+                                                              "VIRTUAL_ENV", "CONDA_PREFIX", "DOCKER_HOST")}
     env.update(extra)
     return env
 
@@ -41,16 +42,18 @@ def clean_env(**extra: str) -> dict:
 class Harness:
     def __init__(self, tmp_path: Path, era: str = "codezero", scenario: str = "healthy", *, speed: float = 1000.0,
                  login: str = "present", config: Config | None = None, clock=None, interactive: bool = False,
-                 edit: Callable[[Path], None] | None = None, name: str = "node"):
+                 edit: Callable[[Path], None] | None = None, name: str = "node", venv: str = ".venv",
+                 env: dict | None = None):
         self.port = free_port()
-        self.root = create_checkout(tmp_path / name, era, scenario=scenario, speed=speed, port=self.port, login=login)
+        self.root = create_checkout(tmp_path / name, era, scenario=scenario, speed=speed, port=self.port, login=login,
+                                    venv=venv)
         if edit is not None:
             edit(self.root)
         self.events: list[ev.Event] = []
         self.clock = clock
         self.config = config or fast_config()
         self.sup = Supervisor(self.root, self.config, self.events.append, clock=clock, interactive=interactive,
-                              env=clean_env())
+                              env=clean_env(**(env or {})))
 
     # ------------------------------------------------------------ reading events
 

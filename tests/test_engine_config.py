@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -160,3 +162,53 @@ def test_the_readme_documents_every_key_with_its_default():
     rows = {line for line in readme.splitlines() if line.startswith("| `[")}
     for section, key, default, doc in config_keys():
         assert f"| `[{section}]` | `{key}` | `{default}` | {doc} |" in rows, (section, key)
+
+
+# ---------------------------------------------------------------- secrets in the config, odd files
+
+
+def test_a_token_readable_by_others_is_a_warning_with_the_fix(tmp_path):
+    f = tmp_path / "config.toml"
+    f.write_text('[answers]\nhf_push = "Y"\nhf_token = "hf_abcdefSECRET"\n')
+    f.chmod(0o644)
+    cfg = load_config(f)
+    (warning,) = cfg.warnings
+    assert str(f) in warning and "[answers] hf_token" in warning and "0644" in warning
+    assert warning.endswith(f"chmod 600 {f}") and "hf_abcdefSECRET" not in warning
+    assert f.stat().st_mode & 0o777 == 0o644                     # said, never changed for the person
+    f.chmod(0o600)
+    assert load_config(f).warnings == []
+    f.chmod(0o644)
+    f.write_text('[answers]\nhf_push = "N"\n')                  # no secret in it: any mode is fine
+    assert load_config(f).warnings == []
+
+
+def test_a_fifo_config_is_one_line_not_a_hang(tmp_path):
+    f = tmp_path / "config.toml"
+    os.mkfifo(f)
+    box = {}
+
+    def load():
+        try:
+            load_config(f)
+        except ConfigError as exc:
+            box["error"] = str(exc)
+
+    t = threading.Thread(target=load, daemon=True)
+    t.start()
+    t.join(1.0)
+    assert not t.is_alive(), "load_config blocked on a FIFO"
+    assert "FIFO" in box["error"] and str(f) in box["error"] and "\n" not in box["error"]
+    link = tmp_path / "zero.toml"
+    link.symlink_to("/dev/zero")
+    with pytest.raises(ConfigError, match="character device"):
+        load_config(link)
+
+
+def test_a_config_linked_from_elsewhere_is_read(tmp_path):
+    real = tmp_path / "dotfiles" / "swarmtui.toml"
+    real.parent.mkdir()
+    real.write_text('[restart]\nbudget = 7\n')
+    link = tmp_path / "config.toml"
+    link.symlink_to(real)
+    assert load_config(link).restart.budget == 7

@@ -204,3 +204,74 @@ def test_concurrent_appends_do_not_interleave(tmp_path):
     for t in threads:
         t.join()
     assert len(store.read()) == 200
+
+
+# ---------------------------------------------------------------- records of the wrong shape
+
+MALFORMED = [
+    b'{"time":"2026-01-01T00:00:00Z","reason":"good-one","uptime_s":65,"orphans_killed":[]}',
+    b'{"time":7,"reason":"bad-time","orphans_killed":5,"uptime_s":"x","exit_code":true,"backoff_s":"soon"}',
+    b'{"time":"2026-01-03T00:00:00Z","reason":["not","text"],"uptime_s":Infinity,"evidence":"one string",'
+    b'"orphans_killed":[{"pid":1},"junk"],"reward_loss":"maybe","text":{"a":1}}',
+    b'[1,2]',
+    b'"str"',
+    b'42',
+    b'null',
+    b'{"time":"2026-01-04T00:00:00Z","reason":"tor',          # torn: a crash in the middle of a write
+]
+
+
+def test_read_normalises_wrong_typed_fields_and_counts_skipped_lines(tmp_path):
+    store = HistoryStore(tmp_path / "n")
+    store.dir.mkdir(parents=True)
+    store.path.write_bytes(b"\n".join(MALFORMED) + b"\n")
+    loaded = store.load()
+    assert loaded.skipped == 5                                   # the array, string, number, null, torn
+    good, bad_time, odd = loaded.records
+    assert good["reason"] == "good-one" and good["uptime_s"] == 65
+    assert bad_time["time"] == "" and bad_time["orphans_killed"] == [] and bad_time["uptime_s"] is None
+    assert bad_time["exit_code"] is None and bad_time["backoff_s"] is None
+    assert odd["reason"] == "?" and odd["uptime_s"] is None and odd["evidence"] == []
+    assert odd["orphans_killed"] == [{"pid": 1}] and odd["reward_loss"] is None and odd["text"] == ""
+    assert store.read() == loaded.records
+    table = format_table(loaded.records)                         # every row renders
+    assert "good-one" in table and "bad-time" in table and "1m05s" in table
+
+
+def test_format_table_copes_with_raw_dicts_of_any_shape():
+    out = format_table([{"orphans_killed": 5, "uptime_s": "x", "time": 7, "exit_signal": "TERM"},
+                        {"time": "0001-01-01T00:00:00+14:00", "uptime_s": float("inf"), "reason": None}])
+    assert len(out.splitlines()) == 3
+
+
+def test_history_command_shows_good_records_and_says_how_many_were_skipped(tmp_path):
+    node = tmp_path / "rl-swarm"
+    node.mkdir()
+    (node / "run_rl_swarm.sh").write_text("#!/bin/bash\n")
+    store = HistoryStore(node)
+    store.append(record(reason="before-the-mess"))
+    with open(store.path, "ab") as f:
+        f.write(b"\n".join(MALFORMED) + b"\n")
+    store.append(record(reason="after-the-mess"))
+    out = cli(str(node))
+    assert out.returncode == 0 and "Traceback" not in out.stderr + out.stdout, out.stderr
+    assert "before-the-mess" in out.stdout and "after-the-mess" in out.stdout and "bad-time" in out.stdout
+    assert "5 lines of" in out.stdout and "skipped" in out.stdout
+    out = cli(str(node), "--json")
+    assert out.returncode == 0 and "Traceback" not in out.stderr
+    reasons = [json.loads(ln)["reason"] for ln in out.stdout.splitlines()]
+    assert reasons == ["before-the-mess", "good-one", "bad-time", "?", "after-the-mess"]
+    assert out.stderr.count("\n") == 1 and "5 lines" in out.stderr   # stdout stays pure JSON lines
+
+
+def test_a_huge_history_is_read_from_its_end(tmp_path, monkeypatch):
+    import swarmtui.engine.history as history
+
+    store = HistoryStore(tmp_path / "n")
+    for i in range(30):
+        store.append(record(reason=f"r{i}", evidence=[]))
+    monkeypatch.setattr(history, "MAX_HISTORY_READ", 2000)
+    loaded = store.load()
+    assert loaded.truncated and loaded.skipped == 0              # the cut first line is not counted
+    assert loaded.records and loaded.records[-1]["reason"] == "r29"
+    assert len(loaded.records) < 30

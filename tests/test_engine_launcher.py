@@ -267,3 +267,26 @@ def test_looks_like_prompt():
     assert not looks_like_prompt("Map: 100%|██████████| 2/2 [00:00<00:00, 342.84 examples/s]")
     assert not looks_like_prompt("[2025-09-27 14:52:39,606][genrl][INFO] - Joining round")
     assert not looks_like_prompt("")
+
+
+async def test_the_node_starts_with_default_signals_whatever_swarmtui_inherited(tmp_path):
+    """A panel started as a background job of a script inherits SIGINT and SIGQUIT ignored, and
+    nohup ignores SIGHUP; ignored and blocked signals survive exec. The node must get neither,
+    or rl-swarm's SIGINT trap never runs and every stop sits out stop_timeout."""
+    ignored = (signal.SIGINT, signal.SIGQUIT, signal.SIGHUP, signal.SIGTERM, signal.SIGPIPE)
+    saved = {sig: signal.signal(sig, signal.SIG_IGN) for sig in ignored}
+    old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGUSR1})
+    try:
+        # grep reads its own status: bash and python set dispositions of their own as they start
+        run = Run(tmp_path, "", argv=("grep", "^Sig", "/proc/self/status"))
+        status = await run.run()
+    finally:
+        signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+        for sig, handler in saved.items():
+            signal.signal(sig, handler)
+    assert status.code == 0
+    masks = dict(line.split(":") for line in run.texts if line.startswith("Sig"))
+    ign, blk = int(masks["SigIgn"].strip(), 16), int(masks["SigBlk"].strip(), 16)
+    for sig in ignored:
+        assert not ign & (1 << (sig - 1)), f"{sig.name} still ignored in the node: SigIgn={ign:#x}"
+    assert blk == 0, f"signals still blocked in the node: SigBlk={blk:#x}"

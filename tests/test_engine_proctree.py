@@ -111,10 +111,11 @@ def checkout(tmp_path):
             exit 0
         }}
         trap cleanup EXIT
-        # the login server, escaped into its own session, without our marker, cwd in the checkout
-        (cd modal-login && "{PY}" "$BIN/detach.py" drop "$BIN/node" "$LOGIN_PORT")
-        # p2pd, escaped into its own session, without our marker: only its -id= proves it ours
-        "{PY}" "$BIN/detach.py" drop "$BIN/p2pd" -listen=/unix/tmp/hivemind-p2pd-test.sock -id="$ROOT/swarm.pem" -idleTimeout=30s
+        # the login server, escaped into its own session, cwd in the checkout: only the marker it
+        # inherited (as yarn does) proves it ours
+        (cd modal-login && "{PY}" "$BIN/detach.py" keep "$BIN/node" "$LOGIN_PORT")
+        # p2pd, escaped into its own session: its -id= proves nothing, its marker does
+        "{PY}" "$BIN/detach.py" keep "$BIN/p2pd" -listen=/unix/tmp/hivemind-p2pd-test.sock -id="$ROOT/swarm.pem" -idleTimeout=30s
         # a double-forked daemon that keeps our environment marker
         "{PY}" "$BIN/detach.py" keep "{PY}" "$BIN/daemon.py" ollama-like
         "{PY}" "$BIN/trainer.py" -m code_gen_exp.runner.swarm_launcher
@@ -256,8 +257,8 @@ async def test_snapshot_proofs_roles_and_conflicts(subreaper, tree, tmp_path):
     assert snap[0].pid == tree.proc.pid                       # tree order: the launcher first
     assert by_role["trainer"][0].proof == "descendant"
     assert by_role["dht"][0].ppid == by_role["trainer"][0].pid
-    assert by_role["p2pd"][0].proof == "p2pd-id" and "-id=" + str(root / "swarm.pem") in by_role["p2pd"][0].cmdline
-    assert by_role["login-server"][0].proof == "login-cwd"
+    assert by_role["p2pd"][0].proof == "marker" and "-id=" + str(root / "swarm.pem") in by_role["p2pd"][0].cmdline
+    assert by_role["login-server"][0].proof == "marker"
     assert tree.port in by_role["login-server"][0].ports
     daemon = [p for p in by_role["other"] if "daemon.py" in p.cmdline]
     assert daemon and daemon[0].proof == "marker"
@@ -289,10 +290,10 @@ async def test_stop_sequence_kills_ours_and_only_ours(subreaper, tree, tmp_path)
     assert steps == ["sigint", "sweep", "verify"]         # the script's trap took the whole group down
     assert events[0].remaining == 0
     orphans = [e for e in events if isinstance(e, OrphanKilled)]
-    assert sorted(e.proof for e in orphans) == ["login-cwd", "marker", "p2pd-id"]
+    assert sorted(e.proof for e in orphans) == ["marker", "marker", "marker"]
     assert all(e.signal == "SIGTERM" for e in orphans)
     assert result.clean and events[-1].remaining == 0
-    assert sorted(r["proof"] for r in result.orphans_killed) == ["login-cwd", "marker", "p2pd-id"]
+    assert sorted(r["proof"] for r in result.orphans_killed) == ["marker", "marker", "marker"]
     for pid in ours_before:
         assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
     assert decoy.returncode is None and psutil.pid_exists(decoy.pid)     # the look-alike survived
@@ -353,11 +354,9 @@ async def test_port_status_free_ours_and_not_ours(subreaper, tree, tmp_path):
         await asyncio.sleep(0.05)
         ours = port_status(tree.port, tree.tree)
     assert ours.state == "ours"
-    # A scan that ran between detach.py's setsid and its exec proved the server ours by the
-    # marker it still had then (a proof holds for the process's life). A tree that first meets
-    # it now must prove it by its working folder: that proof is the point here.
+    # A tree that first meets the server now (it left our session) proves it by its marker.
     fresh = port_status(tree.port, ProcTree(tree.own))
-    assert fresh.state == "ours" and fresh.holders[0].proof == "login-cwd"
+    assert fresh.state == "ours" and fresh.holders[0].proof == "marker"
 
 
 async def test_kill_now_is_synchronous_and_thorough(subreaper, tree):
@@ -373,11 +372,16 @@ async def test_kill_now_is_synchronous_and_thorough(subreaper, tree):
 
 
 async def test_leftover_of_an_earlier_session_on_this_checkout_is_ours(tree, tmp_path):
-    """A supervisor that died left a p2pd behind: its marker names this checkout, so the next
-    session cleans it up; a marker naming another checkout never makes a process ours."""
+    """A keeper that died left a p2pd behind: its marker is a run id recorded for this checkout
+    by a keeper that is gone, so the next keeper cleans it up. A marker that merely looks like
+    this checkout's (another keeper's, alive, or never recorded) or names another checkout
+    never makes a process ours."""
     bin_ = tmp_path / "bin"
-    earlier = await tree.decoy(str(bin_ / "p2pd"), "-id=/somewhere/else.pem",
-                               env_extra={RUN_ID_ENV: tree.own.marker_prefix + "earlier0000"})
+    recorded = tree.own.marker_prefix + "earlier0000"
+    tree.own.earlier_run_ids = frozenset({recorded})
+    earlier = await tree.decoy(str(bin_ / "p2pd"), "-id=/somewhere/else.pem", env_extra={RUN_ID_ENV: recorded})
+    live_keeper = await tree.decoy(str(bin_ / "p2pd"), "-id=" + str(tree.root / "swarm.pem"),
+                                   env_extra={RUN_ID_ENV: tree.own.marker_prefix + "alive0000000"})
     stranger = await tree.decoy(str(bin_ / "p2pd"), "-id=/somewhere/else.pem",
                                 env_extra={RUN_ID_ENV: "elsewhere-0123456789:0000"})
     end = time.monotonic() + 5
@@ -385,13 +389,13 @@ async def test_leftover_of_an_earlier_session_on_this_checkout_is_ours(tree, tmp
     while time.monotonic() < end and earlier.pid not in found:
         found = {o.proc.pid: o.proof for o in tree.tree.scan()}
         await asyncio.sleep(0.05)
-    assert found == {earlier.pid: "marker-checkout"}
+    assert found == {earlier.pid: "marker-earlier-keeper"}
     events = []
     result = await tree.tree.stop(report=events.append, int_timeout=1, term_timeout=1, kill_timeout=1)
     assert [e.pid for e in events if isinstance(e, OrphanKilled)] == [earlier.pid]
     assert result.clean
     assert await asyncio.wait_for(earlier.wait(), 2) == -signal.SIGTERM
-    assert stranger.returncode is None
+    assert stranger.returncode is None and live_keeper.returncode is None
 
 
 async def test_incremental_snapshots_see_new_and_gone_processes_with_cpu_and_memory(subreaper, tree, tmp_path):
@@ -426,17 +430,53 @@ async def test_incremental_snapshots_see_new_and_gone_processes_with_cpu_and_mem
 
 async def test_a_process_caught_inside_its_exec_is_looked_at_again(tree, tmp_path, monkeypatch):
     """Between the kernel giving an exec'd process its new name and its new arguments, the
-    command line reads empty. A p2pd seen in that instant must not be filed as a stranger for
-    NEGATIVE_TTL: the next scan proves it ours by its -id=. The empty read is simulated (the
-    real window is microseconds wide); the process, its /proc row and its proof are real."""
-    p2pd = await tree.decoy(str(tmp_path / "bin" / "p2pd"), "-id=" + str(tree.root / "swarm.pem"))
+    command line and environment read empty. A p2pd seen in that instant must not be filed as a
+    stranger for NEGATIVE_TTL: the next scan proves it ours by its marker. The empty reads are
+    simulated (the real window is microseconds wide); the process, its /proc row and its proof
+    are real."""
+    p2pd = await tree.decoy(str(tmp_path / "bin" / "p2pd"), "-id=" + str(tree.root / "swarm.pem"),
+                            env_extra={RUN_ID_ENV: tree.own.run_id})
     end = time.monotonic() + 5
     while time.monotonic() < end and psutil.Process(p2pd.pid).name() != "p2pd":
         await asyncio.sleep(0.02)
-    real_cmdline = psutil.Process.cmdline
+    real_cmdline, real_environ = psutil.Process.cmdline, psutil.Process.environ
     monkeypatch.setattr(psutil.Process, "cmdline",
                         lambda self: [] if self.pid == p2pd.pid else real_cmdline(self))
+    monkeypatch.setattr(psutil.Process, "environ",
+                        lambda self: {} if self.pid == p2pd.pid else real_environ(self))
     assert p2pd.pid not in {o.proc.pid for o in tree.tree.scan()}
     monkeypatch.setattr(psutil.Process, "cmdline", real_cmdline)
+    monkeypatch.setattr(psutil.Process, "environ", real_environ)
     found = {o.proc.pid: o.proof for o in tree.tree.scan()}
-    assert found.get(p2pd.pid) == "p2pd-id"
+    assert found.get(p2pd.pid) == "marker"
+
+
+async def test_a_path_match_proves_nothing_and_the_emergency_kill_spares_earlier_leftovers(tree, tmp_path):
+    """A login server whose cwd is in the checkout and a p2pd with the checkout's -id= are what
+    ANY node of this checkout looks like (one started by hand, one of another swarmtui): shown as
+    conflicts, never ours, never signalled. The emergency kill touches only this keeper's own
+    run: a leftover of an earlier keeper is the pre-flight's to sweep (with a record), not its."""
+    bin_ = tmp_path / "bin"
+    login = await tree.decoy(str(bin_ / "node"), str(tree.port), cwd=tree.root / "modal-login")
+    p2pd = await tree.decoy(str(bin_ / "p2pd"), "-id=" + str(tree.root / "swarm.pem"))
+    recorded = tree.own.marker_prefix + "earlier0000"
+    tree.own.earlier_run_ids = frozenset({recorded})
+    earlier = await tree.decoy(str(bin_ / "p2pd"), "-id=/elsewhere.pem", env_extra={RUN_ID_ENV: recorded})
+    end = time.monotonic() + 5
+    snap = []
+    while time.monotonic() < end:
+        snap = tree.tree.snapshot(conflicts=True)
+        why = {p.pid: p.conflict for p in snap if not p.ours}
+        if login.pid in why and p2pd.pid in why and earlier.pid in {p.pid for p in snap if p.ours}:
+            break
+        await asyncio.sleep(0.05)
+    assert {p.pid for p in snap if p.ours} == {earlier.pid}
+    assert "holds the login port" in why[login.pid] and "uses our identity" in why[p2pd.pid]
+    assert tree.tree.kill_now() == 0
+    await asyncio.sleep(0.2)
+    assert login.returncode is None and p2pd.returncode is None and earlier.returncode is None
+    assert psutil.Process(earlier.pid).status() != psutil.STATUS_ZOMBIE
+    result = await tree.tree.stop(int_timeout=1, term_timeout=1, kill_timeout=1)
+    assert [o["pid"] for o in result.orphans_killed] == [earlier.pid]
+    assert await asyncio.wait_for(earlier.wait(), 2) == -signal.SIGTERM
+    assert login.returncode is None and p2pd.returncode is None

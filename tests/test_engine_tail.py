@@ -30,8 +30,9 @@ class Follower:
     def __init__(self, path, **kw):
         self.lines: list[TailLine] = []
         self.notices: list[str] = []
+        self.details: list[str] = []
         kw.setdefault("backend", BACKEND["name"])
-        self.tailer = LogTailer(path, on_notice=lambda k, d: self.notices.append(k), **kw)
+        self.tailer = LogTailer(path, on_notice=self._on_notice, **kw)
         self.task: asyncio.Task | None = None
 
     async def __aenter__(self):
@@ -42,6 +43,10 @@ class Follower:
     async def __aexit__(self, *exc):
         self.tailer.stop()
         await asyncio.wait_for(self.task, 3)
+
+    def _on_notice(self, kind, detail):
+        self.notices.append(kind)
+        self.details.append(detail)
 
     @property
     def texts(self):
@@ -320,3 +325,150 @@ async def test_catch_up_reads_now_what_the_watcher_has_not_read_yet(tmp_path):
         await f.wait_count(1, timeout=5)
         await asyncio.sleep(0.3)
         assert f.texts == ["partial line"]     # the follower goes on after what was caught up
+
+
+# A node's log handler: it keeps its descriptor across a rotation and writes on through it until
+# told to reopen the name. Driven over stdin so the test decides what happens in between.
+KEEPING_WRITER = r"""
+import sys
+path = sys.argv[1]
+f = open(path, "a", buffering=1)
+for cmd in sys.stdin:
+    words = cmd.split()
+    if words[0] == "reopen":
+        f.close()
+        f = open(path, "a", buffering=1)
+    else:
+        tag, first, count = words[0], int(words[1]), int(words[2])
+        for i in range(first, first + count):
+            f.write(f"{tag} {i}\n")
+    print("ok", flush=True)
+"""
+
+
+class KeepingWriter:
+    def __init__(self, path):
+        self.path = path
+        self.proc = None
+
+    async def __aenter__(self):
+        self.proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-c", KEEPING_WRITER, str(self.path),
+            stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE)
+        return self
+
+    async def do(self, cmd):
+        """`<tag> <first> <count>` writes lines `<tag> <i>`; `reopen` opens the name afresh."""
+        self.proc.stdin.write(cmd.encode() + b"\n")
+        await self.proc.stdin.drain()
+        assert await asyncio.wait_for(self.proc.stdout.readline(), 5) == b"ok\n"
+
+    async def __aexit__(self, *exc):
+        self.proc.stdin.close()
+        try:
+            await asyncio.wait_for(self.proc.wait(), 5)
+        finally:
+            if self.proc.returncode is None:
+                self.proc.kill()
+                await self.proc.wait()
+
+
+def held_by_us(target):
+    """Our descriptors open on `target` (what /proc/self/fd/N reads, ' (deleted)' included)."""
+    held = []
+    for n in os.listdir("/proc/self/fd"):
+        try:
+            if os.readlink(f"/proc/self/fd/{n}") == target:
+                held.append(n)
+        except OSError:
+            pass
+    return held
+
+
+async def test_mv_rotation_reads_what_the_writer_puts_in_the_renamed_file(tmp_path):
+    log = tmp_path / "swarm_launcher.log"
+    log.write_text("")
+    async with Follower(log, from_start=True) as f, KeepingWriter(log) as w:
+        await w.do("old 1 5")
+        await f.wait_count(5)
+        os.rename(log, f"{log}.1")
+        await f.wait_for(lambda: f.notices)      # the tailer has seen the name go...
+        await w.do("old 6 20")                  # ...and the node writes on through its fd
+        await w.do("reopen")
+        await w.do("new 1 30")
+        await f.wait_count(55)
+        await asyncio.sleep(0.3)                # a line read twice would arrive by now
+    # the renamed file's lines keep their numbers; the new file's start at 1
+    assert f.lines == [(f"old {i}", i) for i in range(1, 26)] + [(f"new {i}", i) for i in range(1, 31)]
+    assert f.notices[0] == "rotated" and f.notices.count("rotated") == 1
+    assert f"{log}.1" in f.details[0]
+
+
+async def test_renamed_file_written_a_second_after_the_rotation_is_still_read(tmp_path):
+    log = tmp_path / "a.log"
+    log.write_text("")
+    async with Follower(log, from_start=True) as f, KeepingWriter(log) as w:
+        await w.do("old 1 3")
+        await f.wait_count(3)
+        os.rename(log, f"{log}.1")
+        append(log, "new 1\n", "w")             # the name already has a new file in use
+        await f.wait_count(4)
+        await asyncio.sleep(1.0)
+        await w.do("old 4 2")
+        await f.wait_count(6)
+    assert f.lines == [("old 1", 1), ("old 2", 2), ("old 3", 3), ("new 1", 1), ("old 4", 4), ("old 5", 5)]
+
+
+async def test_writes_to_a_file_renamed_to_any_name_wake_the_tailer(tmp_path):
+    """No waiting for the safety recheck (a minute here): the renamed file is watched itself,
+    whatever its new name (inotify: through our descriptor; watchfiles: by its new name)."""
+    log = tmp_path / "a.log"
+    log.write_text("")
+    async with Follower(log, from_start=True, rust_timeout_ms=60_000) as f, KeepingWriter(log) as w:
+        await w.do("old 1 1")
+        await f.wait_count(1)
+        os.rename(log, tmp_path / "a.log-20250101")
+        await f.wait_for(lambda: f.notices)
+        await asyncio.sleep(0.5)                # the wakes the rename itself caused are over
+        await w.do("old 2 1")
+        await f.wait_count(2)
+    assert f.texts == ["old 1", "old 2"]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="/proc/self/fd")
+@pytest.mark.parametrize("how", ["rename", "unlink"])
+async def test_a_file_rotated_away_is_read_and_then_let_go_once_quiet(tmp_path, how):
+    log = tmp_path / "a.log"
+    log.write_text("")
+    gone_to = f"{log}.1" if how == "rename" else f"{log} (deleted)"
+    async with Follower(log, from_start=True, rotated_quiet_s=0.5) as f, KeepingWriter(log) as w:
+        await w.do("old 1 1")
+        await f.wait_count(1)
+        os.rename(log, f"{log}.1") if how == "rename" else log.unlink()
+        await f.wait_for(lambda: f.notices)
+        await w.do("old 2 1")                   # a deleted file the node still holds is written too
+        await f.wait_count(2)
+        assert held_by_us(gone_to)
+        await f.wait_for(lambda: not held_by_us(gone_to), timeout=6)
+        assert f.tailer._kept == []
+    assert f.texts == ["old 1", "old 2"]
+    assert f.notices == ["rotated" if how == "rename" else "deleted"]
+
+
+async def test_catch_up_reads_the_renamed_file_then_the_new_one(tmp_path):
+    log = tmp_path / "swarm_launcher.log"
+    log.write_text("")
+    async with Follower(log, from_start=True, step_ms=2000) as f:    # a watcher that reads 2 s late
+        with open(log, "a", buffering=1) as old:
+            old.write("old 1\n")
+            os.rename(log, f"{log}.1")
+            old.write("old 2\n")
+            append(log, "new 1\n", "w")
+            await asyncio.sleep(0.1)
+            assert f.texts == []
+            assert f.tailer.catch_up() == [("old 1", 1), ("old 2", 2), ("new 1", 1)]
+            old.write("old 3\n")               # after catch_up has seen the rotation
+            append(log, "new 2\n")
+            assert f.tailer.catch_up() == [("old 3", 3), ("new 2", 2)]
+        await asyncio.sleep(2.5)
+        assert f.texts == []                    # the follower goes on after them, not again

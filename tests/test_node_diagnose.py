@@ -68,7 +68,9 @@ def test_hivemind_terminal_capture():
     assert rep.last_progress["step"] == 17 and rep.last_progress["round"] == 331 and rep.last_progress["stage"] == 1
     assert rep.last_rewards["reward"] == 0.75
     ids = [d.id for d in rep.detections]
-    assert ids.count("login-waiting") == 3
+    # Every login wait of this capture ends on the next line (Found userData.json, API key is
+    # activated): the script always prints the wait first, so none of them is a detection.
+    assert "login-waiting" not in ids
     for want in ("browser-open-failed", "pip-yanked-version", "peer-already-registered", "skipped-round",
                  "dht-ipc-error", "oom-killed", "script-error-trap"):
         assert want in ids
@@ -102,7 +104,8 @@ def test_yarn_log_and_startup_failures():
         "new-identity-generated", "p2pd-startup-timeout", "identity-taken", "p2pd-bootstrap-failed",
         "testnet-unreachable", "mps-oom", "p2pd-socket-lost", "hydra-startup-failure", "dht-ipc-error",
         "dht-ipc-error", "group-kill-failed", "browser-open-failed"]
-    assert s.era is None and s.peer_id is None and s.first_round is None
+    # No round and no Hello, but the Hydra traceback runs through rgym_exp/runner/swarm_launcher.py.
+    assert s.era == "rgym" and s.peer_id is None and s.first_round is None
 
 
 ALL_FIXTURES = sorted(p.name for p in FIX.iterdir() if p.suffix in (".log", ".txt"))

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import stat
 import subprocess
 import sys
 
@@ -18,6 +19,17 @@ from node_checkouts import _pooled_key, libp2p_key_bytes, make_checkout, write_l
 from swarmtui.node import peerid
 from swarmtui.node.identity import identity_report, load_name_words, name_words_from_file
 from swarmtui.node.layout import inspect_checkout
+
+
+def write_private_login(root, **kw):
+    """The login files as a careful person leaves them (0600); modal-login itself writes 0644,
+    which is a problem of its own (test_login_files_readable_by_others)."""
+    write_login(root, **kw)
+    for name in ("userData.json", "userApiKey.json"):
+        path = root / "modal-login" / "temp-data" / name
+        if path.exists():
+            path.chmod(0o600)
+
 
 # Independent cross-check: js-libp2p's peer-id test fixture (test/fixtures/sample-id; the same
 # sample is reused by ts-peer-id, swift-libp2p and zig libp2p tests): an RSA-2048 private key in
@@ -102,7 +114,7 @@ def test_report_on_a_good_key(tmp_path):
     root = make_checkout(tmp_path / "n", "codezero")
     raw = libp2p_key_bytes()
     write_pem(root / "swarm.pem", raw)
-    write_login(root)
+    write_private_login(root)
     rep = identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "no-backups")
     assert rep.pem_state == "ok" and rep.pem_mode == "0400"
     assert rep.peer_id == peerid.peer_id_from_key_bytes(raw)
@@ -195,6 +207,27 @@ def test_identity_path_env_is_honoured(tmp_path):
     assert rep.pem_path == str(keys / "swarm.pem") and rep.peer_id == peerid.peer_id_from_key_bytes(raw)
 
 
+def test_a_docker_way_checkout_has_its_identity_and_login_under_user(tmp_path):
+    # docker-compose.yaml (v0.5.0 ... main): ./user/keys -> the container's keys/ (IDENTITY_PATH of
+    # the image), ./user/modal-login -> modal-login/temp-data. No ./swarm.pem on such a checkout.
+    root = make_checkout(tmp_path / "n", "rgym")
+    (root / "user" / "keys").mkdir(parents=True)
+    raw = libp2p_key_bytes()
+    write_pem(root / "user" / "keys" / "swarm.pem", raw)
+    (root / "user" / "modal-login").mkdir(parents=True)
+    write_login(root)   # writes modal-login/temp-data: move the files where the container writes them
+    for name in ("userData.json", "userApiKey.json"):
+        (root / "modal-login" / "temp-data" / name).rename(root / "user" / "modal-login" / name)
+        (root / "user" / "modal-login" / name).chmod(0o600)
+    rep = identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "b")
+    assert rep.pem_path == str(root.resolve() / "user" / "keys" / "swarm.pem")
+    assert rep.pem_state == "ok" and rep.peer_id == peerid.peer_id_from_key_bytes(raw) and rep.animal_name
+    assert rep.login.user_data and rep.login.api_key and rep.login.activated
+    # the same checkout looked at the script way: no pem, no login (what `identity` said before)
+    rep = identity_report(inspect_checkout(root, env={}, docker=False), backups_dir=tmp_path / "b")
+    assert rep.pem_state == "missing" and not rep.login.user_data
+
+
 def test_no_word_lists_still_shows_the_peer_id(tmp_path):
     root = make_checkout(tmp_path / "n", "codezero", name_utils=None)
     write_pem(root / "swarm.pem", libp2p_key_bytes())
@@ -230,7 +263,7 @@ def test_corrupt_login_file(tmp_path):
 def test_eoa_mismatch_when_known(tmp_path):
     root = make_checkout(tmp_path / "n", "codezero")
     write_pem(root / "swarm.pem", libp2p_key_bytes())
-    write_login(root, address="0xAbC0000000000000000000000000000000000001")
+    write_private_login(root, address="0xAbC0000000000000000000000000000000000001")
     lay = inspect_checkout(root, env={})
     assert identity_report(lay, known_eoa="0xabc0000000000000000000000000000000000001",
                            backups_dir=tmp_path / "b").problems == []
@@ -289,7 +322,7 @@ def test_cli_json_and_human(tmp_path):
     root = make_checkout(tmp_path / "n", "rgym")
     raw = libp2p_key_bytes()
     write_pem(root / "swarm.pem", raw)
-    write_login(root)
+    write_private_login(root)
     out = swarmtui("identity", str(root), "--json")
     assert out.returncode == 0, out.stderr
     data = json.loads(out.stdout)
@@ -329,3 +362,91 @@ def test_cli_on_simulator_checkouts(tmp_path):
         assert data["animal_name"] and len(data["animal_name"].split()) == 3
         assert data["login"]["user_data"] and data["login"]["api_key"]
         assert "privateKey" not in out.stdout
+
+
+# ---------------------------------------------------------------- odd files, secrets readable by others
+
+
+def _within(seconds, fn):
+    """fn() in a thread: a blocking open() fails the test instead of hanging the suite."""
+    import threading
+
+    box = {}
+    t = threading.Thread(target=lambda: box.update(value=fn()), daemon=True)
+    t.start()
+    t.join(seconds)
+    assert not t.is_alive(), f"blocked for more than {seconds} s"
+    return box["value"]
+
+
+def test_fifo_at_swarm_pem_is_a_problem_not_a_hang(tmp_path):
+    root = make_checkout(tmp_path / "n", "codezero")
+    os.mkfifo(root / "swarm.pem")
+    rep = _within(1.0, lambda: identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "b"))
+    assert rep.pem_state == "bad-format" and "FIFO" in rep.pem_error
+    (p,) = [p for p in rep.problems if p.code == "pem-bad-format"]
+    assert "FIFO" in p.message and "restore the original swarm.pem" in p.fix
+    out = _within(30.0, lambda: swarmtui("identity", str(root)))
+    assert out.returncode == 0 and "pem-bad-format" in out.stdout and "Traceback" not in out.stderr
+
+
+def test_swarm_pem_linked_to_dev_zero_is_a_problem_not_a_memory_error(tmp_path):
+    root = make_checkout(tmp_path / "n", "codezero")
+    (root / "swarm.pem").symlink_to("/dev/zero")
+    rep = _within(1.0, lambda: identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "b"))
+    assert rep.pem_state == "bad-format" and "character device" in rep.pem_error
+    assert "pem-mode" not in [p.code for p in rep.problems]      # /dev/zero's 0666 is not the key's mode
+
+
+def test_swarm_pem_linked_to_a_key_elsewhere_is_read(tmp_path):
+    root = make_checkout(tmp_path / "n", "codezero")
+    elsewhere = tmp_path / "other-disk"
+    elsewhere.mkdir()
+    raw = libp2p_key_bytes()
+    write_pem(elsewhere / "swarm.pem", raw)
+    (root / "swarm.pem").symlink_to(elsewhere / "swarm.pem")
+    rep = identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "b")
+    assert rep.pem_state == "ok" and rep.peer_id == peerid.peer_id_from_key_bytes(raw)
+
+
+def test_fifo_login_file_does_not_hang(tmp_path):
+    root = make_checkout(tmp_path / "n", "codezero")
+    write_pem(root / "swarm.pem", libp2p_key_bytes())
+    write_private_login(root, api_key=False)
+    os.mkfifo(root / "modal-login" / "temp-data" / "userApiKey.json")
+    rep = _within(1.0, lambda: identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "b"))
+    assert rep.login.api_key is False and rep.login.user_data is True
+
+
+def test_login_files_readable_by_others(tmp_path):
+    root = make_checkout(tmp_path / "n", "codezero")
+    write_pem(root / "swarm.pem", libp2p_key_bytes())
+    write_private_login(root)
+    key = root / "modal-login" / "temp-data" / "userApiKey.json"
+    data = root / "modal-login" / "temp-data" / "userData.json"
+    key.chmod(0o644)                        # as modal-login writes it
+    data.chmod(0o640)
+    rep = identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "b")
+    found = {p.message.split()[0]: p for p in rep.problems if p.code == "secret-readable"}
+    assert set(found) == {str(key), str(data)}
+    assert "0644" in found[str(key)].message and found[str(key)].fix.startswith(f"chmod 600 {key}")
+    assert "0640" in found[str(data)].message and found[str(data)].fix.startswith(f"chmod 600 {data}")
+    assert stat.S_IMODE(key.stat().st_mode) == 0o644         # reported, never chmod'ed for the person
+    key.chmod(0o600)
+    data.chmod(0o600)
+    rep = identity_report(inspect_checkout(root, env={}), backups_dir=tmp_path / "b")
+    assert rep.problems == []
+
+
+def test_cli_shows_every_readable_secret(tmp_path):
+    root = make_checkout(tmp_path / "n", "codezero")
+    pem = write_pem(root / "swarm.pem", libp2p_key_bytes(), mode=0o644)
+    write_login(root)
+    for name in ("userData.json", "userApiKey.json"):
+        (root / "modal-login" / "temp-data" / name).chmod(0o644)
+    out = swarmtui("identity", str(root))
+    assert out.returncode == 0
+    assert f"pem-mode: {pem} is readable by others (mode 0644)" in out.stdout
+    assert out.stdout.count("secret-readable:") == 2
+    assert f"fix: chmod 600 {pem}" in out.stdout
+    assert f"fix: chmod 600 {root / 'modal-login' / 'temp-data' / 'userApiKey.json'}" in out.stdout

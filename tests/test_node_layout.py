@@ -155,3 +155,72 @@ def test_real_sim_checkouts_are_understood(tmp_path):
         lay = inspect_checkout(sim.create_checkout(tmp_path / era, era), env={})
         assert lay.era == era
         assert "hf_push" in {p.key for p in lay.prompts}
+
+
+# ---------------------------------------------------------------- issue 13: the Docker way, late logs, old eras
+
+
+def test_the_docker_way_is_found_by_its_files(tmp_path):
+    # docker-compose.yaml (v0.5.0 ... main) mounts ./user/keys, ./user/modal-login, ./user/logs;
+    # swarm.containerfile sets IDENTITY_PATH=/home/gensyn/rl_swarm/keys/swarm.pem.
+    root = make_checkout(tmp_path / "n", "codezero")
+    (root / "user" / "keys").mkdir(parents=True)
+    (root / "user" / "keys" / "swarm.pem").write_bytes(b"x")
+    lay = inspect_checkout(root, env={})
+    r = root.resolve()
+    assert lay.launch == "docker"
+    assert lay.identity_path == r / "user" / "keys" / "swarm.pem"
+    assert lay.temp_data_dir == r / "user" / "modal-login"
+    assert lay.user_data_path == r / "user" / "modal-login" / "userData.json"
+    assert lay.api_key_path == r / "user" / "modal-login" / "userApiKey.json"
+    assert lay.logs_dir == r / "user" / "logs"
+    assert lay.log_files == (r / "user/logs/swarm_launcher.log", r / "user/logs/yarn.log")
+    assert lay.venv_bin is None
+    # the script way's own swarm.pem wins the guess: it is what run_rl_swarm.sh would use
+    (root / "swarm.pem").write_bytes(b"y")
+    assert inspect_checkout(root, env={}).launch == "script"
+    assert inspect_checkout(root, env={}).identity_path == r / "swarm.pem"
+
+
+def test_the_launch_command_decides_the_layout(tmp_path):
+    root = make_checkout(tmp_path / "n", "rgym")
+    r = root.resolve()
+    lay = inspect_checkout(root, env={"IDENTITY_PATH": "/elsewhere/key.pem"}, docker=True)
+    # the container never sees this environment's IDENTITY_PATH
+    assert lay.launch == "docker" and lay.identity_path == r / "user" / "keys" / "swarm.pem"
+    (root / "user" / "keys").mkdir(parents=True)
+    (root / "user" / "keys" / "swarm.pem").write_bytes(b"x")
+    lay = inspect_checkout(root, env={}, docker=False)
+    assert lay.launch == "script" and lay.identity_path == r / "swarm.pem"
+    assert lay.user_data_path == r / "modal-login" / "temp-data" / "userData.json"
+
+
+def test_v0_5_training_log_is_followed_by_pattern(tmp_path):
+    # rgym_exp/src/manager.py of v0.5.2 ... v0.5.8 adds a FileHandler for
+    # os.path.join(log_dir, f"training_{self.animal_name}.log"); v0.6.0 removed it (353e519).
+    root = make_checkout(tmp_path / "n", "rgym")
+    manager = root / "rgym_exp" / "src" / "manager.py"
+    manager.write_text("import os\n\nclass SwarmGameManager:\n    def __init__(self, log_dir='logs'):\n"
+                       "        path = os.path.join(log_dir, f\"training_{self.animal_name}.log\")\n")
+    assert inspect_checkout(root, env={}).log_globs == ("logs/training_*.log",)
+    assert inspect_checkout(root, env={}, docker=True).log_globs == ("user/logs/training_*.log",)
+    manager.write_text("import os\n# v0.6: no training log of its own\n")
+    assert inspect_checkout(root, env={}).log_globs == ()
+    assert inspect_checkout(make_checkout(tmp_path / "c", "codezero"), env={}).log_globs == ()
+
+
+def test_early_hivemind_scripts_log_only_to_the_terminal(tmp_path):
+    # v0.1.0-v0.4.2 never name logs/ (v0.4.3 added `mkdir -p "$ROOT/logs"` and logs/swarm.log);
+    # v0.1.0 has no prompts and no modal-login at all, and still runs train_single_gpu.
+    root = make_checkout(tmp_path / "v01", "hivemind")
+    (root / "run_rl_swarm.sh").write_text(
+        "#!/bin/bash\nROOT=$PWD\nDEFAULT_IDENTITY_PATH=\"\"\nIDENTITY_PATH=${IDENTITY_PATH:-$DEFAULT_IDENTITY_PATH}\n"
+        "echo \"Getting requirements...\"\npip install -r \"$ROOT\"/requirements.txt\n"
+        "python -m hivemind_exp.gsm8k.train_single_gpu --identity_path \"$IDENTITY_PATH\" --config \"$CONFIG_PATH\"\n")
+    lay = inspect_checkout(root, env={})
+    assert lay.era == "hivemind" and lay.log_files == ()
+    assert lay.entry_module == "hivemind_exp.gsm8k.train_single_gpu"
+    # a v0.4.4-shaped script names logs/ and gets swarm.log and yarn.log
+    (root / "run_rl_swarm.sh").write_text("#!/bin/bash\nROOT=$PWD\nmkdir -p \"$ROOT/logs\"\n"
+                                          "python -m hivemind_exp.gsm8k.train_single_gpu\n")
+    assert [p.name for p in inspect_checkout(root, env={}).log_files] == ["swarm.log", "yarn.log"]

@@ -26,6 +26,21 @@ SINGLE = {
     "oom-killed": (["./run_rl_swarm.sh: line 301: 48377 Killed                  python -m hivemind_exp.gsm8k.train_single_gpu",
                     "run_rl_swarm.sh: line 88: 1234 Killed: 9 python -m rgym_exp.runner.swarm_launcher"],
                    ["INFO: Killed 3 stale workers", "Terminated", "zsh: killed ./run_rl_swarm.sh"]),
+    "disk-full": (["OSError: [Errno 28] No space left on device",
+                   "OSError: [Errno 28] No space left on device: '/home/u/rl-swarm/logs/swarm_launcher.log'",
+                   "ERROR: Could not install packages due to an OSError: [Errno 28] No space left on device",
+                   "RuntimeError: [enforce fail at inline_container.cc:603] . PytorchStreamWriter failed writing file "
+                   "data/3: file write failed",
+                   "OSError: [Errno 122] Disk quota exceeded: '/home/u/rl-swarm/runs/checkpoint-40'",
+                   "./run_rl_swarm.sh: line 190: echo: write error: No space left on device",
+                   "Error: ENOSPC: no space left on device, write",
+                   " 85%|████████▌ | 17/20 [13:46<03:05, 709.81s/it]OSError: [Errno 28] No space left on device"],
+                  # inotify's ENOSPC is a watch limit, not a disk; and words about disks that are fine
+                  ["OSError: [Errno 28] inotify watch limit reached",
+                   "tail: inotify cannot be used, reverting to polling: No space left on device",
+                   "Watchpack Error (watcher): Error: ENOSPC: System limit for number of file watchers reached, watch '/x'",
+                   "OSError: [Errno 280] Something else", "Free space left on device: 12 GB",
+                   "huggingface_hub: you have exceeded your monthly quota"]),
     "script-error-trap": ([">> An error was detected while running rl-swarm. See /home/u/rl-swarm/logs for full logs."],
                           [">> An error was detected in your model answer (eval)", "Using Model: org/ErrorAnalysis-7B"]),
     "p2pd-startup-timeout": (["hivemind.p2p.p2p_daemon_bindings.utils.P2PDaemonError: Daemon failed to start in 15.0 seconds",
@@ -101,8 +116,9 @@ SINGLE = {
                           ["kill -- -3664", "ProcessLookupError: [Errno 3] No such process"]),
     "training-timed-out": (["INFO:x:dormant toothy bat:Training timed out!"], ["Training finished"]),
 }
-ENGINE_RAISED = {"exited", "trainer-exited", "silence", "stalled", "manual", "orphan", "skipped-round"}
-MULTI_LINE = {"python-traceback"}  # and dht-ipc-error / chain-submit-transient have multi-line forms too
+ENGINE_RAISED = {"exited", "trainer-exited", "silence", "stalled", "manual", "orphan", "skipped-round", "hangup",
+                 "signal", "keeper-lost"}
+MULTI_LINE = {"python-traceback", "python-module-missing"}  # and dht-ipc-error / chain-submit-transient have multi-line forms too
 
 
 def feed_all(lines, matcher=None):
@@ -214,6 +230,17 @@ def test_traceback_ending_in_a_known_exception_is_that_exception():
     assert [(m.id, m.line) for m in feed_all(lines)] == [("p2pd-startup-timeout", 4)]
 
 
+def test_disk_full_traceback_is_disk_full_not_a_generic_traceback():
+    # What a real write into a full disk raises in python (the ERR trap's line follows it).
+    lines = ["Traceback (most recent call last):",
+             '  File "/x/genrl/trainer/grpo_trainer.py", line 301, in save',
+             "    torch.save(self.model.state_dict(), path)",
+             "OSError: [Errno 28] No space left on device",
+             ">> An error was detected while running rl-swarm. See /home/u/rl-swarm/logs for full logs."]
+    assert [(m.id, m.line, m.cls, m.action) for m in feed_all(lines)] == [
+        ("disk-full", 4, "resource", "needs-user"), ("script-error-trap", 5, "fatal", "restart")]
+
+
 def test_hydra_failure_explains_its_traceback_but_the_cause_is_still_named():
     lines = ["[2025-07-20 10:00:00,000][__main__][ERROR] - Error executing job with overrides: []",
              "Traceback (most recent call last):", '  File "/x/swarm_launcher.py", line 40, in main',
@@ -264,3 +291,49 @@ def test_every_pattern_contains_a_needle_of_its_signature():
         sig = CAT.get(sig_id)
         for line in positives:
             assert any(n in line for n in sig.needles), (sig_id, line)
+
+
+# ---------------------------------------------------------------- python-module-missing (issue 13)
+# The tracebacks are the interpreter's own: a package shaped like rl-swarm's entry modules
+# (v0.5.2 ... main swarm_launcher.py begins `import os` / `import hydra`; v0.5.0's launcher is run
+# as a script), run by this python, which has no hydra.
+
+
+def _real_traceback(tmp_path, mode: str) -> list[str]:
+    import subprocess
+    import sys
+
+    pkg = tmp_path / "rgym_exp" / "runner"
+    pkg.mkdir(parents=True)
+    (tmp_path / "rgym_exp" / "__init__.py").write_text("")
+    (pkg / "__init__.py").write_text("")
+    body = {
+        "module": "import os\n\nimport hydra_missing_for_the_test\n",
+        "caught": ("import logging\n\ndef load():\n    try:\n        import flash_attn_missing_for_the_test\n"
+                   "    except ImportError:\n        logging.exception('optional module')\n\nload()\n"),
+    }[mode if mode != "script" else "module"]
+    (pkg / "swarm_launcher.py").write_text(body)
+    argv = ([sys.executable, str(pkg / "swarm_launcher.py")] if mode == "script"
+            else [sys.executable, "-m", "rgym_exp.runner.swarm_launcher"])
+    out = subprocess.run(argv, cwd=tmp_path, capture_output=True, text=True, timeout=60)
+    return out.stderr.splitlines() + [">> An error was detected while running rl-swarm. See /x/logs for full logs."]
+
+
+@pytest.mark.parametrize("mode", ["module", "script"])
+def test_a_module_missing_at_start_up_is_its_own_detection(tmp_path, mode):
+    lines = _real_traceback(tmp_path, mode)
+    assert lines[-2] == "ModuleNotFoundError: No module named 'hydra_missing_for_the_test'"
+    got = feed_all(lines)
+    assert [m.id for m in got] == ["python-module-missing", "script-error-trap"]
+    m = got[0]
+    assert (m.cls, m.action) == ("dependency", "needs-user")
+    assert m.text == lines[-2] and m.line == len(lines) - 1
+    assert "[launch] venv" in m.hint and ".venv/" in m.hint
+
+
+def test_a_caught_and_logged_module_error_is_no_start_up_failure(tmp_path):
+    lines = _real_traceback(tmp_path, "caught")
+    assert any(line.startswith("ModuleNotFoundError: No module named 'flash_attn_missing") for line in lines)
+    got = feed_all(lines)
+    assert "python-module-missing" not in [m.id for m in got]
+    assert [m.id for m in got] == ["python-traceback", "script-error-trap"]

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import codecs
+import json
 import time
 
 import pytest
 
-from swarmtui.node.text import LineSplitter, sanitize, strip_ansi
+from escape_corpus import CORPUS, FATAL, PIECES, SHOWN, UNTERMINATED_THEN_FATAL, dangers
+from swarmtui.node.signatures import Matcher
+from swarmtui.node.text import LineSplitter, sanitize, strip_ansi, terminal_json
 
 
 def test_strip_ansi_removes_csi_osc_and_two_byte_sequences():
@@ -98,3 +101,76 @@ def test_megabyte_line_is_fast():
 def test_max_len_must_be_positive():
     with pytest.raises(ValueError):
         LineSplitter(0)
+
+
+# ---------------------------------------------------------------- one sanitizer for every terminal
+
+
+@pytest.mark.parametrize("name,raw,shown", PIECES, ids=[p[0] for p in PIECES])
+def test_each_escape_class_goes_and_the_text_around_it_stays(name, raw, shown):
+    assert sanitize(raw) == shown
+    # the splitter cleans whole blocks by the same rules, ASCII-only blocks and others alike
+    assert LineSplitter().feed(raw + "\n") == [(shown, 0)]
+    assert LineSplitter().feed("é " + raw + "\n") == [("é " + shown, 0)]
+
+
+def test_the_whole_corpus_on_one_line_leaves_nothing_a_terminal_acts_on():
+    assert sanitize(CORPUS) == SHOWN
+    assert dangers(sanitize(CORPUS)) == []
+    assert dangers(CORPUS) != []          # the check itself sees every class
+
+
+def test_corpus_split_at_every_byte_still_comes_out_clean():
+    """A sequence cut between two reads of the pty is removed once the line is complete."""
+    data = CORPUS.encode() + b"\xff\xfe\n"                         # and two bytes that are not UTF-8
+    for size in (1, 3, 7):
+        dec = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        s = LineSplitter()
+        out = []
+        for i in range(0, len(data), size):
+            out += s.feed(dec.decode(data[i:i + size]))
+        assert out == [(SHOWN + "\ufffd\ufffd", 0)], size
+
+
+def test_unterminated_osc_keeps_the_rest_of_its_line_readable_and_detectable():
+    """A terminal would swallow everything after `ESC ]0;` up to a BEL that never comes; the
+    panel is a detector, so only the introducer goes and the OOM line is still matched."""
+    assert sanitize(UNTERMINATED_THEN_FATAL) == "node title " + FATAL
+    assert sanitize("\x9d2;tail text") == "tail text"            # 8-bit OSC, same rule
+    assert sanitize("a\x1bPno end") == "ano end"                  # DCS: only ESC P goes
+    assert sanitize("a\x90no end") == "ano end"
+    # (Removing the OSC up to the line's end, as a terminal would, left "" here: no detection.)
+    (line, _), = LineSplitter().feed(UNTERMINATED_THEN_FATAL + "\n")
+    assert [m.id for m in Matcher().feed(line)] == ["oom-killed"]
+
+
+def test_a_string_sequence_never_runs_past_its_line():
+    """An OSC opened on one line and "closed" by a BEL lines later must not eat the lines between."""
+    s = LineSplitter()
+    out = s.feed("\x1b]0;title\n" + FATAL + "\x07\n")
+    assert out == [("title", 0), (FATAL, 0)]
+    assert [m.id for m in Matcher().feed(out[1][0])] == ["oom-killed"]
+
+
+def test_keep_newlines_cleans_each_line_and_keeps_the_breaks():
+    assert sanitize("a\x1b]0;x\nb\x07c\r\n\u202ed", keep_newlines=True) == "ax\nbc\nd"
+    assert sanitize("a\nb") == "ab"                                # a field: one line, always
+
+
+def test_pathological_sequences_cost_linear_time():
+    for junk in ("\x9d" * 200_000, "\x1b]" * 100_000, "\x1b]1;" + "a" * 200_000, "\x9b" + "1" * 200_000,
+                 "\x1bP" * 100_000):
+        t = time.perf_counter()
+        sanitize(junk)
+        LineSplitter(max_len=100).feed(junk + "\n")
+        assert time.perf_counter() - t < 1.0, junk[:4]
+
+
+def test_terminal_json_escapes_what_json_dumps_leaves_raw_and_keeps_the_value():
+    value = {"email": "m\x9d52;c;ZXZpbA==\x9c\u202e\x7f\x1b@x", "name": "dormant toothy bat 🐝"}
+    raw = json.dumps(value, ensure_ascii=False)
+    assert "\x9d" in raw and "\u202e" in raw       # why terminal_json exists
+    out = terminal_json(value)
+    assert dangers(out.replace("ZXZpbA==", "")) == []
+    assert json.loads(out) == value
+    assert "🐝" in out                              # other text stays readable

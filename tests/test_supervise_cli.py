@@ -153,7 +153,7 @@ def test_signals_hup_ignored_usr1_restarts_term_stops_cleanly(node):
     out = subprocess.run([sys.executable, "-m", "swarmtui", "history", str(root), "--json"], capture_output=True,
                          text=True, env=env(), timeout=30)
     reasons = [json.loads(line)["reason"] for line in out.stdout.splitlines()]
-    assert reasons == ["manual", "manual"] and out.returncode == 0
+    assert reasons == ["manual", "signal"] and out.returncode == 0
 
 
 def test_sigint_in_human_mode_with_lines(node):
@@ -172,7 +172,7 @@ def test_sigint_in_human_mode_with_lines(node):
     text = (out + rest).decode()
     assert p.returncode == 0, err.decode()
     assert " lines      pty:" in text and "Starting round:" in text          # --lines prints node output
-    assert "SIGINT: stopping the node" in text and " state      stopped (manual)" in text
+    assert "SIGINT: stopping the node" in text and " state      stopped (signal)" in text
     assert not err and ours(root) == []
 
 

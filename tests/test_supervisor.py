@@ -291,6 +291,26 @@ async def test_the_last_lines_a_run_wrote_to_its_log_file_are_that_runs(harness,
     assert ev.RUNNING not in [e.state for e in h.events[run2:] if isinstance(e, ev.StateChanged)]
 
 
+async def test_a_log_file_moved_away_mid_run_is_still_read_and_said(harness):
+    """`mv logs/swarm_launcher.log ...` while the trainer keeps its descriptor: what it writes to
+    the renamed file still reaches the detectors, and the person is told where the lines went."""
+    h = harness("codezero", "healthy", speed=300.0)
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING)
+    log = h.root / "logs" / "swarm_launcher.log"
+    await h.wait_for(lambda e: isinstance(e, ev.LinesOut)
+                     and any(ln.source == "logs/swarm_launcher.log" for ln in e.lines), what="log file lines")
+    os.rename(log, log.with_name("swarm_launcher.log.1"))
+    moved = len(h.events)
+    note = await h.wait_for(lambda e: isinstance(e, ev.Notice) and "rotated" in e.text, timeout=15, what="a notice")
+    assert "swarm_launcher.log.1" in note.text
+    # the trainer goes on writing to its descriptor: those lines are read, from the same source
+    await h.wait_for(lambda e: isinstance(e, ev.LinesOut) and any(
+        ln.source == "logs/swarm_launcher.log" and "round" in ln.text.lower() for ln in e.lines),
+        since=moved, timeout=20, what="lines written to the renamed file")
+    assert not log.exists(), "the sim reopened its log: this test no longer covers the renamed file alone"
+
+
 _SWALLOWS_SIGINT = """#!/bin/bash
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 trap 'echo ">> Ctrl+C swallowed"' INT     # as bash does when a child handled the SIGINT and exited 0

@@ -85,25 +85,104 @@ async def test_a_broken_swarm_pem_blocks_the_start_with_the_fix(harness):
     assert pem.read_bytes().startswith(b"-----BEGIN"), "never touch the identity"
 
 
+def _earlier_keeper(root, *, ended: bool) -> str:
+    """keeper.json as an earlier keeper of `root` left it: its run id, and whether it ended
+    cleanly (a clean keeper whose stop left something alive) or died without a word."""
+    from swarmtui.engine.keeper import KeeperState, STATE_FILE
+    from swarmtui.engine.proctree import make_run_id
+    from swarmtui.paths import node_state_dir
+
+    run_id = make_run_id(root)
+    state = KeeperState(pid=999999, start=1.0, kind="supervise", since="2026-12-01T10:00:00Z", run_id=run_id,
+                        checkout=str(root), run=3, run_started="2026-12-01T10:00:05Z",
+                        ended="2026-12-01T11:00:00Z" if ended else None)
+    d = node_state_dir(root)
+    d.mkdir(parents=True, exist_ok=True)
+    from dataclasses import asdict
+    (d / STATE_FILE).write_text(json.dumps(asdict(state)))
+    return run_id
+
+
 async def test_leftovers_of_ours_are_swept_before_the_start_and_recorded(harness, tmp_path):
     h = harness("codezero", "healthy")
     fake = tmp_path / "bin" / "p2pd"
     fake.parent.mkdir()
     fake.write_text(SLEEPER)
     fake.chmod(0o755)
-    # A p2pd left by an earlier run: its -id= is our swarm.pem, nothing else ties it to us.
+    # A p2pd an earlier keeper of this checkout launched (its recorded run id) and left behind.
+    run_id = _earlier_keeper(h.root, ended=True)
     orphan = stranger(harness, [str(fake), "-listen=/unix/tmp/hivemind-p2pd-x.sock", f"-id={h.root}/swarm.pem"],
                       start_new_session=True)
+    marked = subprocess.Popen([str(fake), "-listen=/unix/tmp/hivemind-p2pd-y.sock", f"-id={h.root}/swarm.pem"],
+                              env={**os.environ, RUN_ID_ENV: run_id}, start_new_session=True,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    harness.strangers.append(marked)
     await asyncio.sleep(0.3)
     await h.sup.start()
-    killed = await h.wait_kind(ev.OrphanKilled, pid=orphan.pid)
-    assert killed.proof == "p2pd-id"
+    killed = await h.wait_kind(ev.OrphanKilled, pid=marked.pid)
+    assert killed.proof == "marker-earlier-keeper"
     assert any(d.id == "orphan" and str(fake) in d.text for d in h.of(ev.Detected))
     rec = [e.record for e in h.of(ev.HistoryAppended) if e.record["reason"] == "orphan"][0]
-    assert rec["orphans_killed"][0]["pid"] == orphan.pid
+    assert [o["pid"] for o in rec["orphans_killed"]] == [marked.pid]
     assert HistoryStore(h.root).read()[0]["reason"] == "orphan"
     await h.wait_state(ev.RUNNING)
-    assert orphan.wait(5) is not None
+    assert marked.wait(5) is not None
+    # the one without the marker only shares our -id=: any node of this checkout has that
+    assert orphan.poll() is None, "a p2pd proven by its -id= alone was killed"
+    assert not any(e.pid == orphan.pid for e in h.of(ev.OrphanKilled))
+
+
+async def test_a_keeper_that_died_is_recorded_and_its_leftovers_swept(harness, tmp_path):
+    h = harness("codezero", "healthy")
+    fake = tmp_path / "bin" / "p2pd"
+    fake.parent.mkdir()
+    fake.write_text(SLEEPER)
+    fake.chmod(0o755)
+    run_id = _earlier_keeper(h.root, ended=False)
+    marked = subprocess.Popen([str(fake), f"-id={h.root}/swarm.pem"], env={**os.environ, RUN_ID_ENV: run_id},
+                              start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    harness.strangers.append(marked)
+    await asyncio.sleep(0.3)
+    await h.sup.start()
+    rec = [e.record for e in h.of(ev.HistoryAppended) if e.record["reason"] == "keeper-lost"]
+    assert len(rec) == 1, [e.record for e in h.of(ev.HistoryAppended)]
+    assert rec[0]["run"] == 3 and "pid 999999" in rec[0]["text"] and "1 leftover process(es) of ours swept" in rec[0]["text"]
+    assert [o["pid"] for o in rec[0]["orphans_killed"]] == [marked.pid]
+    assert any(n.level == "warning" and "ended without stopping run 3" in n.text for n in h.of(ev.Notice))
+    assert marked.wait(5) is not None
+    assert not [e for e in h.of(ev.HistoryAppended) if e.record["reason"] == "orphan"], "swept twice"
+    await h.wait_state(ev.RUNNING)
+    # said once: the next keeper, after this one closed cleanly, has nothing to say
+    await h.close()
+    from swarmtui.engine.supervisor import Supervisor
+
+    events: list = []
+    again = Supervisor(h.root, h.config, events.append, env=h.sup.env)
+    try:
+        await again.start()
+        assert not [e for e in events if isinstance(e, ev.HistoryAppended) and e.record["reason"] == "keeper-lost"]
+    finally:
+        await again.close()
+
+
+async def test_a_second_keeper_on_the_checkout_touches_nothing(harness):
+    from swarmtui.engine.keeper import KeeperBusy
+    from swarmtui.engine.supervisor import Supervisor
+
+    h = harness("codezero", "healthy")
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING)
+    before = {(p.pid, p.create_time()) for p in h.leftovers()}
+    events: list = []
+    second = Supervisor(h.root, h.config, events.append, env=h.sup.env)
+    with pytest.raises(KeeperBusy, match=r"already kept by swarmtui supervise \(pid %d" % os.getpid()):
+        await second.start()
+    second.emergency_kill()          # what `supervise` runs on its way out: must be a no-op here
+    await second.close()
+    await asyncio.sleep(1.0)
+    assert {(p.pid, p.create_time()) for p in h.leftovers()} >= before
+    assert not [e for e in events if isinstance(e, (ev.OrphanKilled, ev.StopStep))]
+    assert h.sup.state == ev.RUNNING
 
 
 async def test_a_node_run_by_hand_blocks_the_start_and_is_left_alone(harness):

@@ -36,6 +36,16 @@ def test_an_existing_copy_file_is_made_private_again(tmp_path):
     assert target.read_text() == "new" and stat.S_IMODE(os.stat(target).st_mode) == 0o600
 
 
+def test_a_symlink_planted_at_the_copy_file_is_replaced_not_written_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_text("keep me")
+    target = tmp_path / "last-copy.txt"
+    target.symlink_to(victim)
+    clipboard.save_copy("ssh -L 3000:localhost:3000 op@box", target)
+    assert victim.read_text() == "keep me"
+    assert not target.is_symlink() and target.read_text().startswith("ssh -L")
+
+
 def test_inside_tmux_the_text_goes_to_tmux_load_buffer(tmp_path, monkeypatch):
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()

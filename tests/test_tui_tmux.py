@@ -107,7 +107,7 @@ def test_demo_in_tmux_restart_shows_in_history_and_quit_leaves_nothing(tmp_path)
 # handler as session-leader, without the SIGCONT; tried by hand, left out to keep the set short.)
 @pytest.mark.parametrize("how", ["session-leader", "no-sighup"])
 def test_a_killed_pane_stops_the_node_fully_and_the_panel_exits(tmp_path, how):
-    """SIGHUP (pane killed, SSH dropped): the panel stops the node with the full stop sequence
+    """SIGHUP (pane killed, SSH dropped): the in-process panel stops the node with the full stop sequence
     (the script's own cleanup runs), nothing asked, and exits; it never hangs or spins.
 
     session-leader: the panel is the pane's own command (`tmux new swarmtui`, `ssh -t host
@@ -117,7 +117,10 @@ def test_a_killed_pane_stops_the_node_fully_and_the_panel_exits(tmp_path, how):
     it must notice the terminal is gone by itself (it spun on EOF and kept the node running)."""
     root = create_checkout(tmp_path / "node", "codezero", scenario="healthy", speed=100.0, port=free_port(),
                            login="present")
-    panel_cmd = f"{shlex.quote(sys.executable)} -m swarmtui {shlex.quote(str(root))}"
+    # The in-process panel (`swarmtui demo`) is the node's keeper, so it stops the node; the
+    # panel on a checkout attaches to a background keeper and only detaches (test_keeper_attach).
+    panel_cmd = (f"{shlex.quote(sys.executable)} -m swarmtui demo --dir {shlex.quote(str(root))} "
+                 "--scenario healthy --speed 100")
     if how == "session-leader":
         term = Tmux(f"unset COLUMNS LINES; exec {panel_cmd}", env=panel_env(), cwd=tmp_path)
     else:   # the shell stays (a command follows) and ignores the hang-up; the panel gets none
@@ -141,7 +144,8 @@ def test_a_killed_pane_stops_the_node_fully_and_the_panel_exits(tmp_path, how):
         assert left == [], f"still running {took:.1f}s after the hang-up: {[(p.pid, p.name()) for p in left]}"
         assert ours(root) == []
         # a full stop, not a kill: recorded, and the script's own exit cleanup ran (SIGINT first)
-        assert [r["action"] for r in HistoryStore(root).read()][-1] == "stop"
+        last = HistoryStore(root).read()[-1]
+        assert (last["action"], last["reason"]) == ("stop", "hangup")      # the terminal went, not a person
         transcript = max((HistoryStore(root).dir / "runs").glob("run-*.log")).read_text(errors="replace")
         assert "Shutting down trainer" in transcript
     finally:

@@ -34,7 +34,7 @@ class RecordingEngine:
     def send(self, cmd: ev.Command) -> None:
         self.commands.append(cmd)
 
-    async def close(self, stop_node: bool = True) -> None:
+    async def close(self, stop_node: bool = True, reason: str = "manual") -> None:
         self.closed.append(stop_node)
 
     def emergency_kill(self) -> None:

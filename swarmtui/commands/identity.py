@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import sys
+
+from swarmtui.node.text import sanitize, terminal_json
 
 
 def run(args) -> int:
@@ -13,7 +14,7 @@ def run(args) -> int:
     layout = inspect_checkout(args.node_dir)  # NotACheckout is a UserError: one line, exit 2
     report = identity_report(layout)
     if args.json:
-        sys.stdout.write(json.dumps(report.to_dict(), ensure_ascii=False) + "\n")
+        sys.stdout.write(terminal_json(report.to_dict()) + "\n")
     else:
         sys.stdout.write(format_human(report, layout.era_label))
     return 0
@@ -54,4 +55,6 @@ def format_human(report, era_label: str) -> str:
     for i, p in enumerate(report.problems):
         rows.append(("problems" if i == 0 else "", f"{p.code}: {p.message}"))
         rows.append(("", f"  fix: {p.fix}"))
-    return "\n".join(f"{k:<10} {v}".rstrip() for k, v in rows) + "\n"
+    # Every value can come from a file someone else wrote (userData.json's email, a path): each
+    # row is cleaned on its own, so a newline in a field cannot forge a row either.
+    return "\n".join(f"{k:<10} {sanitize(v)}".rstrip() for k, v in rows) + "\n"

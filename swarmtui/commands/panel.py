@@ -1,10 +1,13 @@
-"""`swarmtui [NODE_DIR] [--config FILE]`: the panel on an rl-swarm checkout.
+"""`swarmtui [NODE_DIR] [--config FILE]` and `swarmtui attach`: the panel on an rl-swarm checkout.
 
-The panel runs the engine in-process. What can be wrong with NODE_DIR or the config is checked
-here, cheaply (the config, the checkout's layout), so a mistake is one line before the screen is
-taken; the Supervisor itself (~200 ms of imports) is built by the app after its first frame. The
-app starts it, stops the node on quit and on a lost terminal, and run_panel's emergency_kill
-runs after run() returns whatever happened."""
+The node belongs to its keeper, a background `swarmtui supervise` (commands.keepers): the panel
+starts one when none runs, then attaches to it over its socket, so quitting the panel, a lost
+SSH session or a killed tmux server only detach. What can be wrong with NODE_DIR or the config
+is checked here, cheaply, so a mistake is one line before the screen is taken.
+
+`swarmtui demo` (and the tests) run the engine in-process instead (open_panel): the panel is
+then the keeper, takes the checkout's keeper lock first, stops the node on quit and on a lost
+terminal, and run_panel's emergency_kill runs after run() returns whatever happened."""
 
 from __future__ import annotations
 
@@ -13,6 +16,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from swarmtui.errors import UserError
+from swarmtui.node.text import sanitize
 
 
 def run(args) -> int:
@@ -24,7 +28,46 @@ def run(args) -> int:
         raise UserError(f"no such directory: {node_dir}")
     if not node_dir.is_dir():
         raise UserError(f"not a directory: {node_dir}")
-    return open_panel(node_dir, config)
+    return open_attached(node_dir, config=config, config_path=getattr(args, "config", None), start=True)
+
+
+def open_attached(node_dir: Path, *, read_only: bool = False, start: bool = True, config: Any = None,
+                  config_path: str | None = None) -> int:
+    """The panel as a viewer of the checkout's keeper (started first when `start` and none runs)."""
+    from swarmtui.commands.keepers import ensure_keeper, status_of
+    from swarmtui.engine.config import load_config
+    from swarmtui.node.layout import inspect_checkout
+
+    config = config or load_config(None)
+    check_keymap(dict(getattr(config, "keys", {}) or {}))
+    layout = inspect_checkout(node_dir)          # NotACheckout: a one-line error, before the TUI
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("the panel needs a terminal; for a node without one use 'swarmtui start' or 'swarmtui supervise'")
+    if start:
+        status, _ = ensure_keeper(layout.root, config_path)
+    else:
+        status = status_of(layout.root)
+        if status is None:
+            raise UserError(f"no keeper runs for {layout.root}: `swarmtui start {layout.root}` starts one "
+                            "(or just `swarmtui` in the checkout)")
+    from swarmtui.engine.remote import RemoteEngine
+    from swarmtui.tui.app import SwarmApp, run_panel
+
+    app = SwarmApp(
+        lambda emit: RemoteEngine(layout.root, emit, read_only=read_only, layout=layout),
+        layout=layout,
+        keymap=dict(config.keys),
+        stall_limit_s=config.restart.stall_limit,
+        stop_timeout_s=config.restart.stop_timeout,
+        keep_login=config.login.keep_login,
+        attached=True,
+    )
+    code = run_panel(app)
+    if code == 0 and status_of(layout.root) is not None:
+        sys.stdout.write(sanitize(f"detached: the node keeps running (keeper pid {status['pid']}); "
+                                  f"`swarmtui attach {layout.root}` to come back, `swarmtui stop {layout.root}` "
+                                  "to stop it") + "\n")
+    return 0 if code in (0, 129) else code
 
 
 def check_keymap(keys: dict[str, str]) -> None:
@@ -35,8 +78,10 @@ def check_keymap(keys: dict[str, str]) -> None:
     known = sorted({b.id for b in SwarmApp.BINDINGS + LogView.BINDINGS if getattr(b, "id", None)})  # type: ignore[union-attr]
     for binding_id, key in keys.items():
         if binding_id not in known:
-            raise UserError(f"config.toml: [keys] {binding_id}: unknown action (known: {', '.join(known)})")
-        if not isinstance(key, str) or not key.strip():
+            raise UserError(f"config.toml: [keys] {sanitize(str(binding_id))}: unknown action (known: {', '.join(known)})")
+        # A key is shown in the footer and the help: an escape or control character would reach
+        # the terminal from there, and no key is typed as one.
+        if not isinstance(key, str) or not key.strip() or not key.isprintable():
             raise UserError(f"config.toml: [keys] {binding_id}: not a key: {key!r}")
 
 
@@ -59,10 +104,17 @@ def open_panel(node_dir: Path, config: Any) -> int:
     layout = inspect_checkout(node_dir)          # NotACheckout: a one-line error, before the TUI
     if not (sys.stdin.isatty() and sys.stdout.isatty()):
         raise UserError("the panel needs a terminal; for a node without one use 'swarmtui supervise'")
+    from swarmtui.engine.keeper import KeeperLock
+    from swarmtui.engine.proctree import make_run_id
+
+    # One keeper per checkout: taken before the screen, so a second panel (or a panel beside
+    # `supervise`) is one line naming the keeper, and has touched nothing (KeeperBusy, exit 2).
+    lock = KeeperLock(layout.root, "panel", make_run_id(layout.root))
+    lock.acquire()
     from swarmtui.tui.app import SwarmApp, run_panel
 
     app = SwarmApp(
-        supervisor_factory(node_dir, config),
+        supervisor_factory(node_dir, config, keeper_lock=lock),
         layout=layout,
         keymap=dict(config.keys),
         stall_limit_s=config.restart.stall_limit,

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from swarmtui.errors import UserError
+from swarmtui.node.text import sanitize
 
 
 def _list() -> int:
@@ -29,7 +30,7 @@ def run(args) -> int:
         from swarmtui.sim import play_login
 
         play_login(Path(args.login_dir))
-        print(f"logged in: wrote {Path(args.login_dir) / 'modal-login' / 'temp-data'}/userData.json and userApiKey.json")
+        print(sanitize(f"logged in: wrote {Path(args.login_dir) / 'modal-login' / 'temp-data'}/userData.json and userApiKey.json"))
         return 0
     if not args.dir:
         raise UserError("missing DIR (usage: swarmtui sim DIR --era ERA [--scenario NAME] [--speed X])")
@@ -41,7 +42,8 @@ def run(args) -> int:
                            speed=args.speed or 1.0, port=args.port if args.port is not None else 3000,
                            force=args.force)
     q = shlex.quote(str(root))
-    sys.stdout.write(f"simulated rl-swarm checkout ({args.era or 'codezero'}) in {root}\n"
-                     f"run it by hand:  cd {q} && source .venv/bin/activate && ./run_rl_swarm.sh\n"
-                     f"log in:          swarmtui sim login {q}\n")
+    # The paths are the user's own, but a directory name can hold anything a terminal acts on.
+    sys.stdout.write(sanitize(f"simulated rl-swarm checkout ({args.era or 'codezero'}) in {root}\n"
+                              f"run it by hand:  cd {q} && source .venv/bin/activate && ./run_rl_swarm.sh\n"
+                              f"log in:          swarmtui sim login {q}\n", keep_newlines=True))
     return 0

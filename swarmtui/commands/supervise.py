@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import datetime as _dt
-import json
 import os
 import signal
 import sys
@@ -18,6 +17,11 @@ from pathlib import Path
 from typing import Any, TextIO
 
 from swarmtui.engine import events as ev
+from swarmtui.node.text import sanitize, terminal_json
+
+
+# node.identity's problem codes for a secret that others can read (its start-up lines say them).
+_EXPOSURE_PROBLEMS = ("pem-mode", "secret-readable")
 
 
 def _duration(seconds: float | None) -> str:
@@ -63,9 +67,9 @@ class Printer:
     def note(self, text: str) -> None:
         """A message from supervise itself (not the engine)."""
         if self.as_json:
-            self.write(json.dumps({"ts": ev.utc_now_iso(), "event": "supervise", "text": text}))
+            self.write(terminal_json({"ts": ev.utc_now_iso(), "event": "supervise", "text": text}))
         else:
-            self.write(f"{_local_time()} supervise  {text}")
+            self.write(f"{_local_time()} supervise  {sanitize(text)}")
 
     def emit(self, event: ev.Event) -> None:
         if isinstance(event, ev.LinesOut) and not self.lines:
@@ -85,10 +89,12 @@ class Printer:
         if self.as_json:
             data = event.to_dict()
             ts = data.pop("ts", "") or ev.utc_now_iso()
-            self.write(json.dumps({"ts": ts, **data}, ensure_ascii=False, separators=(",", ":")))
+            self.write(terminal_json({"ts": ts, **data}, separators=(",", ":")))
             return
+        # The one place every human line passes: node lines, matched text, prompts, command
+        # lines, paths. The engine cleans node output already; this covers everything else.
         for line in self.human(event):
-            self.write(f"{_event_time(event.ts)} {event.kind:<10} {line}")
+            self.write(f"{_event_time(event.ts)} {event.kind:<10} {sanitize(line)}")
 
     def human(self, e: ev.Event) -> list[str]:
         if isinstance(e, ev.StateChanged):
@@ -99,10 +105,10 @@ class Printer:
                 text += f"  [fix it, then `kill -USR1 {self.pid}` to start again, or Ctrl-C to quit]"
             return [text]
         if isinstance(e, ev.PromptSeen):
-            shown = repr(e.text.strip())
+            shown = repr(sanitize(e.text).strip())      # the words the panel shows, quoted
             if e.answered:
                 return [f"answered {shown} (from [answers] {e.rule})" + (" (secret, not shown)" if e.secret else "")]
-            return [f"NOT ANSWERED {shown}: no [answers] rule knows this prompt"]
+            return [f"NOT ANSWERED {shown}: {e.reason or 'no [answers] rule knows this prompt'}"]
         if isinstance(e, ev.Detected):
             where = f"{e.source}:{e.line}: " if e.source not in ("engine", "progress") else ""
             return [f"{e.id} [{e.action}] {where}{e.text[:200]}"]
@@ -134,15 +140,25 @@ class Printer:
             return [text]
         if isinstance(e, ev.IdentityChanged):
             r = e.report
+            problems = [p for p in r.get("problems") or [] if isinstance(p, dict)]
+            exposed = [p for p in problems if p.get("code") in _EXPOSURE_PROBLEMS]
             text = f"swarm.pem {r.get('pem_state')}"
+            if any(p.get("code") == "pem-mode" for p in exposed):
+                text += f" but readable by others (mode {r.get('pem_mode')})"   # never a bare "ok" then
             if r.get("peer_id"):
                 text += f": peer {r['peer_id']} ({r.get('animal_name') or 'no name'})"
             login = r.get("login") or {}
             text += f"; login {'present' if login.get('user_data') else 'absent'}"
-            return [text]
+            # The pre-flight reports a pem that blocks the start; a key readable by others does
+            # not block it, so this is the only place a headless node's owner hears of it.
+            return [text] + [f"PROBLEM {p.get('message')}; fix: {p.get('fix')}" for p in exposed]
         if isinstance(e, ev.LoginRequired):
             return [f"LOGIN NEEDED (waiting for {e.waiting_for}): open {e.url} in a browser; "
                     f"from another machine first run: {e.ssh_hint}"]
+        if isinstance(e, ev.HistoryLoaded):
+            last = e.records[-1] if e.records else None
+            return [f"{len(e.records)} earlier record(s) in the history"
+                    + (f", the last: {last.get('action')} ({last.get('reason')}) at {last.get('time')}" if last else "")]
         if isinstance(e, ev.HistoryAppended):
             r = e.record
             loss = r.get("reward_loss")
@@ -158,7 +174,7 @@ class Printer:
             return [f"{e.level}: {e.text}"]
         if isinstance(e, ev.LinesOut):
             return [f"{ln.source}:{ln.line}: {ln.text}" for ln in e.lines]
-        return [json.dumps(e.to_dict(), ensure_ascii=False)]
+        return [terminal_json(e.to_dict())]
 
 
 def _local_time() -> str:
@@ -173,10 +189,13 @@ def _event_time(ts: str) -> str:
         return _local_time()
 
 
-async def supervise(sup: Any, printer: Printer) -> int:
+async def supervise(sup: Any, printer: Printer, *, fanout: Any = None, kind: str = "supervise") -> int:
+    """Run the keeper until a signal or `swarmtui stop` says otherwise. With `fanout`, it also
+    serves the checkout's socket, so panels attach to it (engine.keeper_server)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
+    reason = {"why": "signal"}
 
     def on_stop(name: str) -> None:
         if not stop.is_set():
@@ -186,6 +205,13 @@ async def supervise(sup: Any, printer: Printer) -> int:
             printer.note(f"{name} again: killing the node now")
             sup.emergency_kill()
             force.set()
+
+    def stop_asked(why: str) -> None:
+        # `swarmtui stop`: a person asked, recorded as `manual` (a signal is `signal`).
+        if not stop.is_set():
+            reason["why"] = why
+            printer.note("asked to stop: stopping the node, then exiting")
+            stop.set()
 
     def on_restart() -> None:
         printer.note("SIGUSR1: restarting the node now")
@@ -198,7 +224,15 @@ async def supervise(sup: Any, printer: Printer) -> int:
                 signal.SIGUSR1: (on_restart,), signal.SIGHUP: (on_hup,)}
     for sig, (fn, *args) in handlers.items():
         loop.add_signal_handler(sig, fn, *args)
+    server = None
     try:
+        if fanout is not None:
+            from swarmtui.engine.keeper_server import KeeperServer
+
+            server = KeeperServer(sup.layout.root, fanout, send=sup.send, stop=stop_asked, kind=kind,
+                                  state=lambda: keeper_status(sup, fanout, server, kind), note=printer.note)
+            await server.start()
+            printer.note(f"serving {server.path}: `swarmtui attach {sup.layout.root}` opens the panel on this node")
         start = asyncio.ensure_future(sup.start())
         stopper = asyncio.ensure_future(stop.wait())
         await asyncio.wait({start, stopper}, return_when=asyncio.FIRST_COMPLETED)
@@ -207,7 +241,9 @@ async def supervise(sup: Any, printer: Printer) -> int:
         await stop.wait()
         if not start.done():
             await start
-        closer = asyncio.ensure_future(sup.close(stop_node=True))
+        # Recorded as `signal`: systemd, kill or Ctrl-C told swarmtui to stop (a person's key or
+        # `swarmtui stop` is `manual`, and SIGUSR1's restart is recorded so).
+        closer = asyncio.ensure_future(sup.close(stop_node=True, reason=reason["why"]))
         forcer = asyncio.ensure_future(force.wait())
         await asyncio.wait({closer, forcer}, return_when=asyncio.FIRST_COMPLETED)
         forcer.cancel()
@@ -221,20 +257,59 @@ async def supervise(sup: Any, printer: Printer) -> int:
         for sig in handlers:
             loop.remove_signal_handler(sig)
         sup.emergency_kill()
+        if server is not None:
+            await server.close()
+
+
+def keeper_status(sup: Any, fanout: Any, server: Any, kind: str) -> dict[str, Any]:
+    """What `swarmtui ls` shows of this keeper."""
+    import time
+
+    from swarmtui.engine.history import HistoryStore, restarts_within
+
+    state = fanout.cache.state
+    progress = fanout.cache.progress
+    try:
+        restarts = restarts_within(HistoryStore(sup.layout.root).read(), 24 * 3600)
+    except OSError:
+        restarts = None
+    return {"checkout": str(sup.layout.root), "pid": os.getpid(), "kind": kind,
+            "started": server.started if server else "", "uptime_s": round(time.time() - _START, 1),
+            "state": state.state if state else sup.state, "reason": state.reason if state else "",
+            "detail": state.detail if state else "", "round": progress.round if progress else None,
+            "restarts_24h": restarts, "viewers": len(fanout.viewers)}
+
+
+_START = __import__("time").time()
 
 
 def run(args) -> int:
     from swarmtui.engine.config import load_config
+    from swarmtui.engine.history import HistoryStore
+    from swarmtui.engine.keeper import KeeperLock
+    from swarmtui.engine.keeper_server import Fanout
+    from swarmtui.engine.proctree import make_run_id
+    from swarmtui.engine.replay import ReplayCache
     from swarmtui.engine.supervisor import Supervisor
+    from swarmtui.node.layout import inspect_checkout
 
     config = load_config(Path(args.config).expanduser() if getattr(args, "config", None) else None)
     printer = Printer(as_json=bool(args.json), lines=bool(getattr(args, "lines", False)))
-    # Without --lines nobody shows the node's output: the engine skips building line events.
-    sup = Supervisor(Path(args.node_dir).expanduser(), config, printer.emit,
-                     lines=printer.lines)                                      # NotACheckout: one line
+    node_dir = Path(args.node_dir).expanduser()
+    root = inspect_checkout(node_dir).root                                     # NotACheckout: one line
+    kind = "background" if getattr(args, "background", False) else "supervise"
+    # One keeper per checkout: a second one says who keeps the node and exits 2 (KeeperBusy),
+    # before it has looked at, let alone signalled, any process.
+    lock = KeeperLock(root, kind, make_run_id(root))
+    lock.acquire()
+    # The keeper remembers the last lines for viewers that attach later, so it always builds
+    # line events; the printer shows them only with --lines.
+    history = HistoryStore(root)
+    fanout = Fanout(printer.emit, ReplayCache(history=history.read))
+    sup = Supervisor(node_dir, config, fanout.emit, lines=True, keeper_lock=lock)
     # Until the loop's handlers are in place, a SIGHUP must not kill us either.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        return asyncio.run(supervise(sup, printer))
+        return asyncio.run(supervise(sup, printer, fanout=fanout, kind=kind))
     finally:
         sup.emergency_kill()

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import math
 import re
+import stat
 import sys
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from swarmtui.errors import UserError
+from swarmtui.safefile import UnsafeFileError, kind_of, read_regular_stat
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -127,7 +129,7 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
         _Key("snapshot_interval", "duration", "2s",
              "how often the process tree (CPU, memory) is refreshed; ports, conflicts and a full re-read of "
              "/proc every 30 s", minimum=0.1),
-        _Key("min_free_disk_mb", "int", 500, "refuse to start with less free disk than this in the checkout"),
+        _Key("min_free_disk_mb", "int", 500, "refuse to start with less free disk than this in the checkout; warn during a run when the checkout's or the state dir's disk drops below it"),
     ]),
     "history": ("What swarmtui keeps on disk per node (in its state dir, never in the checkout)", [
         _Key("transcript_max_mb", "int", 20,
@@ -150,6 +152,17 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
         _Key("keep_login", "bool", False,
              "back up userData.json and userApiKey.json (mode 0600, in swarmtui's state dir) and put them back "
              "before a restart, since the script deletes them on every exit; userApiKey.json holds a private key"),
+    ]),
+    "launch": ("How the node is started (run_rl_swarm.sh activates no venv itself: it calls plain python and pip)", [
+        _Key("venv", "path", None,
+             "the Python environment the node runs in (a venv or conda env folder; relative = inside the checkout); "
+             "unset: an activated VIRTUAL_ENV or CONDA_PREFIX, else the checkout's .venv/, else venv/, else "
+             "python from PATH", example=".venv"),
+        _Key("command", "argv", None,
+             "the launch command as a list, run in the checkout without a shell; unset: bash run_rl_swarm.sh. "
+             "A docker / docker-compose `compose run` command runs the node the Docker way (user/keys, "
+             "user/modal-login, user/logs)",
+             example=["docker", "compose", "run", "--rm", "--build", "-Pit", "swarm-cpu"]),
     ]),
 }
 
@@ -196,6 +209,12 @@ class LoginConfig:
     keep_login: bool = False
 
 
+@dataclass
+class LaunchConfig:
+    venv: str | None = None                 # as written; resolved against the checkout by the launcher
+    command: tuple[str, ...] | None = None  # None: bash run_rl_swarm.sh
+
+
 def default_answers() -> dict[str, str]:
     return {k.name: k.default for k in _SCHEMA["answers"][1] if k.default is not None}
 
@@ -207,11 +226,16 @@ class Config:
     history: HistoryConfig = field(default_factory=HistoryConfig)
     answers: dict[str, str] = field(default_factory=default_answers)
     login: LoginConfig = field(default_factory=LoginConfig)
+    launch: LaunchConfig = field(default_factory=LaunchConfig)
     keys: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
+    # Said once at start-up (Supervisor.start: a notice that `supervise` prints and the panel
+    # shows); none of them stops swarmtui.
+    warnings: list[str] = field(default_factory=list)
 
 
-_SECTION_TYPES = {"restart": RestartConfig, "watch": WatchConfig, "history": HistoryConfig, "login": LoginConfig}
+_SECTION_TYPES = {"restart": RestartConfig, "watch": WatchConfig, "history": HistoryConfig, "login": LoginConfig,
+                  "launch": LaunchConfig}
 
 
 # ---------------------------------------------------------------- loading
@@ -229,16 +253,43 @@ def load_config(path: Path | str | None = None) -> Config:
             return Config()
     path = Path(path).expanduser()
     try:
-        raw = path.read_bytes()
+        # A symlink is followed (configs kept in a dotfiles repo); a FIFO or a device is refused
+        # instead of hanging start-up, and a config never needs more than this.
+        raw, st = read_regular_stat(path, MAX_CONFIG_BYTES)
     except FileNotFoundError:
         if explicit:
             raise ConfigError(f"config file not found: {path}") from None
         return Config()
+    except UnsafeFileError as exc:
+        if exc.st is not None and stat.S_ISDIR(exc.st.st_mode):
+            raise ConfigError(f"config file is a directory: {path}") from None
+        if exc.st is not None and not stat.S_ISREG(exc.st.st_mode):
+            raise ConfigError(f"config file is {kind_of(exc.st.st_mode)}, not a file: {path}") from None
+        raise ConfigError(f"config file is bigger than {MAX_CONFIG_BYTES >> 10} KB: {path}") from None
     except IsADirectoryError:
         raise ConfigError(f"config file is a directory: {path}") from None
     except OSError as exc:
         raise ConfigError(f"cannot read config file {path}: {exc.strerror or exc}") from None
-    return parse_config(raw, path)
+    cfg = parse_config(raw, path)
+    cfg.warnings += readable_secret_warnings(cfg, path, st.st_mode)
+    return cfg
+
+
+MAX_CONFIG_BYTES = 1 << 20
+# Keys whose value must stay private. Only [answers] hf_token today; the pattern also covers
+# any token-like answer added later, so the check cannot be forgotten.
+_SECRET_KEY = re.compile(r"token|secret|password|passphrase|api_?key", re.IGNORECASE)
+
+
+def readable_secret_warnings(cfg: Config, path: Path, mode: int) -> list[str]:
+    """A warning when the file holds a secret and others may read it (group/other read bits).
+    Reported with the fix; never chmod'ed for the person: it is their file."""
+    secrets = sorted(k for k, v in cfg.answers.items() if _SECRET_KEY.search(k) and v)
+    if not secrets or not stat.S_IMODE(mode) & 0o044:
+        return []
+    names = ", ".join(f"[answers] {k}" for k in secrets)
+    return [f"{path} holds {names} and is readable by others (mode {stat.S_IMODE(mode):04o}): "
+            f"chmod 600 {path}"]
 
 
 def parse_config(raw: bytes | str, path: Path | str = "config.toml") -> Config:
@@ -288,6 +339,26 @@ def _convert(spec: _Key, value: Any) -> Any:
         if spec.minimum is not None and seconds < spec.minimum:
             raise ConfigError(f"must be at least {format_duration(spec.minimum)}: {value!r}")
         return seconds
+    if kind == "argv":
+        if isinstance(value, str):
+            raise ConfigError(f"must be a list of words, e.g. [\"docker\", \"compose\", \"run\", ...], "
+                              f"not one string: {value!r} (no shell is used)")
+        if not isinstance(value, list) or not value:
+            raise ConfigError(f"must be a non-empty list of words, not {value!r}")
+        words = []
+        for word in value:
+            if not isinstance(word, str) or not word:
+                raise ConfigError(f"every word must be non-empty text, not {word!r}")
+            if "\n" in word or "\r" in word or "\0" in word:
+                raise ConfigError(f"a word must be one line: {word!r}")
+            words.append(word)
+        return tuple(words)
+    if kind == "path":
+        if not isinstance(value, str) or not value.strip():
+            raise ConfigError(f"must be a folder name in quotes, not {value!r}")
+        if "\n" in value or "\r" in value or "\0" in value:
+            raise ConfigError("must be one line")
+        return value.strip()
     if kind == "bool":
         if not isinstance(value, bool):
             raise ConfigError(f"must be true or false, not {value!r}")
@@ -332,10 +403,16 @@ def _parse_keys(where: str, value: Any) -> dict[str, str]:
 
 
 def _toml_value(spec: _Key, value: Any) -> str:
+    if spec.kind == "argv":
+        return "[" + ", ".join(_toml_str(w) for w in value) + "]"
     if spec.kind == "bool":
         return "true" if value else "false"
     if spec.kind in ("int", "float"):
         return f"{value:g}" if spec.kind == "float" else str(value)
+    return _toml_str(value)
+
+
+def _toml_str(value: Any) -> str:
     return '"' + str(value).replace("\\", "\\\\").replace('"', '\\"') + '"'
 
 

@@ -83,11 +83,17 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
             continue
         nested = _NESTED.get((cls.__name__, name))
         if nested is not None and isinstance(value, list):
-            value = [nested(**v) if isinstance(v, dict) else v for v in value]
+            value = [_nested(nested, v) if isinstance(v, dict) else v for v in value]
         elif nested is not None and isinstance(value, dict):
-            value = nested(**value)
+            value = _nested(nested, value)
         kwargs[name] = value
     return cls(**kwargs)
+
+
+def _nested(cls: type, data: dict[str, Any]) -> Any:
+    """A LogLine or ProcInfo from its dict; a field a newer engine added is left out, not fatal."""
+    names = {f.name for f in dataclasses.fields(cls)}
+    return cls(**{k: v for k, v in data.items() if k in names})
 
 
 # ---------------------------------------------------------------- value types carried by events
@@ -102,6 +108,9 @@ class LogLine:
     level: str | None = None        # DEBUG/INFO/WARNING/ERROR/CRITICAL when the format says so
     detection: str | None = None    # catalogue id when this line triggered a detection
     truncated: int = 0              # characters cut from an over-long line
+    # A redraw of a tqdm bar (its label, "" when it has none): a viewer shows the last redraw of a
+    # bar in place of the earlier ones instead of one line each. None for every other line.
+    bar: str | None = None
 
 
 @dataclass
@@ -139,6 +148,7 @@ class PromptSeen(Event):
     answered: bool
     rule: str = ""                  # which [answers] key answered it
     secret: bool = False            # the prompt asks for a token: never show or log the answer
+    reason: str = ""                # not answered: why, in words (no rule knows it, the rule has no value, ...)
 
 
 @dataclass
@@ -236,6 +246,14 @@ class LoginRequired(Event):
 class HistoryAppended(Event):
     kind: ClassVar[str] = "history"
     record: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class HistoryLoaded(Event):
+    """The restart history as it is on disk (oldest first), sent when a supervisor starts and to
+    every viewer that attaches: a reopened panel shows what happened while nobody watched."""
+    kind: ClassVar[str] = "history_loaded"
+    records: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

@@ -11,16 +11,21 @@ Nothing here ever deletes user data: the only files removed are swarmtui's own o
 
 from __future__ import annotations
 
+import bisect
 import datetime as _dt
+import errno
 import json
+import math
 import os
 import re
+import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
-from typing import Any, Iterable
+from pathlib import Path, PurePath
+from typing import Any, Callable, Iterable
 
 from swarmtui import paths
+from swarmtui.safefile import create_exclusive, create_new, ensure_private_dir, open_append, read_regular, read_tail
 
 HISTORY_FILE = "history.jsonl"
 RUNS_DIR = "runs"
@@ -29,16 +34,43 @@ SUBMIT_PERIOD_S = 3 * 3600       # rl-swarm batches reward submissions every 3 h
 MAX_EVIDENCE_LINES = 60
 MAX_EVIDENCE_CHARS = 500
 RECORD_VERSION = 1
+# The history is never pruned; `swarmtui history` shows its newest part rather than reading a
+# file of any size into memory (a record is at most ~35 KB: 60 evidence lines of 500 chars).
+MAX_HISTORY_READ = 32 << 20
+# backup_file copies swarm.pem (~1.2 KB) and the login JSON files (a few KB).
+MAX_BACKUP_BYTES = 4 << 20
 
 
 def _private_dir(path: Path) -> Path:
-    path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    return path
+    """A folder of swarmtui's own: every level below the state dir a real 0700 directory, so a
+    symlink planted at nodes/<key>, backups/ or runs/ is refused instead of written through."""
+    return ensure_private_dir(path, within=paths.state_dir())
 
 
 def iso_utc(wall: float) -> str:
     return (_dt.datetime.fromtimestamp(wall, _dt.timezone.utc)
             .isoformat(timespec="milliseconds").replace("+00:00", "Z"))
+
+
+def parse_iso(text: Any) -> _dt.datetime | None:
+    if not isinstance(text, str) or not text:
+        return None
+    try:
+        t = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return t if t.tzinfo else t.replace(tzinfo=_dt.timezone.utc)
+
+
+def restarts_within(records: list[dict[str, Any]], seconds: float, now: _dt.datetime | None = None) -> int:
+    """How many records in the last `seconds` are restarts swarmtui made (not stops, not clean-ups)."""
+    now = now or _dt.datetime.now(_dt.timezone.utc)
+    count = 0
+    for r in records:
+        t = parse_iso(r.get("time"))
+        if r.get("action") == "restart" and t is not None and (now - t).total_seconds() <= seconds:
+            count += 1
+    return count
 
 
 # ---------------------------------------------------------------- records
@@ -66,6 +98,11 @@ class RestartRecord:
     run: int | None = None                      # the transcript runs/run-N.log of the run that ended
     hint: str = ""
     evidence: list[str] = field(default_factory=list)
+    # Where the matched terminal line is in the run's transcript (relative to the node's state
+    # dir, e.g. runs/run-000001.log) and its line there, as `sed -n Np` counts: the engine's own
+    # terminal line numbers count tqdm's \r redraws as lines and are no place in any file.
+    transcript: str | None = None
+    transcript_line: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -112,12 +149,10 @@ class HistoryStore:
         data.setdefault("v", RECORD_VERSION)
         line = json.dumps(data, ensure_ascii=False, separators=(",", ":")) + "\n"
         _private_dir(self.dir)
-        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        fd = open_append(self.path, 0o600)
         try:
-            st = os.fstat(fd)
-            if st.st_mode & 0o077:
-                os.fchmod(fd, 0o600)
-            if st.st_size and not _ends_with_newline(self.path, st.st_size):
+            size = os.fstat(fd).st_size
+            if size and os.pread(fd, 1, size - 1) != b"\n":
                 line = "\n" + line   # a torn last record (crash mid-write) must not swallow this one
             os.write(fd, line.encode("utf-8"))
             os.fsync(fd)
@@ -126,31 +161,94 @@ class HistoryStore:
         return data
 
     def read(self) -> list[dict[str, Any]]:
-        """All readable records, oldest first. A torn or corrupt line is skipped, never fatal."""
+        """All readable records, oldest first, each with well-typed fields (see load())."""
+        return self.load().records
+
+    def load(self) -> "HistoryLoad":
+        """The records, oldest first, and how many lines were skipped. A torn, corrupt or
+        non-object line is skipped and counted, never fatal; a field of the wrong type in an
+        otherwise good record is dropped to its default, so every consumer can trust the types.
+        Raises UnsafeFileError (an OSError) when history.jsonl is a symlink or not a file."""
         try:
-            raw = self.path.read_bytes()
+            raw, cut = read_tail(self.path, MAX_HISTORY_READ, follow_symlinks=False)
         except FileNotFoundError:
-            return []
-        out = []
-        for chunk in raw.split(b"\n"):
+            return HistoryLoad([], 0)
+        chunks = raw.split(b"\n")
+        if cut:
+            chunks = chunks[1:]          # the first line was cut in the middle: not a record
+        records, skipped = [], 0
+        for chunk in chunks:
             if not chunk.strip():
                 continue
-            try:
-                obj = json.loads(chunk.decode("utf-8", errors="replace"))
-            except ValueError:
-                continue
-            if isinstance(obj, dict):
-                out.append(obj)
-        return out
+            rec = parse_record(chunk)
+            if rec is None:
+                skipped += 1
+            else:
+                records.append(rec)
+        return HistoryLoad(records, skipped, truncated=cut)
 
     def exists(self) -> bool:
         return self.path.is_file()
 
 
-def _ends_with_newline(path: Path, size: int) -> bool:
-    with open(path, "rb") as f:
-        f.seek(size - 1)
-        return f.read(1) == b"\n"
+@dataclass
+class HistoryLoad:
+    records: list[dict[str, Any]]
+    skipped: int                      # lines that were not a record (torn, not JSON, not an object)
+    truncated: bool = False           # the file was too big: only its newest part was read
+
+
+# What each field of a record may hold (RestartRecord's types, as JSON gives them back).
+_STR, _INT, _NUM = (str,), (int,), (int, float)
+_FIELD_TYPES: dict[str, tuple[tuple[type, ...], bool, Any]] = {
+    # name: (types, None allowed, default when the type is wrong)
+    "time": (_STR, False, ""), "reason": (_STR, False, "?"), "action": (_STR, False, ""),
+    "cls": (_STR, False, ""), "text": (_STR, False, ""), "source": (_STR, False, ""),
+    "line": (_INT, False, 0), "exit_code": (_INT, True, None), "exit_signal": (_INT, True, None),
+    "uptime_s": (_NUM, True, None), "backoff_s": (_NUM, True, None), "attempt": (_INT, False, 0),
+    "reward_loss": ((bool,), True, None), "reward_note": (_STR, False, ""), "run": (_INT, True, None),
+    "hint": (_STR, False, ""), "v": (_INT, False, RECORD_VERSION),
+    "transcript": (_STR, True, None), "transcript_line": (_INT, True, None),
+}
+
+
+def parse_record(line: bytes | str) -> dict[str, Any] | None:
+    """One history line as a record with every known field of its right type, or None when the
+    line is no record at all."""
+    try:
+        text = line.decode("utf-8", errors="replace") if isinstance(line, bytes) else line
+        obj = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    if not isinstance(obj, dict):
+        return None
+    return normalise_record(obj)
+
+
+def normalise_record(obj: dict[str, Any]) -> dict[str, Any]:
+    """A copy of `obj` where a known field with a wrong type holds its default instead (a file
+    edited by hand, or written by a future version, must not break whoever shows it)."""
+    rec = dict(obj)
+    for name, (types, nullable, default) in _FIELD_TYPES.items():
+        if name in rec and not _typed(rec[name], types, nullable):
+            rec[name] = default
+    if "orphans_killed" in rec:
+        value = rec["orphans_killed"]
+        rec["orphans_killed"] = [o for o in value if isinstance(o, dict)] if isinstance(value, list) else []
+    if "evidence" in rec:
+        value = rec["evidence"]
+        rec["evidence"] = [e for e in value if isinstance(e, str)] if isinstance(value, list) else []
+    return rec
+
+
+def _typed(value: Any, types: tuple[type, ...], nullable: bool) -> bool:
+    if value is None:
+        return nullable
+    if isinstance(value, bool) and bool not in types:
+        return False                  # JSON true is no exit code
+    if isinstance(value, float) and not math.isfinite(value):
+        return False                  # json accepts NaN and Infinity; int(inf) would raise
+    return isinstance(value, types)
 
 
 # ---------------------------------------------------------------- evidence
@@ -166,14 +264,37 @@ class EvidenceBuffer:
     def add(self, source: str, line: int, text: str) -> None:
         self._lines.append((source, line, text))
 
-    def around(self, source: str, line: int, before: int = 30, after: int = 10) -> list[str]:
-        """Lines of `source` near `line`, plus anything other sources printed in that stretch."""
+    def _find(self, items: list[tuple[str, int, str]], source: str, line: int) -> int | None:
+        return next((i for i in range(len(items) - 1, -1, -1) if items[i][0] == source and items[i][1] == line), None)
+
+    def text_of(self, source: str, line: int) -> str | None:
+        """The text of line `line` of `source`, while it is still kept."""
         items = list(self._lines)
-        idx = next((i for i in range(len(items) - 1, -1, -1) if items[i][0] == source and items[i][1] == line), None)
+        idx = self._find(items, source, line)
+        return None if idx is None else items[idx][2]
+
+    def around(self, source: str, line: int, before: int = 30, after: int = 10,
+               limit: int = MAX_EVIDENCE_LINES) -> list[str]:
+        """Lines of `source` near `line`, plus anything other sources printed in that stretch.
+
+        The window runs on to the end of an error block that starts in it: a traceback (with
+        the tracebacks chained to it) ends at the exception, the line that says why, however
+        long the stack before it. At most `limit` lines: a longer window keeps the lines just
+        before and after `line` and the end of the block, and says how many it left out."""
+        items = list(self._lines)
+        idx = self._find(items, source, line)
         if idx is None:
             return self.tail(before + after)
-        chosen = items[max(0, idx - before): idx + after + 1]
-        return [self._fmt(s, n, t) for s, n, t in chosen]
+        start = max(0, idx - before)
+        stop = max(min(len(items) - 1, idx + after), _block_end(items, idx, source, after))
+        chosen = items[start: stop + 1]
+        if len(chosen) <= limit:
+            return [self._fmt(s, n, t) for s, n, t in chosen]
+        head = items[max(start, idx - 10): idx + 5]
+        tail = items[stop + 1 - (limit - len(head) - 1): stop + 1]
+        left_out = len(chosen) - len(head) - len(tail)
+        return ([self._fmt(s, n, t) for s, n, t in head] + [f"… {left_out} lines left out …"]
+                + [self._fmt(s, n, t) for s, n, t in tail])
 
     def tail(self, n: int = 40) -> list[str]:
         return [self._fmt(s, ln, t) for s, ln, t in list(self._lines)[-n:]]
@@ -181,6 +302,34 @@ class EvidenceBuffer:
     @staticmethod
     def _fmt(source: str, line: int, text: str) -> str:
         return f"{source}:{line}: {text}"
+
+
+_TB_HEADERS = ("Traceback (most recent call last):", "Stack (most recent call last):")
+_CHAIN_MARKERS = ("During handling of the above exception", "The above exception was the direct cause")
+_MAX_BLOCK = 2000
+
+
+def _block_end(items: list[tuple[str, int, str]], idx: int, source: str, after: int) -> int:
+    """The index of the last line of the error block that line `idx` of `source` opens or that
+    starts within `after` lines of it: the exception line ending its (last chained) traceback.
+    `idx` itself when there is none."""
+    last = idx
+    in_tb = False
+    for j in range(idx, min(len(items), idx + _MAX_BLOCK)):
+        s, _n, text = items[j]
+        if s != source:
+            continue
+        if text.startswith(_TB_HEADERS):
+            in_tb, last = True, j
+        elif in_tb:
+            last = j
+            if text and text[0] not in " \t":
+                in_tb = False           # the exception: the line that says why
+        elif text.startswith(_CHAIN_MARKERS):
+            last = j                    # another traceback follows: the block goes on
+        elif text.strip() and j - idx > after:
+            break
+    return last
 
 
 # ---------------------------------------------------------------- run transcripts
@@ -192,7 +341,21 @@ class TranscriptWriter:
     """The raw terminal stream of one run, written as it arrives (one write per chunk, no
     buffering in Python, so nothing is lost if swarmtui dies). Bounded: at max_bytes the file
     rolls over to run-N.1.log (replacing an older part), and only the newest `keep` runs stay.
-    Secrets never reach it: the launcher turns echo off for secret answers."""
+    Secrets never reach it: the launcher turns echo off for secret answers.
+
+    A write that fails (disk full, quota, I/O error) pauses the transcript instead of raising: the
+    supervisor reads the node in the same callback, and a full disk must not blind it. Paused, it
+    counts what it drops, tells `on_problem` once, tries again every `retry_s` seconds at the next
+    write, and on success first writes a marker line saying how much is missing and when."""
+
+    # Attributes, not __init__ arguments, so for_node() callers set them after construction.
+    on_problem: Callable[[str, str], None] | None = None     # (level, text): "warning" / "info"
+    retry_s: float = 10.0
+    dropped = 0                     # bytes of the node's output not kept, over the whole run
+    _gap = 0                        # ... in the current pause
+    _paused: tuple[float, str] | None = None     # (wall time it began, why)
+    _retry_at = 0.0                 # monotonic
+    _reopen = False                 # a roll-over failed after closing the file: open it on resume
 
     def __init__(self, directory: Path, *, max_bytes: int = 20 << 20, keep: int = 10, run: int | None = None):
         self.dir = _private_dir(Path(directory))
@@ -202,6 +365,9 @@ class TranscriptWriter:
         self.path = self.dir / f"run-{self.run:06d}.log"
         self.bytes_written = 0
         self.rollovers = 0
+        self.newlines = 0               # in the current part: the next line written is newlines + 1
+        # (first terminal line of a batch, part, newlines before it), for cite(); bounded.
+        self._marks: deque[tuple[int, int, int]] = deque(maxlen=16384)
         self._fd: int | None = None
         self._size = 0
         self._open()
@@ -212,21 +378,132 @@ class TranscriptWriter:
         return cls(paths.node_state_dir(node_dir) / RUNS_DIR, **kw)
 
     def _open(self) -> None:
-        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        # Always a new file (the run number is new, a rolled part was renamed away): O_EXCL with
+        # O_NOFOLLOW never opens anything planted at the name.
+        self._fd = create_exclusive(self.path, 0o600)
         os.fchmod(self._fd, 0o600)
         self._size = os.fstat(self._fd).st_size
+        self.newlines = 0
 
     def write(self, data: bytes) -> None:
-        if self._fd is None or not data:
+        if not data or (self._fd is None and not self._reopen):
             return
-        if self._size and self._size + len(data) > self.max_bytes:
-            self._roll()
+        if self._paused is not None and not self._resume():
+            self._gap += len(data)
+            self.dropped += len(data)
+            return
+        before = self.bytes_written
+        try:
+            if self._size and self._size + len(data) > self.max_bytes:
+                self._reopen = True     # until the new part is open: _roll closes the old fd first
+                self._roll()
+                self._reopen = False
+            self._put(data)
+        except OSError as exc:
+            if self._reopen:
+                self._fd = None         # closed, and its number may be reused: never write to it
+            self._pause(exc, len(data) - (self.bytes_written - before))
+
+    def _put(self, data: bytes, node: bool = True) -> None:
+        assert self._fd is not None
         view = memoryview(data)
+        done = 0
         while view:
             n = os.write(self._fd, view)
             view = view[n:]
-        self._size += len(data)
-        self.bytes_written += len(data)
+            self._size += n             # counted as it goes: a write can fail half way
+            self.newlines += data.count(b"\n", done, done + n)
+            done += n
+            if node:
+                self.bytes_written += n
+
+    def _pause(self, exc: OSError, lost: int) -> None:
+        self._gap += lost
+        self.dropped += lost
+        self._retry_at = time.monotonic() + self.retry_s
+        if self._paused is not None:
+            return                      # still failing: said once already
+        why = _why(exc)
+        self._paused = (time.time(), why)
+        self._tell("warning", f"cannot write the run transcript {self.path}: {why}; the node is still "
+                              f"watched, but its raw output is not kept until writing works again "
+                              f"(tried every {self.retry_s:g} s)")
+
+    def _resume(self) -> bool:
+        if time.monotonic() < self._retry_at or self._paused is None:
+            return self._paused is None
+        since, why = self._paused
+        try:
+            if self._reopen:
+                self._finish_roll()
+            self._put(self._marker(f"from {_hms(since)} to {_hms(time.time())}"), node=False)
+        except OSError as exc:
+            self._pause(exc, 0)
+            return False
+        self._paused = None
+        self._tell("info", f"run transcript {self.path.name} resumed: {self._gap} bytes of the node's output "
+                           f"were not kept ({why} from {_hms(since)} to {_hms(time.time())})")
+        self._gap = 0
+        return True
+
+    def _finish_roll(self) -> None:
+        try:
+            st = os.lstat(self.path)
+        except FileNotFoundError:
+            st = None
+        if st is not None and st.st_size:
+            os.replace(self.path, self.dir / f"run-{self.run:06d}.1.log")   # the rename had failed
+        elif st is not None:
+            os.unlink(self.path)        # the empty new part a failed open left behind
+        self._open()
+        self._reopen = False
+        self.rollovers += 1
+
+    def _marker(self, when: str) -> bytes:
+        assert self._paused is not None
+        return f"\r\n[swarmtui: {self._gap} bytes not kept: {self._paused[1]} {when}]\r\n".encode()
+
+    def _tell(self, level: str, text: str) -> None:
+        if self.on_problem is not None:
+            try:
+                self.on_problem(level, text)
+            except Exception:       # whoever listens must not turn a paused transcript into a crash
+                pass
+
+    # ------------------------------------------------------------ citing a line of it
+
+    def note_lines(self, first_line: int) -> None:
+        """The engine's terminal lines from `first_line` on begin after what is written so far
+        (lines are split from a chunk before the chunk is written here)."""
+        self._marks.append((first_line, self.rollovers, self.newlines))
+
+    def part_path(self, part: int) -> Path | None:
+        """The file that holds part `part` (its roll-overs when written), while it is kept."""
+        behind = self.rollovers - part
+        if behind == 0:
+            return self.path
+        if behind == 1:
+            return self.dir / f"run-{self.run:06d}.1.log"
+        return None
+
+    def cite(self, line: int, text: str) -> tuple[str, int] | None:
+        """(runs/run-N.log, its line number) of the engine's terminal line `line`, whose text is
+        `text`: where `sed -n Np` shows it. Looked up in the file, from where the line began, so
+        tqdm's \r redraws (one file line, many terminal lines) and swarmtui's own gap markers
+        cannot shift it. None when that part of the transcript is not kept."""
+        marks = self._marks
+        i = bisect.bisect_right(marks, (line, float("inf"), float("inf"))) - 1
+        if i < 0:
+            return None
+        _first, part, newlines = marks[i]
+        for p, start in ((part, newlines + 1), (part + 1, 1)):   # a roll-over may come with that chunk
+            path = self.part_path(p)
+            if path is None:
+                continue
+            n = find_transcript_line(path, text, start, max_lines=20_000)
+            if n is not None:
+                return f"{RUNS_DIR}/{path.name}", n
+        return None
 
     def _roll(self) -> None:
         assert self._fd is not None
@@ -236,6 +513,12 @@ class TranscriptWriter:
         self._open()
 
     def close(self) -> None:
+        self._reopen = False            # closed means closed, even half way through a roll-over
+        if self._fd is not None and self._paused is not None and self._gap:
+            try:                        # the run ended while paused: say where the gap is, if space allows
+                self._put(self._marker(f"from {_hms(self._paused[0])} until the run ended"), node=False)
+            except OSError:
+                pass
         if self._fd is not None:
             try:
                 os.fsync(self._fd)
@@ -263,6 +546,51 @@ class TranscriptWriter:
         self.close()
 
 
+def _why(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "disk full"
+    if exc.errno == getattr(errno, "EDQUOT", -1):
+        return "disk quota exceeded"
+    return exc.strerror or str(exc)
+
+
+def _hms(wall: float) -> str:
+    return time.strftime("%H:%M:%S", time.localtime(wall))
+
+
+def find_transcript_line(path: Path | str, text: str, from_line: int = 1, max_lines: int = 100_000) -> int | None:
+    """The number (as `sed -n Np` counts) of the first line at or after `from_line` of a raw run
+    transcript that shows `text`, a line as the engine saw it (escapes removed, split on \\r). None
+    when no line does: the bytes were not kept (a full disk), or the file is gone."""
+    from swarmtui.node.text import sanitize
+
+    needle = text.strip()[:200]
+    if not needle:
+        return None
+    lineno = 1                      # the number of the line that starts at the head of `buf`
+    buf = b""
+    try:
+        with open(path, "rb") as f:
+            while lineno < from_line + max_lines:
+                data = f.read(1 << 20)
+                buf += data
+                lines = buf.split(b"\n")
+                buf = lines.pop() if data else b""
+                for raw in lines:
+                    if lineno >= from_line:
+                        shown = raw.decode("utf-8", "replace")
+                        if any(needle in sanitize(piece) for piece in shown.split("\r")):
+                            return lineno
+                        if lineno >= from_line + max_lines:
+                            return None
+                    lineno += 1
+                if not data:
+                    return None
+    except OSError:
+        return None
+    return None
+
+
 def _run_files(directory: Path) -> Iterable[tuple[int, Path]]:
     try:
         entries = list(directory.iterdir())
@@ -283,28 +611,15 @@ def next_run_number(directory: Path) -> int:
 # ---------------------------------------------------------------- backups
 
 
-def write_private(path: Path, data: bytes, *, exclusive: bool = False) -> None:
-    """Write `data` to `path` with mode 0600 from its creation on, and fsync it. exclusive: the
-    file must not exist yet (FileExistsError otherwise)."""
-    flags = os.O_WRONLY | os.O_CREAT | (os.O_EXCL if exclusive else os.O_TRUNC)
-    fd = os.open(path, flags, 0o600)
-    try:
-        os.fchmod(fd, 0o600)        # O_CREAT's mode does not apply to a file that already existed
-        view = memoryview(data)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
 def backup_file(src: Path | str, node_dir: Path | str, *, wall: float | None = None,
                 backups_dir: Path | None = None) -> Path:
     """Copy `src` to <node state dir>/backups/<UTC timestamp>-<name> with mode 0600 (the copy is
     never readable by others, not even for a moment) and return the copy's path. Call it BEFORE
     anything moves or deletes the original. Raises FileNotFoundError if `src` is missing."""
     src = Path(src)
-    data = src.read_bytes()
+    # The node's own file: a symlink (a key kept on another disk) is followed; a FIFO or a
+    # device is refused instead of hanging or filling memory.
+    data = read_regular(src, MAX_BACKUP_BYTES)
     target_dir = _private_dir(Path(backups_dir) if backups_dir else paths.node_state_dir(Path(node_dir)) / BACKUPS_DIR)
     wall = _dt.datetime.now(_dt.timezone.utc).timestamp() if wall is None else wall
     stamp = _dt.datetime.fromtimestamp(wall, _dt.timezone.utc).strftime("%Y%m%dT%H%M%S.%fZ")
@@ -312,10 +627,10 @@ def backup_file(src: Path | str, node_dir: Path | str, *, wall: float | None = N
         name = f"{stamp}-{src.name}" if i == 0 else f"{stamp}-{i}-{src.name}"
         dest = target_dir / name
         try:
-            write_private(dest, data, exclusive=True)
+            create_new(dest, data, 0o600)       # never over anything at the name, a link included
         except FileExistsError:
             continue
-        if dest.read_bytes() != data:  # pragma: no cover - a disk that lies
+        if read_regular(dest, len(data), follow_symlinks=False) != data:  # pragma: no cover - a disk that lies
             raise OSError(f"backup of {src} did not verify")
         return dest
     raise OSError(f"cannot find a free backup name for {src} in {target_dir}")  # pragma: no cover
@@ -324,7 +639,7 @@ def backup_file(src: Path | str, node_dir: Path | str, *, wall: float | None = N
 def list_backups(node_dir: Path | str) -> list[Path]:
     d = paths.node_state_dir(Path(node_dir)) / BACKUPS_DIR
     try:
-        return sorted(p for p in d.iterdir() if p.is_file())
+        return sorted(p for p in d.iterdir() if p.is_file() and not p.is_symlink())
     except FileNotFoundError:
         return []
 
@@ -333,7 +648,7 @@ def list_backups(node_dir: Path | str) -> list[Path]:
 
 
 def _fmt_uptime(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
+    if not _typed(seconds, _NUM, False):
         return "-"
     s = int(seconds)
     if s >= 86400:
@@ -350,14 +665,15 @@ def _fmt_time(text: Any) -> str:
         return "-"
     try:
         t = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
+        return t.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    except (ValueError, OverflowError, OSError):   # not a time, or one at the edge of the calendar
         return text[:19]
-    return t.astimezone().strftime("%Y-%m-%d %H:%M:%S")
 
 
 def format_table(records: list[dict[str, Any]]) -> str:
     """Newest first, one line per record, in the local time zone."""
     head = ("TIME", "REASON", "ACTION", "UPTIME", "EXIT", "NEXT IN", "ORPHANS", "REWARDS AT RISK")
+    records = [normalise_record(r) for r in records if isinstance(r, dict)]
     rows = []
     for r in reversed(records):
         if r.get("exit_signal"):
@@ -379,6 +695,10 @@ def format_table(records: list[dict[str, Any]]) -> str:
         lines.append("  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip())
         text = r.get("text")
         if isinstance(text, str) and text:
-            where = f"{r.get('source')}:{r.get('line')}: " if r.get("source") else ""
+            if r.get("transcript") and r.get("transcript_line"):
+                # A place the person can open: the terminal's line in that run's transcript.
+                where = f"{PurePath(str(r['transcript'])).name}:{r['transcript_line']}: "
+            else:
+                where = f"{r.get('source')}:{r.get('line')}: " if r.get("source") else ""
             lines.append(f"    {where}{text[:160]}")
     return "\n".join(lines)

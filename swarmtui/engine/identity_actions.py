@@ -12,9 +12,10 @@ from pathlib import Path
 from typing import Any
 
 from swarmtui import paths
-from swarmtui.engine.history import BACKUPS_DIR, backup_file
+from swarmtui.engine.history import BACKUPS_DIR, MAX_BACKUP_BYTES, backup_file
 from swarmtui.node.identity import identity_report
 from swarmtui.node.layout import Layout
+from swarmtui.safefile import read_regular
 
 
 def _stat_sig(path: Path) -> tuple | None:
@@ -53,11 +54,14 @@ class IdentityWatcher:
 def reset_identity(layout: Layout) -> Path:
     """Back up swarm.pem (0600, verified against the original), then remove the original, so
     the next start creates a new identity. Returns the backup. Raises FileNotFoundError when
-    there is no swarm.pem, OSError when the backup cannot be verified (nothing is removed)."""
+    there is no swarm.pem, OSError when the backup cannot be verified (nothing is removed).
+    A swarm.pem that is a symlink (the key kept on another disk) is read through; removing it
+    removes the link only, the key it points at stays where it is."""
     pem = layout.identity_path
-    data = pem.read_bytes()
+    data = read_regular(pem, MAX_BACKUP_BYTES)
     dest = backup_file(pem, layout.root)
-    if dest.read_bytes() != data or pem.read_bytes() != data:
+    if (read_regular(dest, MAX_BACKUP_BYTES, follow_symlinks=False) != data
+            or read_regular(pem, MAX_BACKUP_BYTES) != data):
         raise OSError(f"the backup {dest} does not match {pem}; {pem} was left in place")
     pem.unlink()
     return dest

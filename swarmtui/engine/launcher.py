@@ -25,6 +25,7 @@ import fcntl
 import os
 import pty
 import re
+import signal
 import struct
 import termios
 from dataclasses import dataclass
@@ -96,12 +97,72 @@ def looks_like_prompt(text: str) -> bool:
     return last in "]>)." and text != stripped
 
 
+@dataclass(frozen=True)
+class PythonEnv:
+    """The Python environment the node's plain `python` and `pip` will come from.
+
+    run_rl_swarm.sh activates nothing: it calls `python` and `pip` from PATH (facts §5.6), and
+    users keep their environment as `.venv/`, `venv/`, an activated venv, or conda. Found in this
+    order: [launch] venv, an activated VIRTUAL_ENV, an activated CONDA_PREFIX, the checkout's
+    `.venv/`, its `venv/`; else none (PATH as it is)."""
+    root: Path | None           # the venv / conda env folder; None: PATH's python
+    source: str                 # config | VIRTUAL_ENV | CONDA_PREFIX | .venv | venv | PATH
+    problem: str = ""           # the configured one is unusable: one line, blocks the start
+
+    @property
+    def bin(self) -> Path | None:
+        return self.root / "bin" if self.root is not None else None
+
+    def describe(self) -> str:
+        if self.root is None:
+            return "no venv (python from PATH)"
+        how = {"config": "[launch] venv", "VIRTUAL_ENV": "the activated VIRTUAL_ENV",
+               "CONDA_PREFIX": "the activated conda env (CONDA_PREFIX)"}.get(self.source, f"the checkout's {self.source}/")
+        return f"{self.root} ({how})"
+
+
+VENV_NAMES = (".venv", "venv")
+
+
+def _is_env(folder: Path) -> bool:
+    return (folder / "bin" / "python").exists() or (folder / "bin" / "python3").exists()
+
+
+def find_python_env(checkout: Path | str, env: Mapping[str, str], configured: str | None = None) -> PythonEnv:
+    """Which environment the node will run in (the order is documented in PythonEnv)."""
+    root = Path(checkout)
+    if configured:
+        folder = Path(configured).expanduser()
+        if not folder.is_absolute():
+            folder = root / folder
+        if not folder.is_dir():
+            return PythonEnv(folder, "config", f"[launch] venv = {configured!r}: no such folder {folder}; create it "
+                                               f"(python3 -m venv {folder}) or fix the path in the config")
+        if not _is_env(folder):
+            return PythonEnv(folder, "config", f"[launch] venv = {configured!r}: {folder} has no bin/python, so it "
+                                               "is not a venv or conda env; fix the path in the config")
+        return PythonEnv(folder, "config")
+    for var in ("VIRTUAL_ENV", "CONDA_PREFIX"):
+        value = env.get(var, "")
+        if value and os.path.isabs(value) and _is_env(Path(value)):
+            return PythonEnv(Path(value), var)
+    for name in VENV_NAMES:
+        folder = root / name
+        if folder.is_dir() and _is_env(folder):
+            return PythonEnv(folder, name)
+    return PythonEnv(None, "PATH")
+
+
 def build_env(base: Mapping[str, str], *, run_id: str, venv_bin: Path | None) -> dict[str, str]:
     env = dict(base)
     if venv_bin is not None:
-        # What `source .venv/bin/activate` does, which the README asks for (facts §5.5).
+        # What `source <venv>/bin/activate` does, which the README asks for (facts §5.5); a conda
+        # env is "activated" the same way for a script that only calls python and pip.
         env["PATH"] = f"{venv_bin}{os.pathsep}{env.get('PATH') or os.defpath}"
-        env["VIRTUAL_ENV"] = str(venv_bin.parent)
+        if env.get("CONDA_PREFIX") and Path(env["CONDA_PREFIX"]) == venv_bin.parent:
+            env.pop("VIRTUAL_ENV", None)
+        else:
+            env["VIRTUAL_ENV"] = str(venv_bin.parent)
         env.pop("PYTHONHOME", None)
     env[RUN_ID_ENV] = run_id
     env["PYTHONUNBUFFERED"] = "1"
@@ -109,11 +170,30 @@ def build_env(base: Mapping[str, str], *, run_id: str, venv_bin: Path | None) ->
     return env
 
 
+# What a child must not inherit from us. A signal ignored here (a panel started as a background
+# job of a script gets SIGINT and SIGQUIT ignored, nohup ignores SIGHUP) stays ignored across
+# exec, and a blocked one stays blocked: rl-swarm's SIGINT trap would never run, and every stop
+# would sit out stop_timeout. Python itself ignores SIGPIPE, which would turn `yes | head`-style
+# pipelines in the script into EPIPE loops.
+_RESET_SIGNALS = tuple(getattr(signal, n) for n in ("SIGINT", "SIGQUIT", "SIGHUP", "SIGTERM", "SIGPIPE",
+                                                    "SIGTSTP", "SIGTTIN", "SIGTTOU", "SIGUSR1", "SIGUSR2")
+                       if hasattr(signal, n))
+
+
+def start_clean() -> None:
+    """preexec_fn: default dispositions and an empty signal mask in the child, whatever swarmtui
+    inherited or set up for itself. Runs between fork and exec: only async-signal-safe calls."""
+    for sig in _RESET_SIGNALS:
+        signal.signal(sig, signal.SIG_DFL)
+    signal.pthread_sigmask(signal.SIG_SETMASK, ())
+
+
 class Launcher:
     def __init__(self, checkout: Path | str, *, run_id: str, argv: Sequence[str] = ("bash", "run_rl_swarm.sh"),
                  env: Mapping[str, str] | None = None, venv_bin: Path | None | bool = True,
                  cols: int = 250, rows: int = 50, max_line: int = 16384,
                  on_raw: Callable[[bytes], None] | None = None,
+                 on_raw_error: Callable[[Exception], None] | None = None,
                  on_lines: LinesCallback | None = None,
                  on_partial: Callable[[str], None] | None = None,
                  on_prompt: Callable[[PromptInfo], None] | None = None,
@@ -127,14 +207,15 @@ class Launcher:
         self.run_id = run_id
         self.argv = list(argv)
         if venv_bin is True:
-            candidate = self.checkout / ".venv" / "bin"
-            venv_bin = candidate if candidate.is_dir() else None
+            venv_bin = find_python_env(self.checkout, os.environ if env is None else env).bin
         elif venv_bin is False:
             venv_bin = None
         self.venv_bin: Path | None = venv_bin
         self.env = build_env(os.environ if env is None else env, run_id=run_id, venv_bin=self.venv_bin)
         self.cols, self.rows = cols, rows
         self.on_raw, self.on_lines, self.on_partial = on_raw, on_lines, on_partial
+        self.on_raw_error = on_raw_error    # told of the first on_raw failure only (they repeat per chunk)
+        self.raw_failures = 0
         self.on_prompt, self.on_eof = on_prompt, on_eof
         self.prompt_matcher, self.answerer = prompt_matcher, answerer
         self.unknown_prompt_after = unknown_prompt_after
@@ -179,7 +260,7 @@ class Launcher:
             fcntl.ioctl(slave, termios.TIOCSWINSZ, struct.pack("HHHH", self.rows, self.cols, 0, 0))
             self.proc = await asyncio.create_subprocess_exec(
                 *self.argv, stdin=slave, stdout=slave, stderr=slave, cwd=str(self.checkout), env=self.env,
-                start_new_session=True, close_fds=True)
+                start_new_session=True, close_fds=True, preexec_fn=start_clean)
         except BaseException:
             os.close(master)
             raise
@@ -243,6 +324,17 @@ class Launcher:
         """Type an answer into the pty (the person's, in interactive mode). Returns False when
         the pty is gone."""
         return self._write_answer(Answer(text, secret, "user"))
+
+    def type_raw(self, text: str) -> bool:
+        """Type bytes into the terminal as a person would (a Ctrl-C for a `docker compose run -t`
+        client, which passes it on to the container's terminal). False when the pty is gone."""
+        if self._master is None:
+            return False
+        try:
+            os.write(self._master, text.encode("utf-8"))
+        except OSError:
+            return False
+        return True
 
     def _write_answer(self, ans: Answer) -> bool:
         if self._master is None:
@@ -315,15 +407,31 @@ class Launcher:
         if self._secrets:
             for s in self._secrets:
                 data = data.replace(s.encode("utf-8"), REDACTED.encode())
-        if self.on_raw is not None:
+        # Supervision first, evidence second: a transcript on a full disk once raised here before
+        # the chunk was parsed, so prompts went unanswered and fatal lines unseen.
+        try:
+            text = self._decoder.decode(data)
+            lines = self._splitter.feed(text)
+            if lines:
+                self._answered_line = False
+                self._prompt_seen = ""          # a new line: the same prompt text may be asked again
+                self._emit_lines(lines)
+            self._after_output()
+        finally:
+            self._keep_raw(data)
+
+    def _keep_raw(self, data: bytes) -> None:
+        if self.on_raw is None:
+            return
+        try:
             self.on_raw(data)
-        text = self._decoder.decode(data)
-        lines = self._splitter.feed(text)
-        if lines:
-            self._answered_line = False
-            self._prompt_seen = ""          # a new line: the same prompt text may be asked again
-            self._emit_lines(lines)
-        self._after_output()
+        except Exception as exc:  # a bug in the evidence must never stop the reading of the node
+            self.raw_failures += 1
+            if self.raw_failures == 1 and self.on_raw_error is not None:
+                try:
+                    self.on_raw_error(exc)
+                except Exception:
+                    pass
 
     def _emit_lines(self, lines: list[tuple[str, int]]) -> None:
         if not lines:

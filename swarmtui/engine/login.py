@@ -18,10 +18,13 @@ import socket
 from pathlib import Path
 
 from swarmtui import paths
-from swarmtui.engine.history import backup_file, write_private
+from swarmtui.engine.history import backup_file
 from swarmtui.node.layout import Layout
+from swarmtui.safefile import ensure_private_dir, read_regular, write_atomic
 
 KEEP_DIR = "login"
+# The login server writes a few KB; a bigger "login file" is not one, and is not copied.
+MAX_LOGIN_BYTES = 1 << 20
 
 
 def login_hint(port: int) -> tuple[str, str]:
@@ -35,13 +38,6 @@ def login_hint(port: int) -> tuple[str, str]:
     except OSError:
         host = "HOST"
     return f"http://localhost:{port}", f"ssh -L {port}:localhost:{port} {user}@{host}"
-
-
-def _write_private(path: Path, data: bytes) -> None:
-    """Write `data` to `path` atomically, never readable by others, not even for a moment."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    write_private(tmp, data)
-    os.replace(tmp, path)
 
 
 def _files(layout: Layout) -> tuple[Path, Path]:
@@ -58,7 +54,8 @@ class LoginKeeper:
         self._seen: tuple | None = None
 
     def kept(self) -> list[Path]:
-        return [self.dir / p.name for p in _files(self.layout) if (self.dir / p.name).is_file()]
+        # A symlink in swarmtui's own folder is no copy of ours, whatever it points at.
+        return [c for c in (self.dir / p.name for p in _files(self.layout)) if c.is_file() and not c.is_symlink()]
 
     def _signature(self) -> tuple | None:
         sig = []
@@ -76,20 +73,21 @@ class LoginKeeper:
         if sig is None or sig == self._seen:
             return False
         try:
-            blobs = [p.read_bytes() for p in _files(self.layout)]
+            # The node's own files: followed if they are links, refused if FIFOs or devices.
+            blobs = [read_regular(p, MAX_LOGIN_BYTES) for p in _files(self.layout)]
         except OSError:
             return False
         if not all(blobs):
             return False          # the login server is writing them right now: next time
-        self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        ensure_private_dir(self.dir, within=paths.state_dir())
         for p, data in zip(_files(self.layout), blobs):
             dest = self.dir / p.name
             try:
-                if dest.read_bytes() == data:
+                if read_regular(dest, MAX_LOGIN_BYTES, follow_symlinks=False) == data:
                     continue
             except OSError:
-                pass
-            _write_private(dest, data)
+                pass              # missing, or not a plain file of ours: replaced below
+            write_atomic(dest, data, 0o600)
         self._seen = sig
         return True
 
@@ -97,15 +95,22 @@ class LoginKeeper:
         """Before a start: put the kept copies back where the script deleted them. A file that
         is there already is never overwritten (a newer login wins)."""
         originals = _files(self.layout)
-        if any(p.exists() for p in originals):
+        # lexists: a symlink there, even a dangling one, is "there" too and is left alone.
+        if any(os.path.lexists(p) for p in originals):
             return []
-        copies = [self.dir / p.name for p in originals]
-        if not all(c.is_file() for c in copies):
+        copies = self.kept()
+        if len(copies) != len(originals):
             return []
+        try:
+            blobs = [read_regular(c, MAX_LOGIN_BYTES, follow_symlinks=False) for c in copies]
+        except OSError:
+            return []             # a copy we cannot trust: the node asks for a browser login instead
         self.layout.temp_data_dir.mkdir(parents=True, exist_ok=True)
         restored = []
-        for src, dest in zip(copies, originals):
-            _write_private(dest, src.read_bytes())
+        for data, dest in zip(blobs, originals):
+            # temp-data may be writable by others: a random temp name and a rename, never an
+            # open() of a name someone could have planted a link at.
+            write_atomic(dest, data, 0o600)
             restored.append(dest)
         self._seen = self._signature()
         return restored
@@ -126,9 +131,9 @@ def logout(layout: Layout, keeper: LoginKeeper | None = None) -> list[Path]:
     present = [p for p in _files(layout) if p.is_file()]
     backups = []
     for p in present:
-        data = p.read_bytes()
+        data = read_regular(p, MAX_LOGIN_BYTES)
         dest = backup_file(p, layout.root)
-        if dest.read_bytes() != data:  # pragma: no cover - backup_file verifies too
+        if read_regular(dest, MAX_LOGIN_BYTES, follow_symlinks=False) != data:  # pragma: no cover - backup_file verifies too
             raise OSError(f"the backup of {p} does not match it; nothing was deleted")
         backups.append(dest)
     for p in present:

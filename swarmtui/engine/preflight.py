@@ -3,34 +3,39 @@
 Checked before every start (design.md "Engine rules", community-tools.md §6 item 3 and 21):
 - the node is not already running outside swarmtui (a script or trainer of this checkout that
   is not ours): starting a second copy would fight it for the port and the identity;
-- nothing of ours is left from an earlier run (a p2pd with our -id=, our login server, a DHT
-  child): such leftovers are swept here, each one reported (OrphanKilled, id `orphan`);
+- nothing of ours is left from an earlier run: processes that carry the marker of an earlier
+  keeper of this checkout that is gone (a p2pd, a login server, a DHT child its script left)
+  are swept here, each one reported (OrphanKilled, id `orphan`);
 - the login port is free, or held by a login server of ours;
 - swarm.pem is usable (missing is fine: the script makes a new one, and we say so);
-- there is enough free disk for the logs.
+- there is enough free disk for the logs;
+- which Python the node will run (the script activates nothing and calls plain `python`): said
+  as a notice, and a configured [launch] venv that does not exist blocks the start;
+- the Docker way: the `docker` CLI is there (the image's own Python is used, no venv).
 A problem that blocks the start is one line that says what to do.
 """
 
 from __future__ import annotations
 
+import asyncio
 import os
 import shutil
 from dataclasses import dataclass, field
-from typing import Callable
-
-import psutil
+from pathlib import Path
+from typing import Callable, Mapping, Sequence
 
 from swarmtui.engine.events import Event
-from swarmtui.engine.proctree import ProcTree, classify, port_status
+from swarmtui.engine.launcher import VENV_NAMES, PythonEnv
+from swarmtui.engine.proctree import ProcTree, port_status
 from swarmtui.node.layout import Layout
 
-_NODE_NAMES = ("bash", "sh", "dash", "zsh")
-
+PYTHON_VERSION_TIMEOUT = 10.0
 
 @dataclass
 class PreflightResult:
     problems: list[str] = field(default_factory=list)      # each blocks the start
     warnings: list[str] = field(default_factory=list)      # shown, the start goes on
+    notices: list[str] = field(default_factory=list)       # said (info), e.g. which python runs
     orphans_killed: list[dict] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)     # leftovers of ours that would not die
 
@@ -42,39 +47,82 @@ class PreflightResult:
 def foreign_node(layout: Layout, tree: ProcTree) -> list[str]:
     """The launcher script or the trainer of this checkout, running but not started by us: the
     person runs the node by hand in another terminal. Never signalled; reported instead."""
-    root = str(layout.root)
-    ours = {o.proc.pid for o in tree.scan()}
-    me = os.getpid()
-    found = []
-    uid = os.getuid() if hasattr(os, "getuid") else None
-    for proc in psutil.process_iter(["pid", "name", "uids"]):
-        info = proc.info
-        name = info.get("name") or ""
-        if proc.pid in ours or proc.pid == me:
-            continue
-        if uid is not None and info.get("uids") is not None and info["uids"].real != uid:
-            continue
-        if not (name in _NODE_NAMES or "python" in name):
-            continue
-        try:
-            cmd = proc.cmdline()
-            cwd = proc.cwd()
-        except (psutil.Error, OSError):
-            continue
-        role = classify(name, cmd)
-        if role not in ("launcher", "trainer"):
-            continue
-        if cwd == root or cwd.startswith(root + os.sep):
-            found.append(f"{proc.pid} {' '.join(cmd)[:100]}")
-    return found
+    return [f"{p.pid} {p.cmdline[:100]}" for p in tree.foreign_node()]
+
+
+async def python_version(python: Path | str, env: Mapping[str, str] | None = None) -> str | None:
+    """"3.11.9" for an interpreter, None when it cannot be run (argv, no shell, bounded)."""
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            str(python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])",
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+            env=dict(env) if env is not None else None)
+    except OSError:
+        return None
+    try:
+        out, _ = await asyncio.wait_for(proc.communicate(), PYTHON_VERSION_TIMEOUT)
+    except asyncio.TimeoutError:
+        proc.kill()
+        await proc.wait()
+        return None
+    text = out.decode("ascii", "replace").strip()
+    return text if proc.returncode == 0 and text and len(text) < 20 else None
+
+
+async def check_python(layout: Layout, pyenv: PythonEnv, path: str, res: PreflightResult) -> None:
+    """Say which python the script's plain `python` will be; a configured venv that is not
+    there blocks the start (the node would fail later with `No module named ...`)."""
+    if pyenv.problem:
+        res.problems.append(pyenv.problem)
+        return
+    python = shutil.which("python", path=path)
+    if python is None:
+        res.warnings.append(
+            f"no `python` on the node's PATH and no venv found ({', '.join(n + '/' for n in VENV_NAMES)} in the "
+            "checkout, VIRTUAL_ENV, CONDA_PREFIX): run_rl_swarm.sh calls plain python and pip, so it will fail; "
+            f"create one (cd {layout.root} && python3 -m venv .venv) or set [launch] venv")
+        return
+    version = await python_version(python)
+    shown = f"{python} (Python {version})" if version else f"{python} (its version could not be read)"
+    where = pyenv.describe() if pyenv.root is not None else (
+        "no venv found (.venv/ or venv/ in the checkout, VIRTUAL_ENV, CONDA_PREFIX): PATH's python")
+    res.notices.append(f"the node will run {shown}; environment: {where}")
+    if pyenv.source in ("VIRTUAL_ENV", "CONDA_PREFIX") and pyenv.root is not None:
+        own = [layout.root / n for n in VENV_NAMES if (layout.root / n / "bin").is_dir()]
+        own = [o for o in own if os.path.realpath(o) != os.path.realpath(pyenv.root)]
+        if own:
+            res.warnings.append(
+                f"the activated {pyenv.source} {pyenv.root} is used, although the checkout has its own "
+                f"{own[0].name}/: if that is the node's environment, set [launch] venv = \"{own[0].name}\"")
+
+
+def check_docker(command: Sequence[str], path: str, res: PreflightResult) -> None:
+    exe = command[0]
+    found = exe if os.sep in exe and os.access(exe, os.X_OK) else shutil.which(exe, path=path)
+    if found is None:
+        res.problems.append(f"[launch] command starts with {exe!r}, which is not on PATH: install Docker "
+                            "(rl-swarm README, 'Install Docker'), or set [launch] command to bash run_rl_swarm.sh")
+        return
+    res.notices.append(f"the node runs the Docker way: {' '.join(command)} (the image's own Python; files in "
+                       "user/keys, user/modal-login, user/logs)")
 
 
 async def run_preflight(layout: Layout, tree: ProcTree, *, min_free_disk_mb: int,
                         identity_state: str, identity_fix: str, identity_message: str,
-                        report: Callable[[Event], None]) -> PreflightResult:
+                        report: Callable[[Event], None], pyenv: PythonEnv | None = None,
+                        path: str | None = None, docker_command: Sequence[str] | None = None) -> PreflightResult:
     """All the checks, in the order that makes the later ones meaningful. `identity_*` come from
-    node.identity's report (pem_state and, for a broken pem, its problem's message and fix)."""
+    node.identity's report (pem_state and, for a broken pem, its problem's message and fix).
+    `pyenv` and `path` (the node's PATH, venv first) say which python the node will run;
+    `docker_command` is the launch command when the node runs the Docker way."""
     res = PreflightResult()
+    search = path if path is not None else os.environ.get("PATH", os.defpath)
+    if docker_command:
+        check_docker(docker_command, search, res)
+    elif pyenv is not None:
+        await check_python(layout, pyenv, search, res)
+    if res.problems:
+        return res
 
     others = foreign_node(layout, tree)
     if others:

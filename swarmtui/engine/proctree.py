@@ -1,18 +1,24 @@
 """Our node's processes: which ones are provably ours, what they cost, and how to stop them all.
 
-Ownership is proven, never guessed from a name (community-tools.md §3.3: every `pkill -f`
-pattern in the wild also hits other nodes or swarmtui itself). A process is ours when one of:
+Ownership is proven by our own launch, never by a name or a path (community-tools.md §3.3:
+every `pkill -f` pattern in the wild also hits other nodes or swarmtui itself). A process is
+ours when one of:
 - launcher     it is the process we launched (pid and create time match);
 - descendant   its parent chain leads to our launcher while the launcher lives;
 - session/pgid it is in the session or process group our launcher leads (start_new_session);
-- marker       its environment carries SWARMTUI_RUN_ID=<this session> (marker-checkout: the
-               marker of an earlier swarmtui session on the same checkout);
-- p2pd-id      it is a p2pd started with -id=<our identity path> (and no other checkout's marker);
-- login-cwd    it is the login server (node/yarn/next) running with its cwd inside our checkout;
+- marker       its environment carries SWARMTUI_RUN_ID=<this keeper's run id>;
+- marker-earlier-keeper  its marker is the run id of an earlier keeper of this checkout, one
+               that keeper.json recorded and that is gone (we hold the checkout's lock): a
+               leftover of our own dead session.
+What proves nothing: a login server whose cwd is in the checkout (run_rl_swarm.sh `cd`s into
+modal-login before `yarn start`, for every node of the checkout, ours or started by hand), a
+p2pd whose -id= is the checkout's swarm.pem (the same for any node of the checkout), a marker
+of another checkout or of a keeper that is alive. Such processes are shown as conflicts (port
+held, identity in use), never signalled.
 A proof, once made, holds for that process's life: it is kept under (pid, start time), so a
-reused pid is a new process that must prove itself again. The environment, command-line and cwd
-proofs are only tried on processes of our own user, and right before every signal the process's
-identity is checked again by (pid, create time).
+reused pid is a new process that must prove itself again. The environment proofs are only tried
+on processes of our own user, and right before every signal the process's identity is checked
+again by (pid, create time).
 
 The stop sequence (design.md): SIGINT to the group so the script's own trap runs, wait;
 SIGTERM, wait; SIGKILL; then sweep proven orphans outside the group (TERM, then KILL); then
@@ -43,6 +49,9 @@ PR_SET_CHILD_SUBREAPER = 36
 
 ROLES = ("launcher", "login-server", "trainer", "dht", "p2pd", "ollama", "other")
 _TRAINER_MARKS = ("swarm_launcher", "hivemind_exp", "rgym_exp", "code_gen_exp", "genrl", "train_single_gpu")
+# Proofs that tie a process to this keeper's own launches (not to an earlier keeper's).
+CURRENT_RUN_PROOFS = frozenset({"launcher", "descendant", "session", "pgid", "marker"})
+_SHELL_NAMES = ("bash", "sh", "dash", "zsh")
 _LOGIN_NAMES = ("node", "yarn", "next-server", "next-router-worker", "npm")
 
 # ---------------------------------------------------------------- subreaper
@@ -110,8 +119,9 @@ def reap_zombies(only: Iterable[int] | None = None, exclude: Iterable[int] = ())
 
 
 def make_run_id(checkout: Path) -> str:
-    """The SWARMTUI_RUN_ID value for a supervisor session: the checkout's key (so a later session
-    recognises leftovers of an earlier one on the same checkout) and a random part."""
+    """The SWARMTUI_RUN_ID value for a keeper: the checkout's key (so a person reading a process's
+    environment sees which node it belongs to) and a random part. A later keeper of the checkout
+    knows it from keeper.json, never from its shape."""
     return f"{node_key(Path(os.path.realpath(checkout)))}:{uuid.uuid4().hex[:12]}"
 
 
@@ -125,6 +135,9 @@ class Ownership:
     launch_pid: int | None = None
     launch_ctime: float | None = None
     launch_start: float | None = None     # the launcher's start in _Row units (its identity)
+    # Run ids of earlier keepers of this checkout that are gone (keeper.KeeperLock.past_run_ids):
+    # the only foreign markers that make a process ours.
+    earlier_run_ids: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
         self.checkout = Path(os.path.realpath(self.checkout))
@@ -180,14 +193,6 @@ def _p2pd_identity(cmdline: list[str], cwd: str | None) -> str | None:
                 value = os.path.join(cwd, value)
             return os.path.realpath(value)
     return None
-
-
-def _inside(path: str, root: Path) -> bool:
-    try:
-        real = os.path.realpath(path)
-    except OSError:
-        return False
-    return real == str(root) or real.startswith(str(root) + os.sep)
 
 
 @dataclass(eq=False)
@@ -362,24 +367,12 @@ class ProcTree:
         marker = env.get(RUN_ID_ENV)
         if marker == own.run_id:
             return "marker"
-        if marker:
-            # An earlier swarmtui session on this same checkout left it: ours to clean up.
-            # Another checkout's run: never ours, whatever it looks like.
-            return "marker-checkout" if marker.startswith(own.marker_prefix) else ""
-        cmdline = _safe(p.cmdline, []) or []
-        if not cmdline and row.ppid != 2 and pid != 2 and not row.zombie:
-            # Not a kernel thread (those are kthreadd's children): the kernel has set the new
-            # name but not yet the new arguments.
+        if marker and marker in own.earlier_run_ids:
+            return "marker-earlier-keeper"
+        if not marker and not _safe(p.cmdline, []) and row.ppid != 2 and pid != 2 and not row.zombie:
+            # Not a kernel thread (those are kthreadd's children): caught inside an exec, the
+            # kernel has set the new name but not yet the new arguments and environment.
             return None
-        role = classify(row.name, cmdline)
-        if own.identity_path is not None and role == "p2pd":
-            ident = _p2pd_identity(cmdline, _safe(p.cwd))
-            if ident == str(own.identity_path):
-                return "p2pd-id"
-        if role == "login-server":
-            cwd = _safe(p.cwd)
-            if cwd and _inside(cwd, own.checkout):
-                return "login-cwd"
         return ""
 
     def is_still_ours(self, owned: Owned) -> bool:
@@ -453,6 +446,8 @@ class ProcTree:
                 found[h.pid] = h
         ident = str(self.own.identity_path) if self.own.identity_path else None
         ours_pids = {o.proc.pid for o in owned}
+        for info in self.foreign_node(table, ours_pids):
+            found.setdefault(info.pid, info)
         if ident:
             for pid, row in table.items():
                 if row.name != "p2pd" or row.zombie or pid in ours_pids or pid == self._me or pid in found:
@@ -466,6 +461,38 @@ class ProcTree:
                     info.conflict = f"uses our identity {ident}"
                     found[pid] = info
         return list(found.values())
+
+    def foreign_node(self, table: "dict[int, _Row] | None" = None,
+                     ours: "set[int] | None" = None) -> list[ProcInfo]:
+        """The launcher script or the trainer of this checkout, running but not launched by this
+        keeper: a node started by hand in another terminal, or kept by another swarmtui. Shown
+        with why it matters, never signalled. Only bash/sh and python processes of our own user
+        have their command line and cwd read (a few per host)."""
+        table = table if table is not None else _table()
+        if ours is None:
+            ours = {o.proc.pid for o in self.scan()}
+        root = str(self.own.checkout)
+        found = []
+        for pid, row in table.items():
+            if pid in ours or pid == self._me or row.zombie:
+                continue
+            if self._uid is not None and row.uid is not None and row.uid != self._uid:
+                continue
+            if not (row.name in _SHELL_NAMES or "python" in row.name):
+                continue
+            p = _safe(lambda: psutil.Process(pid))
+            cmd = _safe(p.cmdline, []) if p is not None else []
+            role = classify(row.name, cmd or [])
+            cwd = _safe(p.cwd) if p is not None and role in ("launcher", "trainer") else None
+            if not cwd or not (cwd == root or cwd.startswith(root + os.sep)):
+                continue
+            info = _procinfo(p, ours=False)
+            info.role = role
+            marker = (_safe(p.environ, {}) or {}).get(RUN_ID_ENV, "")
+            info.conflict = ("kept by another swarmtui" if marker.startswith(self.own.marker_prefix)
+                             else "runs this checkout outside swarmtui")
+            found.append(info)
+        return found
 
     def alive(self, owned: list[Owned]) -> list[Owned]:
         return [o for o in owned if _alive(o)]
@@ -533,18 +560,19 @@ class ProcTree:
         return result
 
     def kill_now(self, pgid: int | None = None) -> int:
-        """Synchronous last resort (atexit, after the UI is gone): SIGKILL our group and every
-        proven-ours process. Returns how many were signalled."""
+        """Synchronous last resort (atexit, a second SIGTERM, after the UI is gone): SIGKILL the
+        current run's group and what this keeper's own run made (never a leftover of an earlier
+        keeper: those are the pre-flight's, with a record). Returns how many were signalled."""
         pgid = pgid if pgid is not None else self.own.launch_pid
         n = 0
-        if pgid and self.own.launcher_identity_valid():
+        if pgid and pgid == self.own.launch_pid and self.own.launcher_identity_valid():
             try:
                 os.killpg(pgid, _signal.SIGKILL)
                 n += 1
             except OSError:
                 pass
         for o in self.scan():
-            if self._signal_one(o, _signal.SIGKILL):
+            if o.proof in CURRENT_RUN_PROOFS and self._signal_one(o, _signal.SIGKILL):
                 n += 1
         return n
 

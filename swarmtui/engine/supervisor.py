@@ -30,19 +30,23 @@ from __future__ import annotations
 
 import asyncio
 import os
+import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Callable, Mapping
 
+from swarmtui import paths
 from swarmtui.engine import events as ev
 from swarmtui.engine.clock import Clock, MonotonicClock
 from swarmtui.engine.config import Config, format_duration
 from swarmtui.engine.history import (EvidenceBuffer, HistoryStore, RestartRecord, TranscriptWriter, iso_utc,
                                      reward_loss_possible)
 from swarmtui.engine.identity_actions import IdentityWatcher, reset_identity
-from swarmtui.engine.launcher import Answer, ExitStatus, Launcher, PromptInfo
+from swarmtui.engine.keeper import KeeperLock, KeeperState
+from swarmtui.engine import container as docker_way
+from swarmtui.engine.launcher import Answer, ExitStatus, Launcher, PromptInfo, PythonEnv, build_env, find_python_env
 from swarmtui.engine.login import LoginKeeper, login_hint, logout
 from swarmtui.engine.policy import NEEDS_USER, RESTART, WARN, Decision, RestartPolicy
 from swarmtui.engine.preflight import run_preflight
@@ -50,7 +54,8 @@ from swarmtui.engine.proctree import Ownership, ProcTree, enable_subreaper, make
 from swarmtui.engine.tail import LogTailer
 from swarmtui.node.identity import read_login
 from swarmtui.node.layout import Layout, inspect_checkout, prompt_for
-from swarmtui.node.logparse import Hello, LoginWait, Milestone, RoundEvent, StepProgress, level_of, parse_line
+from swarmtui.node.logparse import (Hello, LoginWait, Milestone, RoundEvent, StepProgress, level_of, parse_line,
+                                    progress_bar)
 from swarmtui.node.progress import ProgressModel
 from swarmtui.node.signatures import Catalogue, Match, Matcher
 from swarmtui.node.text import sanitize
@@ -62,6 +67,7 @@ CONFLICTS_EVERY_S = 30.0            # the login-port and identity conflict check
 DETECT_REPEAT_S = 10.0              # the same detection text is reported again after this long
 TAIL_STEP_MS = 500                  # log files are the second source (the pty is first): batch them
 TAIL_RECHECK_MS = 5000              # and look at them by stat at least this often (events may lie)
+DISK_EVERY_S = 30.0                 # free space of the checkout and the state dir, looked at this often
 TRAINER_GONE_GRACE = 1.0            # s (real time): the script exits within ms of its trainer when it
                                     # exits at all (set -e, ERR trap, cleanup); one that lingers waits
 _ACTIVE_RESTART = ("restart", "restart-after-cleanup")
@@ -108,6 +114,8 @@ class _Run:
     trainer_seen: bool = False               # a process of the era's entry module, in this run
     trainer_looked: bool = False             # looked for it when its first line came
     trainer_check: asyncio.TimerHandle | None = None
+    container: docker_way.Container | None = None   # the Docker way: the container this run made
+    pyenv: PythonEnv | None = None                  # the Python environment the run was given
     # Set when our stop sequence starts: what the node prints after our SIGINT (the ERR trap's
     # red line, KeyboardInterrupt tracebacks) is its reaction to us, never the reason it ended.
     signalled: bool = False
@@ -126,9 +134,13 @@ class Supervisor:
 
     def __init__(self, node_dir: Path | str, config: Config, emit: Callable[[ev.Event], None], *,
                  clock: Clock | None = None, interactive: bool = False, env: Mapping[str, str] | None = None,
-                 argv: tuple[str, ...] = ("bash", "run_rl_swarm.sh"), lines: bool = True):
+                 argv: tuple[str, ...] | None = None, lines: bool = True,
+                 keeper_lock: KeeperLock | None = None):
         self.env = dict(os.environ if env is None else env)
-        self.layout: Layout = inspect_checkout(node_dir, self.env)
+        # The launch command: given here (tests), else [launch] command, else the script.
+        self.argv = tuple(argv or config.launch.command or ("bash", "run_rl_swarm.sh"))
+        self.docker = docker_way.is_docker_command(self.argv)
+        self.layout: Layout = inspect_checkout(node_dir, self.env, docker=self.docker)
         self.config = config
         self.emit = emit
         self.clock: Clock = clock or MonotonicClock()
@@ -136,12 +148,15 @@ class Supervisor:
         # False: nobody shows the node's lines (`supervise` without --lines), so no LinesOut is
         # built; every line is still parsed, matched, kept as evidence and in the transcript.
         self.want_lines = lines
-        self.argv = tuple(argv)
         self.state = ev.STOPPED
         self.catalogue = Catalogue.load()
         self.policy = RestartPolicy(config.restart, self.clock)
         self.history = HistoryStore(self.layout.root)
-        self.own = Ownership(run_id=make_run_id(self.layout.root), checkout=self.layout.root,
+        # One keeper per checkout: the command that made us may hold the lock already (so a
+        # second keeper is refused before it shows anything); else start() takes it.
+        self.lock = keeper_lock or KeeperLock(self.layout.root, "panel" if interactive else "supervise",
+                                              make_run_id(self.layout.root))
+        self.own = Ownership(run_id=self.lock.run_id, checkout=self.layout.root,
                              identity_path=self.layout.identity_path, login_port=self.layout.login_port)
         self.tree = ProcTree(self.own)
         self.progress = ProgressModel(self.layout.era)
@@ -157,11 +172,15 @@ class Supervisor:
         self._lines: list[ev.LogLine] = []
         self._partial = ""
         self._partial_sent = ""
+        self._bars: dict[str, str] = {}         # source -> label of the last tqdm bar drawn there
         self._progress_dirty = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_file_output: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._tailers: list[tuple[LogTailer, str]] = []     # each with its file, relative to the checkout
+        self._followed: set[Path] = set()                    # files with a tailer (layout.log_globs adds)
+        self._pyenv: PythonEnv | None = None                 # found again before every start
+        self._peer_seen: str | None = None                   # the peer id swarm.pem held when last read
         self._main: asyncio.Task | None = None
         self._first_done: asyncio.Event | None = None
         self._wake: asyncio.Event | None = None
@@ -176,6 +195,10 @@ class Supervisor:
         self._snapshots = 0
         self._emit_failed = False
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._close_reason = ""
+        self._disk_checked_at: float | None = None
+        self._disk_low: set[int] = set()    # st_dev of the disks now below min_free_disk_mb
+        self._keep_failed = False
 
     # ================================================================ public API
 
@@ -185,14 +208,25 @@ class Supervisor:
         if self._main is not None:
             return
         self._loop = asyncio.get_running_loop()
+        if not self.lock.held:
+            self.lock.acquire()             # KeeperBusy: nothing is touched, one line for the person
+        self.own.earlier_run_ids = self.lock.past_run_ids()
         self._first_done, self._wake, self._go = asyncio.Event(), asyncio.Event(), asyncio.Event()
         enable_subreaper()
+        try:
+            earlier = self.history.read()
+        except OSError as exc:
+            earlier = []
+            self._notice("warning", f"cannot read the restart history {self.history.path}: {exc}")
+        self._emit(ev.HistoryLoaded(records=earlier[-2000:]))
+        if self.lock.lost is not None:
+            await self._record_lost_keeper(self.lock.lost)
+        for warning in self.config.warnings:        # e.g. a config holding hf_token readable by others
+            self._notice("warning", warning)
         self._check_identity(force=True)
         for path in self.layout.log_files:
-            tailer = LogTailer(path, from_start=False, step_ms=TAIL_STEP_MS, rust_timeout_ms=TAIL_RECHECK_MS)
-            rel = _rel(path, self.layout.root)
-            self._tailers.append((tailer, rel))
-            self._tasks.append(asyncio.create_task(self._follow(tailer, rel), name=f"tail {rel}"))
+            self._add_tailer(path, from_start=False)
+        self._follow_new_logs(from_start=False)
         self._tasks.append(asyncio.create_task(self._snapshot_loop(), name="snapshots"))
         self._tasks.append(asyncio.create_task(self._watchdog(), name="watchdog"))
         self._main = asyncio.create_task(self._lifecycle(), name="supervisor")
@@ -213,14 +247,16 @@ class Supervisor:
             return
         handler(cmd)
 
-    async def close(self, stop_node: bool = True) -> None:
-        """Stop the node (the full stop sequence, recorded) and end every task."""
+    async def close(self, stop_node: bool = True, reason: str = "manual") -> None:
+        """Stop the node (the full stop sequence, recorded with `reason`: manual for a person's
+        key, hangup for a lost terminal, signal for SIGTERM/SIGINT) and end every task."""
         if self._closed:
             return
         self._closing = True
+        self._close_reason = reason
         if self._main is not None:
             if stop_node:
-                self._request_stop(_StopRequest("close", "manual"))
+                self._request_stop(_StopRequest("close", reason))
             else:
                 self._main.cancel()
             if self._go is not None:
@@ -250,21 +286,36 @@ class Supervisor:
             run.active = False
         self._flush()
         if stop_node and self.state != ev.STOPPED:
-            self._set_state(ev.STOPPED, reason="manual", detail="swarmtui was closed")
+            self._set_state(ev.STOPPED, reason=reason, detail="swarmtui was closed")
         self._closed = True
+        self.lock.release()
 
     def emergency_kill(self) -> None:
-        """Synchronous last resort: SIGKILL our process group and every proven-ours process."""
+        """Synchronous last resort (a second SIGTERM, the loop died, atexit): SIGKILL what this
+        keeper's own run made, and record the run that ended so, as close() would have. Touches
+        nothing when this keeper never got the checkout (a second swarmtui kills nothing)."""
+        if not self.lock.held:
+            return
         try:
             self.tree.kill_now()
         except Exception:
             pass
         run = self._run
+        if run is not None and run.active and run.container is not None:
+            docker_way.kill_now(run.container, self.env)     # the container is no process of ours
+        if run is not None and run.active:
+            run.active = False
+            try:
+                self._record(run, action="stop", reason=self._close_reason or "signal", match=None, decision=None,
+                             orphans=[], note="killed at once (emergency stop): no stop sequence, no clean-up")
+            except Exception:
+                pass
         if run is not None:
             try:
                 run.transcript.close()
             except Exception:
                 pass
+        self.lock.release()
 
     # ================================================================ the life cycle
 
@@ -334,7 +385,11 @@ class Supervisor:
             return False
         self._set_state(ev.STARTING, detail="pre-flight checks")
         if self.config.login.keep_login:
-            restored = self.keeper.restore()
+            try:
+                restored = self.keeper.restore()
+            except OSError as exc:      # a full disk or a planted link: the node logs in again instead
+                restored = []
+                self._notice("warning", f"keep_login: could not put the saved login files back: {exc}")
             if restored:
                 self._notice("info", "keep_login: put the saved login files back: "
                              + ", ".join(p.name for p in restored))
@@ -342,10 +397,20 @@ class Supervisor:
         report = self.identity.report or {}
         problem = next((p for p in report.get("problems", [])
                         if p.get("code") in ("pem-unreadable", "pem-bad-format")), {})
+        # The script activates no venv (facts §5.6): find the one the node will run in, every start
+        # (a venv made since the last one counts). The Docker way uses the image's own Python.
+        self._pyenv = None if self.docker else find_python_env(self.layout.root, self.env, self.config.launch.venv)
+        node_path = build_env(self.env, run_id=self.own.run_id,
+                              venv_bin=self._pyenv.bin if self._pyenv else None).get("PATH")
+        if self.docker:
+            await self._stop_left_containers()
         res = await run_preflight(
             self.layout, self.tree, min_free_disk_mb=self.config.watch.min_free_disk_mb,
             identity_state=report.get("pem_state", "ok"), identity_fix=problem.get("fix", ""),
-            identity_message=problem.get("message", ""), report=self._emit)
+            identity_message=problem.get("message", ""), report=self._emit,
+            pyenv=self._pyenv, path=node_path, docker_command=self.argv if self.docker else None)
+        for notice in res.notices:
+            self._notice("info", notice)
         for warning in res.warnings:
             self._notice("warning", warning)
         if res.orphans_killed:
@@ -363,17 +428,24 @@ class Supervisor:
         cfg = self.config
         transcript = TranscriptWriter.for_node(self.layout.root, max_bytes=cfg.history.transcript_max_mb << 20,
                                                keep=cfg.history.transcript_keep)
+        transcript.on_problem = self._notice        # a full disk pauses it: said once, and when it resumes
         self._matcher.reset()
+        argv, box = list(self.argv), None
+        if self.docker:
+            argv, box = docker_way.prepare(self.argv, run_id=self.own.run_id, run=transcript.run, env=self.env)
+        pyenv = self._pyenv
         launcher = Launcher(
-            self.layout.root, run_id=self.own.run_id, argv=self.argv, env=self.env,
-            on_raw=transcript.write, on_lines=self._on_pty_lines, on_partial=self._on_partial,
+            self.layout.root, run_id=self.own.run_id, argv=argv, env=self.env,
+            venv_bin=pyenv.bin if pyenv is not None and pyenv.bin is not None else False,
+            on_raw=transcript.write, on_raw_error=self._transcript_failed,
+            on_lines=lambda batch, t=transcript: self._pty_batch(t, batch), on_partial=self._on_partial,
             on_prompt=self._on_prompt, prompt_matcher=lambda text: prompt_for(text, self.layout.prompts),
             answerer=self._answer, clock=self.clock)
         try:
             pid = await launcher.start()
         except OSError as exc:
             transcript.close()
-            detail = f"cannot run {' '.join(self.argv)} in {self.layout.root}: {exc.strerror or exc}"
+            detail = f"cannot run {' '.join(argv)} in {self.layout.root}: {exc.strerror or exc}"
             self._set_state(ev.NEEDS_USER, reason="launch-failed", detail=detail)
             return False
         self.own.set_launcher(pid)
@@ -381,11 +453,12 @@ class Supervisor:
         now = self.clock.monotonic()
         run = _Run(number=transcript.run, launcher=launcher, transcript=transcript, started_at=now,
                    stop=asyncio.get_running_loop().create_future(), timers_from=now,
-                   rounds_at_start=self.progress.rounds_completed)
+                   rounds_at_start=self.progress.rounds_completed, container=box, pyenv=pyenv)
         self._run = run
         run.exit_task = asyncio.create_task(self._wait_exit(run), name=f"run {run.number}")
         if self.config.login.keep_login:
-            self.keeper.capture()
+            self._keep_login()
+        self.lock.update(run=run.number, run_started=iso_utc(self.clock.wall()))
         self._set_state(ev.STARTING, detail=f"run {run.number}: pid {pid}, {self.layout.era_label}")
         self._wake.set()
         return True
@@ -409,7 +482,7 @@ class Supervisor:
             run.trainer_check.cancel()
             run.trainer_check = None
         if self.config.login.keep_login:
-            self.keeper.capture()
+            self._keep_login()
         reason = req.reason if req is not None else "exited"
         cfg = self.config.restart
         # A fatal line usually means the node is dying already: python printed its traceback, or
@@ -422,6 +495,8 @@ class Supervisor:
         if grace:
             await asyncio.wait({run.exit_task}, timeout=cfg.exit_grace)
         run.signalled = req is not None and not run.exit_task.done()
+        if run.container is not None:
+            await self._stop_container(run)
         result = await self.tree.stop(report=self._emit, int_timeout=cfg.stop_timeout, term_timeout=cfg.term_timeout)
         try:
             await asyncio.wait_for(asyncio.shield(run.exit_task), 10.0)
@@ -486,7 +561,7 @@ class Supervisor:
         return d, best
 
     def _record(self, run: _Run, *, action: str, reason: str, match: Match | None, decision: Decision | None,
-                orphans: list[dict]) -> None:
+                orphans: list[dict], note: str = "") -> None:
         uptime = max(0.0, self.clock.monotonic() - run.started_at)
         rounds = self.progress.rounds_completed - run.rounds_at_start
         loss, why = reward_loss_possible(uptime, rounds)
@@ -495,24 +570,66 @@ class Supervisor:
             evidence = self.evidence.around(match.source, match.line)
         else:
             evidence = self.evidence.tail(40)
+        cite = None
+        if match is not None and match.source == "pty":
+            try:                # a reference into the transcript is a help, never a reason to lose the record
+                cite = run.transcript.cite(match.line, self.evidence.text_of("pty", match.line) or match.text)
+            except Exception:
+                cite = None
         rec = RestartRecord(
             time=iso_utc(self.clock.wall()), reason=reason, action=action,
             cls=match.cls if match is not None else ("user" if action == "stop" else ""),
-            text=match.text if match is not None else "", source=match.source if match is not None else "",
+            text=match.text if match is not None else note, source=match.source if match is not None else "",
             line=match.line if match is not None else 0,
             exit_code=status.code if status else None, exit_signal=status.signal if status else None,
             uptime_s=round(uptime, 3),
             backoff_s=decision.delay_s if decision is not None and decision.action == RESTART else None,
             attempt=decision.attempt if decision is not None else 0,
             orphans_killed=[dict(o) for o in orphans], reward_loss=loss, reward_note=why, run=run.number,
-            hint=(decision.hint if decision is not None else "") or (match.hint if match is not None else ""),
-            evidence=evidence)
+            hint=((decision.hint if decision is not None else "") or (match.hint if match is not None else "")
+                  or self._catalogue_hint(reason)),
+            evidence=evidence, transcript=cite[0] if cite else None, transcript_line=cite[1] if cite else None)
         try:
             data = self.history.append(rec)
         except OSError as exc:
             self._notice("error", f"cannot write the restart history {self.history.path}: {exc}")
             data = rec.to_dict()
         self._emit(ev.HistoryAppended(record=data))
+
+    def _catalogue_hint(self, sig_id: str) -> str:
+        try:
+            return self.catalogue.get(sig_id).hint
+        except (KeyError, AttributeError):
+            return ""
+
+    async def _record_lost_keeper(self, lost: KeeperState) -> None:
+        """The keeper before us died without a word (kill -9, OOM, power): its run ended
+        unrecorded. Sweep what it left that is provably ours (its recorded run id), then say so
+        once, in the history and as a notice."""
+        leftovers = self.tree.alive(self.tree.scan(fresh=True))
+        orphans: list[dict] = []
+        remaining: list[str] = []
+        if leftovers:
+            result = await self.tree.stop(report=self._emit, pgid=None, int_timeout=0.5, term_timeout=2.0,
+                                          kill_timeout=2.0)
+            orphans = list(result.orphans_killed)
+            remaining = [f"{p.pid} {p.cmdline[:80]}" for p in result.remaining]
+        run = f"run {lost.run}" + (f" (started {lost.run_started})" if lost.run_started else "") if lost.run else "its node"
+        found = (f"{len(orphans)} leftover process(es) of ours swept" if orphans else "nothing of it was left running")
+        if remaining:
+            found += "; still alive: " + "; ".join(remaining)
+        text = f"the keeper {lost.describe()} ended without stopping {run}: {found}"
+        sig = self.catalogue.get("keeper-lost")
+        data = {"time": iso_utc(self.clock.wall()), "reason": "keeper-lost", "action": "cleanup", "cls": sig.cls,
+                "text": text, "orphans_killed": [dict(o) for o in orphans], "hint": sig.hint}
+        if lost.run is not None:
+            data["run"] = lost.run
+        try:
+            data = self.history.append(data)
+        except OSError as exc:
+            self._notice("error", f"cannot write the restart history {self.history.path}: {exc}")
+        self._emit(ev.HistoryAppended(record=data))
+        self._notice("warning", text)
 
     def _record_orphans(self, orphans: list[dict]) -> None:
         sig = self.catalogue.get("orphan")
@@ -527,6 +644,41 @@ class Supervisor:
         except OSError as exc:
             self._notice("error", f"cannot write the restart history {self.history.path}: {exc}")
         self._emit(ev.HistoryAppended(record=data))
+
+    # ================================================================ the Docker way
+
+    async def _stop_container(self, run: _Run) -> None:
+        """The container this run made (and only it): Ctrl-C into the client's terminal, as a
+        person would (the script's own clean-up runs in the container), then `docker stop` by
+        its name whatever the client did. The client's own processes follow in tree.stop."""
+        cfg = self.config.restart
+        box = run.container
+        assert box is not None
+        if not run.exit_task.done() and run.launcher.type_raw(docker_way.CTRL_C):
+            t0 = time.monotonic()
+            await asyncio.wait({run.exit_task}, timeout=cfg.stop_timeout)
+            gone = run.exit_task.done()
+            self._emit(ev.StopStep(step="ctrl-c", remaining=0 if gone else 1,
+                                   detail=f"Ctrl-C typed into the docker client's terminal; the client "
+                                          + (f"exited in {time.monotonic() - t0:.2f}s" if gone else
+                                             f"still runs after {format_duration(cfg.stop_timeout)}")))
+        ok, detail = await docker_way.stop(box, timeout=cfg.term_timeout, env=self.env)
+        self._emit(ev.StopStep(step="docker-stop", remaining=0 if ok else 1, detail=detail))
+        if not ok:
+            self._notice("error", f"{detail}: the container may still run; `docker ps` shows it")
+
+    async def _stop_left_containers(self) -> None:
+        """Containers an earlier keeper of this checkout started and left running (it died):
+        found by our label with its recorded run id, stopped before the next start."""
+        past = sorted(self.own.earlier_run_ids)
+        if not past:
+            return
+        cli = docker_way.docker_cli(self.argv, self.env)
+        for name in await docker_way.leftovers(cli, past, self.env):
+            ok, detail = await docker_way.stop(docker_way.Container(name, cli), timeout=self.config.restart.term_timeout,
+                                               env=self.env)
+            self._notice("warning" if ok else "error", f"a container an earlier swarmtui of this checkout left "
+                                                       f"running: {detail}")
 
     # ================================================================ stop requests
 
@@ -643,19 +795,36 @@ class Supervisor:
             return None                 # e.g. hf_token unset: the person types it
         return Answer(str(value), secret=bool(spec.secret), rule=spec.key)
 
+    def _unanswered_why(self, spec: Any) -> tuple[str, str]:
+        """Why a prompt was left to the person, in words, and what to do about it."""
+        key = str(getattr(spec, "key", "") or "")
+        if not key or key.startswith("unknown-"):
+            return "no [answers] rule knows it", "add the answer to the config, then restart"
+        if self.config.answers.get(key) is None:
+            # The rule exists (e.g. hf_token), it only has no value: nothing is unknown here.
+            return f"[answers] {key} has no value set", f"set [answers] {key} in the config, then restart"
+        return (f"the script did not take the answer from [answers] {key}",
+                f"check [answers] {key} in the config, then restart")
+
     def _on_prompt(self, info: PromptInfo) -> None:
-        self._emit(ev.PromptSeen(text=info.text, answered=info.answered, rule=info.rule, secret=info.secret))
+        why, fix = ("", "") if info.answered else self._unanswered_why(info.spec)
+        self._emit(ev.PromptSeen(text=info.text, answered=info.answered, rule=info.rule, secret=info.secret,
+                                 reason=why))
         run = self._run
         if info.answered or run is None or not run.active or run.stopping:
             return
         run.prompt_pending, run.prompt_secret = info.text, info.secret
         if not self.interactive:
             self._set_state(ev.NEEDS_USER, reason="unknown-prompt",
-                            detail=f"the script asks {info.text.strip()!r} and no [answers] rule knows it: "
-                                   "add the answer to the config, then restart")
+                            detail=f"the script asks {info.text.strip()!r} and {why}: {fix}")
         self._wake.set()
 
     # ================================================================ lines
+
+    def _pty_batch(self, transcript: TranscriptWriter, batch: list[tuple[str, int, int]]) -> None:
+        if batch:
+            transcript.note_lines(batch[0][1])      # where they start in the transcript: records cite it
+        self._on_pty_lines(batch)
 
     def _on_pty_lines(self, batch: list[tuple[str, int, int]]) -> None:
         for text, n, cut in batch:
@@ -668,7 +837,22 @@ class Supervisor:
 
     def _file_line(self, rel: str, tl) -> None:
         self._last_file_output = self.clock.monotonic()
-        self._line(rel, tl.line_no, sanitize(tl.text), tl.cut)
+        text = tl.text
+        if "\r" in text.rstrip("\r"):
+            # Redraws saved in a file (a tqdm bar on a redirected stderr): each one is a line, as on
+            # the terminal, so the view can keep the last and the matcher sees no glued text.
+            for piece in text.split("\r"):
+                if piece:
+                    self._line(rel, tl.line_no, sanitize(piece), tl.cut)
+            return
+        self._line(rel, tl.line_no, sanitize(text), tl.cut)
+
+    def _on_tail_notice(self, rel: str, kind: str, detail: str) -> None:
+        # A log rotated away (logrotate, a user's `mv`) is still read until the node stops
+        # writing to it: say so, so nobody wonders where the lines went. Other notices (created,
+        # truncated by v0.4's mode 'w' at every start) are routine.
+        if kind in ("rotated", "deleted"):
+            self._notice("info", f"{rel} {kind}: {detail}")
 
     def _catch_up_files(self) -> None:
         """Read the log files to their end now. Run when a run is over: its last lines belong to
@@ -681,6 +865,31 @@ class Supervisor:
                 continue            # the follower meets the same error and says so
             for tl in lines:
                 self._file_line(rel, tl)
+
+    def _add_tailer(self, path: Path, *, from_start: bool) -> None:
+        rel = _rel(path, self.layout.root)
+        tailer = LogTailer(path, from_start=from_start, step_ms=TAIL_STEP_MS, rust_timeout_ms=TAIL_RECHECK_MS,
+                           on_notice=lambda kind, detail, rel=rel: self._on_tail_notice(rel, kind, detail))
+        self._followed.add(Path(path))
+        self._tailers.append((tailer, rel))
+        self._tasks.append(asyncio.create_task(self._follow(tailer, rel), name=f"tail {rel}"))
+
+    def _follow_new_logs(self, *, from_start: bool = True) -> None:
+        """Log files known only by a pattern (v0.5.2-v0.5.8's logs/training_<animal>.log, named
+        once the peer id is known): follow each as it appears, from its first line (it was made
+        during this keeper's watch); those already there at start from their end."""
+        if not self.layout.log_globs or len(self._followed) > 64:
+            return
+        for pattern in self.layout.log_globs:
+            try:
+                found = sorted(self.layout.root.glob(pattern))
+            except OSError:
+                continue
+            for path in found[:16]:
+                if path not in self._followed and path.is_file() and not path.is_symlink():
+                    if from_start:
+                        self._notice("info", f"following {_rel(path, self.layout.root)}")
+                    self._add_tailer(path, from_start=from_start)
 
     async def _follow(self, tailer: LogTailer, rel: str) -> None:
         try:
@@ -700,12 +909,24 @@ class Supervisor:
             if level is None:
                 level = level_of(text)
             self._lines.append(ev.LogLine(source=source, line=n, text=text, level=level,
-                                          detection=matches[-1].id if matches else None, truncated=cut))
+                                          detection=matches[-1].id if matches else None, truncated=cut,
+                                          bar=self._bar_of(source, text)))
             self._schedule_flush()
         if parsed is not None:
             self._on_parsed(parsed, now)
         for m in matches:
             self._on_match(m)
+
+    def _bar_of(self, source: str, text: str) -> str | None:
+        """The label of the tqdm bar this line redraws, or None. tqdm.write() blanks the bar with
+        a line of spaces before it prints: that belongs to the bar too (a view hides it)."""
+        bar = progress_bar(text)
+        if bar is not None:
+            self._bars[source] = bar.label
+            return bar.label
+        if text and not text.strip():
+            return self._bars.get(source)
+        return None
 
     def _on_parsed(self, p: Any, now: float) -> None:
         if self.progress.feed(p, now):
@@ -726,17 +947,17 @@ class Supervisor:
             self._login_done(now)
         elif isinstance(p, (Hello, RoundEvent, StepProgress)) or (
                 isinstance(p, Milestone) and p.name in _TRAINER_MILESTONES):
+            # The trainer speaks: the node runs now (not at the login, issue 13 item 9).
+            was_running, run.running = run.running, True
             self._login_done(now)
+            if not was_running and self.state == ev.STARTING:
+                self._set_state(ev.RUNNING, detail=f"run {run.number}")
             if not run.trainer_seen and not run.trainer_looked:
                 # The trainer speaks: look for its process now. A trainer that exits within a
                 # snapshot interval (python returns 0 at once) would otherwise never be seen, and
                 # its end never noticed while the script waits for ever.
                 run.trainer_looked = True
                 self._look_for_trainer(run)
-            if not run.running:
-                run.running = True
-                if self.state == ev.STARTING:
-                    self._set_state(ev.RUNNING, detail=f"run {run.number}")
 
     def _login_wait(self, what: str) -> None:
         run = self._run
@@ -762,15 +983,20 @@ class Supervisor:
             return
         run.login_waiting = ""
         run.timers_from = now               # the time spent logging in is not a hang
-        run.running = True
         if self.config.login.keep_login:
-            self.keeper.capture()
+            self._keep_login()
         if self.state == ev.LOGIN_REQUIRED:
-            self._set_state(ev.RUNNING, reason="logged-in", detail=f"run {run.number}")
+            # Logged in is not running: the script still installs and asks its questions; the
+            # node runs once the trainer speaks (_on_parsed).
+            self._set_state(ev.RUNNING if run.running else ev.STARTING, reason="logged-in",
+                            detail=f"run {run.number}" + ("" if run.running else
+                                                          ": logged in; the script installs and starts the trainer"))
         self._wake.set()
 
     def _on_match(self, m: Match) -> None:
         run = self._run
+        if m.id == "python-module-missing":
+            m = replace(m, hint=self._python_hint(run) + m.hint)
         if run is not None and run.active and not run.signalled:
             run.detections.append(m)
             if len(run.detections) > 500:
@@ -797,6 +1023,16 @@ class Supervisor:
             d = self.policy.on_detection(m.id, m.cls, m.action, m.hint)
             if d.action in (RESTART, NEEDS_USER):
                 self._request_stop(_StopRequest("detect", m.id, match=m, decision=d))
+
+    def _python_hint(self, run: _Run | None) -> str:
+        """Which python the node ran, for the hint of python-module-missing."""
+        if self.docker:
+            return "the node ran in its Docker image (rebuild it: docker compose run --build ...); "
+        pyenv = run.pyenv if run is not None else self._pyenv
+        if pyenv is None or pyenv.root is None:
+            return ("the node ran python from PATH: no venv was found (.venv/ or venv/ in the checkout, "
+                    "VIRTUAL_ENV, CONDA_PREFIX); ")
+        return f"the node ran {pyenv.root / 'bin' / 'python'} from {pyenv.describe()}; "
 
     def _should_report(self, m: Match) -> bool:
         run = self._run
@@ -870,6 +1106,7 @@ class Supervisor:
                 self._snapshot_tick()
             except Exception as exc:  # a /proc hiccup must not end the snapshots
                 self._notice("warning", f"process snapshot failed: {exc!r}")
+            self._watch_disk()
             await self.clock.sleep(self.config.watch.snapshot_interval)
 
     def _snapshot_tick(self) -> None:
@@ -886,8 +1123,61 @@ class Supervisor:
         self._emit(ev.ProcessSnapshot(procs=procs))
         self._watch_trainer(procs)
         self._check_identity()
-        if self.config.login.keep_login and self._run_active() and self.keeper.capture():
+        self._follow_new_logs()
+        if self.config.login.keep_login and self._run_active() and self._keep_login():
             self._notice("info", f"keep_login: saved a copy of the login files (0600) in {self.keeper.dir}")
+
+    def _keep_login(self) -> bool:
+        """keep_login's copy. A disk that cannot take it is said once (the next snapshot tries
+        again) and never stops the node's care."""
+        try:
+            copied = self.keeper.capture()
+        except OSError as exc:
+            if not self._keep_failed:
+                self._keep_failed = True
+                self._notice("warning", f"keep_login: cannot save a copy of the login files in {self.keeper.dir}: "
+                                        f"{exc.strerror or exc}")
+            return False
+        if copied:
+            self._keep_failed = False
+        return copied
+
+    def _transcript_failed(self, exc: Exception) -> None:
+        self._notice("error", f"the run transcript failed ({exc!r}); the node is still watched, its raw "
+                              "output may not be kept for this run")
+
+    def _watch_disk(self) -> None:
+        """Free space on the checkout's disk and on the state dir's, during the run (pre-flight
+        looks only before it): a node that fills its disk dies of it, and a full state dir loses
+        the evidence. Said once per crossing of min_free_disk_mb, each way."""
+        now = self.clock.monotonic()
+        if self._disk_checked_at is not None and now - self._disk_checked_at < DISK_EVERY_S:
+            return
+        self._disk_checked_at = now
+        need = self.config.watch.min_free_disk_mb
+        disks: dict[int, tuple[list[str], Path, int]] = {}
+        for what, path in (("the checkout", self.layout.root),
+                           ("swarmtui's state dir", paths.node_state_dir(self.layout.root))):
+            path = _existing(path)
+            try:
+                dev = os.stat(path).st_dev
+                free_mb = shutil.disk_usage(path).free // (1 << 20)
+            except OSError:
+                continue
+            disks.setdefault(dev, ([], path, free_mb))[0].append(what)
+        for dev, (whats, path, free_mb) in disks.items():
+            low = need > 0 and free_mb < need
+            if low == (dev in self._disk_low):
+                continue
+            where = f"the disk of {' and '.join(whats)} ({path})"
+            if low:
+                self._disk_low.add(dev)
+                self._notice("warning", f"only {free_mb} MB free on {where}, below [watch] min_free_disk_mb = {need}: "
+                                        "a full disk stops the node (disk-full) and swarmtui's evidence; free space "
+                                        "(`df -h`; old logs/, checkpoints, `docker system prune`)")
+            else:
+                self._disk_low.discard(dev)
+                self._notice("info", f"free disk space is back above {need} MB: {free_mb} MB free on {where}")
 
     # ---------------------------------------------------------------- the trainer's own exit
 
@@ -951,7 +1241,29 @@ class Supervisor:
             return None
         if report is not None:
             self._emit(ev.IdentityChanged(report=report))
+            self._watch_new_identity(report)
         return report
+
+    def _watch_new_identity(self, report: dict) -> None:
+        """swarm.pem appearing (or holding another peer id) while the node runs is a new identity
+        made by hivemind. Since main (CodeZero) silences hivemind's logger, its `Generating new
+        identity` line never comes: the file is the only sign (issue 13 item 8)."""
+        peer = report.get("peer_id") if report.get("pem_state") == "ok" else None
+        before = self._peer_seen
+        if peer is None:
+            if report.get("pem_state") == "missing":
+                self._peer_seen = None
+            return
+        self._peer_seen = peer
+        run = self._run
+        if peer == before or run is None or not run.active or run.stopping or run.stop.done():
+            return
+        if any(d.id == "new-identity-generated" for d in run.detections):
+            return                          # the trainer's own line said it already
+        animal = report.get("animal_name")
+        text = (f"{report.get('pem_path') or self.layout.identity_path} " + ("appeared" if before is None else "changed")
+                + f" while the node runs: new peer id {peer}" + (f" ({animal})" if animal else ""))
+        self._on_match(self.catalogue.match("new-identity-generated", text, "engine", 0))
 
     # ================================================================ emitting
 
@@ -1006,6 +1318,14 @@ class Supervisor:
 
 
 # ---------------------------------------------------------------- helpers
+
+
+def _existing(path: Path) -> Path:
+    """`path`, or its nearest parent that exists (the state dir is made at the first run)."""
+    path = Path(path)
+    while not path.exists() and path.parent != path:
+        path = path.parent
+    return path
 
 
 def _rel(path: Path, root: Path) -> str:

@@ -7,8 +7,16 @@ happened:
 
 - same inode, size below our offset or first 64 bytes changed -> truncated: read what the
   copytruncate copy (`<name>.1`) holds past our offset, then start over at 0;
-- inode/device changed, or the file we hold has no links left -> rotated/deleted: drain the old
-  inode to its end (it still holds the tail), then open the new file at 0;
+- inode/device changed, or the file we hold has no links left -> rotated/deleted: keep the old
+  descriptor and go on reading it, since the writer still holds its own and writes there until
+  it reopens (a `mv` rotation, a node that logs on after `rm`); it is closed once nothing has
+  been added to it for `rotated_quiet_s`. Meanwhile the new file at the path is followed from 0.
+  Each check reads the kept files (oldest first) before the one at the path, so when both have
+  lines the old file's come first; and once the new file yields a line, the writer has moved
+  on, so an unterminated last line of the old file is complete and given before it. Writes to a
+  kept file wake us: inotify watches it through our descriptor, watchfiles by its new name when
+  that is in the same directory (else the `rust_timeout_ms` recheck finds them). Not handled: a
+  kept file truncated after the rotation, and writes after it was let go (they are not read);
 - the directory vanished or was replaced -> watch the nearest existing ancestor (still events,
   no polling loop) and re-arm on the directory when it is back.
 
@@ -20,8 +28,9 @@ rest. Elsewhere, or when inotify cannot be had (its instance or watch limits), w
 thread wakes every `step_ms`; and if that fails too, its polling.
 
 Lines are split on b"\\n" (a newline never occurs inside a UTF-8 sequence) and decoded with
-errors="replace"; an unterminated last line is carried over. Line numbers restart at 1 after a
-truncation or rotation, since they count lines of the file as it now is.
+errors="replace"; an unterminated last line is carried over. Line numbers count lines of the
+file each line is in: they restart at 1 after a truncation and for the new file after a
+rotation, while the lines still read from the renamed (or deleted) file go on with its numbers.
 """
 
 from __future__ import annotations
@@ -34,6 +43,7 @@ import os
 import stat as _stat
 import struct
 import sys
+import time
 from contextlib import aclosing
 from pathlib import Path
 from typing import AsyncIterator, Callable
@@ -41,6 +51,7 @@ from typing import AsyncIterator, Callable
 HEAD_BYTES = 64
 READ_CHUNK = 1 << 16
 MAX_DRAIN_PER_WAKE = 8 << 20     # then yield to the loop and continue at once
+MAX_KEPT = 8                     # rotated-away files still read: a rotation storm must not hoard fds
 
 
 class TailLine(tuple):
@@ -63,11 +74,35 @@ class TailLine(tuple):
 NoticeCallback = Callable[[str, str], None]   # (kind, detail): created, truncated, rotated, deleted, recovered, polling
 
 
+class _Source:
+    """One open file and how far it has been read. Each has its own carried partial line and line
+    numbers, so a file rotated away can be read on beside its successor."""
+
+    __slots__ = ("fd", "ident", "offset", "line_no", "buf", "cut", "head", "name", "quiet_since")
+
+    def __init__(self, fd: int, st: os.stat_result):
+        self.fd = fd
+        self.ident = (st.st_ino, st.st_dev)
+        self.offset = 0
+        self.line_no = 0
+        self.buf = b""
+        self.cut = 0                  # bytes dropped from the current over-long line
+        self.head = os.pread(fd, HEAD_BYTES, 0)
+        self.name: str | None = None  # where a kept file was renamed to, for the watcher
+        self.quiet_since = 0.0        # a kept file: when it last grew (or was rotated away)
+
+    def close(self) -> None:
+        try:
+            os.close(self.fd)
+        except OSError:
+            pass
+
+
 class LogTailer:
     def __init__(self, path: Path | str, *, from_start: bool = False, on_notice: NoticeCallback | None = None,
                  rust_timeout_ms: int = 1000, force_polling: bool | None = None,
                  max_line_bytes: int = 1 << 16, count_existing_lines: bool = True, step_ms: int = 50,
-                 backend: str = "auto"):
+                 backend: str = "auto", rotated_quiet_s: float = 5.0):
         self.path = Path(os.path.abspath(path))
         self.from_start = from_start
         self.on_notice = on_notice
@@ -83,15 +118,14 @@ class LogTailer:
         self.backend = "watchfiles" if force_polling else backend
         self.max_line_bytes = max_line_bytes
         self.count_existing_lines = count_existing_lines
+        # A file rotated away (renamed or deleted) is still read until it has not grown for this
+        # long: the writer's own descriptor keeps writing there until it reopens the path.
+        self.rotated_quiet_s = rotated_quiet_s
         self.lines_read = 0
-        self._fd: int | None = None
-        self._ident: tuple[int, int] | None = None
-        self._offset = 0
-        self._line_no = 0
-        self._buf = b""
-        self._cut = 0                 # bytes dropped from the current over-long line
-        self._head = b""
+        self._cur: _Source | None = None      # the file at the path
+        self._kept: list[_Source] = []        # rotated away, still read; oldest first
         self._more = False
+        self._budget = MAX_DRAIN_PER_WAKE
         self._stop: asyncio.Event | None = None
         self._stopped = False
         self._ready = False           # the initial open is done: _check may run
@@ -149,7 +183,8 @@ class LogTailer:
                     watcher = self._inotify_changes(watch_dir, accept)
                 else:
                     watcher = awatch(
-                        watch_dir, watch_filter=lambda _c, p: p in accept, recursive=False,
+                        watch_dir, watch_filter=lambda _c, p: p in accept or p in self._kept_names(),
+                        recursive=False,
                         rust_timeout=self.rust_timeout_ms, yield_on_timeout=True, stop_event=self._stop,
                         force_polling=self.force_polling, step=self.step_ms)
                 # Whatever happened while the watch was being armed: look once more after the
@@ -213,10 +248,11 @@ class LogTailer:
         try:
             if ino.add(watch_dir, _DIR_MASK) < 0:
                 raise OSError(_errno.ENOENT, "the directory went away", str(watch_dir))
-            file_wd = ino.add(self.path, _FILE_MASK) if watching_file else -1
+            file_wds = self._watch_files(ino, watching_file, set())
             loop.add_reader(ino.fd, on_readable)
             self._wake = wake.set
             yield set()                     # armed: look once, for what came while arming
+            file_wds = self._watch_files(ino, watching_file, file_wds)
             timeout = self.rust_timeout_ms / 1000
             step = self.step_ms / 1000
             deadline = loop.time() + timeout
@@ -233,22 +269,21 @@ class LogTailer:
                     if loop.time() >= deadline:
                         deadline = loop.time() + timeout
                         yield set()
+                        file_wds = self._watch_files(ino, watching_file, file_wds)
                     continue
                 await asyncio.sleep(step)
                 if self._stop.is_set():
                     return
                 pending = False
-                changed = ino.read(file_wd, names)
+                changed = ino.read(file_wds, names)
                 loop.add_reader(ino.fd, on_readable)
-                if watching_file:
-                    # A file created or replaced since: watch the one that has the name now.
-                    now_wd = ino.add(self.path, _FILE_MASK)
-                    if now_wd != file_wd and file_wd >= 0:
-                        ino.remove(file_wd)
-                    file_wd = now_wd
+                # A file created or replaced since: watch the one that has the name now.
+                file_wds = self._watch_files(ino, watching_file, file_wds)
                 if changed:
                     deadline = loop.time() + timeout
                     yield changed
+                    # The check may have kept a rotated file or let one go: watch what it reads.
+                    file_wds = self._watch_files(ino, watching_file, file_wds)
         finally:
             self._wake = None
             try:
@@ -256,6 +291,19 @@ class LogTailer:
             except (ValueError, RuntimeError):  # pragma: no cover - the loop is closing
                 pass
             ino.close()
+
+    def _watch_files(self, ino: "_Inotify", watching_file: bool, old: set[int]) -> set[int]:
+        """Watch the file at the path and every file we still read. A renamed or deleted file is
+        written through the writer's descriptor and the directory watch reports no writes, so
+        it is watched through ours (/proc/self/fd/N leads to the inode whatever its name).
+        Watches no longer wanted are removed; the watch descriptors are returned."""
+        wds = {ino.add(self.path, _FILE_MASK)} if watching_file else set()
+        for src in self._sources():
+            wds.add(ino.add(Path(f"/proc/self/fd/{src.fd}"), _FILE_MASK))
+        wds.discard(-1)
+        for wd in old - wds:
+            ino.remove(wd)
+        return wds
 
     # ------------------------------------------------------------ internals
 
@@ -277,168 +325,227 @@ class LogTailer:
             return
         if not _stat.S_ISREG(st.st_mode):
             return
-        self._open()
-        if self.from_start or self._fd is None:
+        self._cur = cur = self._open()
+        if self.from_start or cur is None:
             return
         # Start at the beginning of the last (possibly unterminated) line, so a line being
         # written now arrives whole; number lines by counting what we skip.
-        size = os.fstat(self._fd).st_size
-        start = _last_line_start(self._fd, size)
+        size = os.fstat(cur.fd).st_size
+        start = _last_line_start(cur.fd, size)
         if self.count_existing_lines and start:
-            self._line_no = await asyncio.to_thread(_count_newlines, self._fd, start)
-        self._offset = start
+            cur.line_no = await asyncio.to_thread(_count_newlines, cur.fd, start)
+        cur.offset = start
 
-    def _open(self) -> bool:
+    def _open(self) -> _Source | None:
         try:
             fd = os.open(self.path, os.O_RDONLY | getattr(os, "O_CLOEXEC", 0))
         except OSError:
-            return False
+            return None
         st = os.fstat(fd)
         if not _stat.S_ISREG(st.st_mode):
             os.close(fd)
-            return False
-        self._fd = fd
-        self._ident = (st.st_ino, st.st_dev)
-        self._offset = 0
-        self._line_no = 0
-        self._buf = b""
-        self._cut = 0
-        self._head = os.pread(fd, HEAD_BYTES, 0)
-        return True
+            return None
+        return _Source(fd, st)
 
     def _close(self) -> None:
-        if self._fd is not None:
-            try:
-                os.close(self._fd)
-            except OSError:
-                pass
-            self._fd = None
-            self._ident = None
+        for src in self._sources():
+            src.close()
+        self._cur = None
+        self._kept = []
+
+    def _sources(self) -> list[_Source]:
+        return ([self._cur] if self._cur is not None else []) + self._kept
+
+    def _kept_names(self) -> set[str]:
+        return {src.name for src in self._kept if src.name}
+
+    def _stat_path(self) -> os.stat_result | None:
+        try:
+            st = os.stat(self.path)
+        except OSError:
+            return None
+        return st if _stat.S_ISREG(st.st_mode) else None
 
     def _check(self) -> list[TailLine]:
-        out: list[TailLine] = []
         self._more = False
-        try:
-            st: os.stat_result | None = os.stat(self.path)
-        except OSError:
-            st = None
-        if st is not None and not _stat.S_ISREG(st.st_mode):
-            st = None
-        if self._fd is None:
-            if st is not None and self._open():
+        self._budget = MAX_DRAIN_PER_WAKE
+        st = self._stat_path()
+        rotated = False
+        if self._cur is not None and not self._still_at_path(self._cur, st):
+            rotated = self._keep(self._cur)
+            self._cur = None
+        out = self._drain_kept()
+        if self._more:
+            return out                 # the rest of the old files first, then the new one
+        if self._cur is None:
+            if st is None:
+                return out
+            self._cur, new = self._adopt()
+            if self._cur is None:
+                return out
+            if new and not rotated:    # "rotated" already says a new file took the name
                 self._notice("created")
-                out += self._drain()
-            return out
-        fst = os.fstat(self._fd)
-        same = st is not None and (st.st_ino, st.st_dev) == self._ident and fst.st_nlink > 0
-        if same:
-            if fst.st_size < self._offset or self._head_changed(fst.st_size):
-                out += self._recover_copytruncate()
-                out += self._flush_partial()
-                self._offset, self._line_no, self._buf, self._cut = 0, 0, b"", 0
-                self._head = os.pread(self._fd, HEAD_BYTES, 0)
-                self._notice("truncated")
-            out += self._drain()
-            return out
-        # Rotated or deleted: the inode we hold still has the tail the writer put there.
-        out += self._drain(unbounded=True)
-        out += self._flush_partial()
-        self._close()
-        if st is None:
-            self._notice("deleted")
-            return out
-        if self._open():
-            self._notice("rotated")
-            out += self._drain()
+        now = self._read_current()
+        if now and self._kept:
+            # The writer has moved on to the new file: an unterminated last line left in an
+            # old one will not be finished, so it is a line, and it came first.
+            for src in self._kept:
+                out += self._flush_partial(src)
+        return out + now
+
+    def _still_at_path(self, src: _Source, st: os.stat_result | None) -> bool:
+        # nlink 0: deleted, whatever the name leads to now (ext4 was seen reusing inode numbers)
+        return st is not None and (st.st_ino, st.st_dev) == src.ident and os.fstat(src.fd).st_nlink > 0
+
+    def _keep(self, src: _Source) -> bool:
+        """The file at the path was renamed or deleted. The writer writes on through its own
+        descriptor until it reopens the path (and a node may never reopen a deleted log), so
+        read on from ours until it has been quiet. True when it was renamed (a rotation)."""
+        try:
+            renamed = os.fstat(src.fd).st_nlink > 0
+        except OSError:
+            renamed = False
+        src.name = _fd_path(src.fd) if renamed else None
+        src.quiet_since = time.monotonic()
+        self._kept.append(src)
+        until = f"until it has been quiet for {self.rotated_quiet_s:g} s"
+        if renamed:
+            self._notice("rotated", f"{self.path} -> {src.name or 'another name'}: "
+                                    f"kept reading the renamed file {until}")
+        else:
+            self._notice("deleted", f"{self.path}: kept reading the deleted file {until}")
+        return renamed
+
+    def _adopt(self) -> tuple[_Source | None, bool]:
+        """The file now at the path, and whether it is new. A kept file renamed back goes on
+        where it was (opened afresh it would be read twice)."""
+        src = self._open()
+        if src is None:
+            return None, False
+        for old in self._kept:
+            if old.ident == src.ident:
+                src.close()
+                self._kept.remove(old)
+                old.name = None
+                return old, False
+        return src, True
+
+    def _drain_kept(self) -> list[TailLine]:
+        out: list[TailLine] = []
+        now = time.monotonic()
+        for src in list(self._kept):
+            before = src.offset
+            out += self._drain(src)
+            if self._more:
+                break
+            if src.offset != before:
+                src.quiet_since = now
+            crowded = len(self._kept) > MAX_KEPT
+            if crowded or now - src.quiet_since >= self.rotated_quiet_s:
+                out += self._flush_partial(src)
+                self._kept.remove(src)
+                src.close()
         return out
 
-    def _head_changed(self, size: int) -> bool:
-        assert self._fd is not None
-        known = len(self._head)
+    def _read_current(self) -> list[TailLine]:
+        cur = self._cur
+        assert cur is not None
+        out: list[TailLine] = []
+        size = os.fstat(cur.fd).st_size
+        if size < cur.offset or self._head_changed(cur, size):
+            out += self._recover_copytruncate(cur)
+            out += self._flush_partial(cur)
+            cur.offset, cur.line_no, cur.buf, cur.cut = 0, 0, b"", 0
+            cur.head = os.pread(cur.fd, HEAD_BYTES, 0)
+            self._notice("truncated")
+        out += self._drain(cur)
+        return out
+
+    def _head_changed(self, src: _Source, size: int) -> bool:
+        known = len(src.head)
         if known < HEAD_BYTES and size > known:
-            now = os.pread(self._fd, HEAD_BYTES, 0)
-            if now[:known] != self._head:
+            now = os.pread(src.fd, HEAD_BYTES, 0)
+            if now[:known] != src.head:
                 return True
-            self._head = now
+            src.head = now
             return False
         if known == 0:
             return False
-        return os.pread(self._fd, known, 0) != self._head
+        return os.pread(src.fd, known, 0) != src.head
 
-    def _recover_copytruncate(self) -> list[TailLine]:
+    def _recover_copytruncate(self, src: _Source) -> list[TailLine]:
         """logrotate's copytruncate copies the file to <name>.1 and then truncates it: what was
         written after our last read is in the copy. Take it when the copy starts like our file."""
         copy = Path(f"{self.path}.1")
-        if not self._head:
+        if not src.head:
             return []
         try:
             with open(copy, "rb") as f:
-                if f.read(len(self._head)) != self._head:
+                if f.read(len(src.head)) != src.head:
                     return []
-                f.seek(self._offset)
+                f.seek(src.offset)
                 rest = f.read()
         except OSError:
             return []
         if not rest:
             return []
         self._notice("recovered", f"{len(rest)} bytes from {copy.name}")
-        return self._split(rest)
+        return self._split(src, rest)
 
-    def _drain(self, unbounded: bool = False) -> list[TailLine]:
-        assert self._fd is not None
+    def _drain(self, src: _Source) -> list[TailLine]:
+        """Read src to its end, or until this check's budget is spent (then _more is set)."""
         out: list[TailLine] = []
-        budget = MAX_DRAIN_PER_WAKE
         while True:
             try:
-                data = os.pread(self._fd, READ_CHUNK, self._offset)
+                data = os.pread(src.fd, READ_CHUNK, src.offset)
             except OSError:
                 break
             if not data:
                 break
-            self._offset += len(data)
-            out += self._split(data)
-            budget -= len(data)
-            if budget <= 0 and not unbounded:
+            src.offset += len(data)
+            out += self._split(src, data)
+            self._budget -= len(data)
+            if self._budget <= 0:
                 self._more = True
                 break
         return out
 
-    def _split(self, data: bytes) -> list[TailLine]:
+    def _split(self, src: _Source, data: bytes) -> list[TailLine]:
         out: list[TailLine] = []
-        buf = self._buf + data if self._buf else data
+        buf = src.buf + data if src.buf else data
         start = 0
         while True:
             nl = buf.find(b"\n", start)
             if nl < 0:
                 break
-            out.append(self._make_line(buf[start:nl]))
+            out.append(self._make_line(src, buf[start:nl]))
             start = nl + 1
         rest = buf[start:]
         if len(rest) > self.max_line_bytes:
             # Keep the head of a runaway line; count the rest until its newline comes.
-            self._cut += len(rest) - self.max_line_bytes
+            src.cut += len(rest) - self.max_line_bytes
             rest = rest[: self.max_line_bytes]
-        self._buf = rest
+        src.buf = rest
         return out
 
-    def _make_line(self, raw: bytes) -> TailLine:
+    def _make_line(self, src: _Source, raw: bytes) -> TailLine:
         cut = 0
         if len(raw) > self.max_line_bytes:
             cut = len(raw) - self.max_line_bytes
             raw = raw[: self.max_line_bytes]
-        cut += self._cut
-        self._cut = 0
+        cut += src.cut
+        src.cut = 0
         if raw.endswith(b"\r"):
             raw = raw[:-1]
-        self._line_no += 1
+        src.line_no += 1
         self.lines_read += 1
-        return TailLine(raw.decode("utf-8", errors="replace"), self._line_no, cut)
+        return TailLine(raw.decode("utf-8", errors="replace"), src.line_no, cut)
 
-    def _flush_partial(self) -> list[TailLine]:
-        if not self._buf and not self._cut:
+    def _flush_partial(self, src: _Source) -> list[TailLine]:
+        if not src.buf and not src.cut:
             return []
-        raw, self._buf = self._buf, b""
-        return [self._make_line(raw)]
+        raw, src.buf = src.buf, b""
+        return [self._make_line(src, raw)]
 
 
 # ---------------------------------------------------------------- inotify (Linux)
@@ -503,8 +610,8 @@ class _Inotify:
     def remove(self, wd: int) -> None:
         self.lib.inotify_rm_watch(self.fd, wd)
 
-    def read(self, file_wd: int, names: set[str]) -> set[str]:
-        """Drain the queue; the names that matter (ours, the file itself, the directory going,
+    def read(self, file_wds: set[int], names: set[str]) -> set[str]:
+        """Drain the queue; the names that matter (ours, a file we read, the directory going,
         an overflow: anything could have happened)."""
         changed: set[str] = set()
         while True:
@@ -521,7 +628,7 @@ class _Inotify:
                 pos += _EVENT.size + length
                 if mask & _IN_Q_OVERFLOW:
                     changed.add("*")
-                elif wd == file_wd and file_wd >= 0:
+                elif wd in file_wds:
                     changed.add(".")
                 elif name:
                     text = os.fsdecode(name)
@@ -544,6 +651,15 @@ def _ident_of(path: Path) -> tuple[int, int] | None:
     except OSError:
         return None
     return (st.st_ino, st.st_dev) if _stat.S_ISDIR(st.st_mode) else None
+
+
+def _fd_path(fd: int) -> str | None:
+    """Where an open file is now (Linux), or None: unknown, or deleted."""
+    try:
+        target = os.readlink(f"/proc/self/fd/{fd}")
+    except OSError:
+        return None
+    return None if target.endswith(" (deleted)") else target
 
 
 def _nearest_existing_dir(path: Path) -> Path | None:

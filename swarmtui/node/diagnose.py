@@ -31,12 +31,14 @@ from swarmtui.node.text import sanitize
 # flag says what a line containing it needs: 1 = the matcher, 2 = the parser.
 MATCH, PARSE = 1, 2
 SCAN_NEEDLES: tuple[tuple[str, int], ...] = (
-    ("rror", MATCH), ("ailed", MATCH), ("xception", MATCH), ("Killed", MATCH), ("s already ", MATCH),
+    ("rror", MATCH), ("ailed", MATCH), ("xception", MATCH), ("Killed", MATCH), ("s already ", MATCH | PARSE),
     ("Errno", MATCH), ("Process DHT", MATCH), ("Connection refused", MATCH), ("out of memory", MATCH),
     ("egister", MATCH | PARSE), ("Waiting for", MATCH | PARSE), ("Generating new identity", MATCH), ("is a yanked version", MATCH),
     ("open: command not found", MATCH), ("No such process", MATCH), ("Training timed out", MATCH),
     ("most recent call last", MATCH), ("round", PARSE), ("Hello", PARSE), ("CodeZero", PARSE),
+    ("space left on device", MATCH), ("quota exceeded", MATCH),
     ("placed bet of", PARSE), ("claimed reward for previous game", PARSE),
+    ("Found userData.json", PARSE), ("API key is activated", PARSE),
 )
 # Lines that only ever update "the latest" value (a tqdm step, a trl metrics dict): only the last
 # useful one of each chunk can matter to the report, so they are searched from the end.
@@ -50,7 +52,8 @@ _LAST_ONLY_TRIES = 200
 # needle or a last-only needle (tested).
 EVENT_TRIGGERS: tuple[str, ...] = (
     "round", "Hello", "s/it]", "it/s]", "'reward': ", "CodeZero", "Registering self with peer ID", "Waiting for",
-    "placed bet of", "claimed reward for previous game",
+    "placed bet of", "claimed reward for previous game", "Found userData.json", "API key is activated",
+    "is already registered",
 )
 
 CHUNK = 4 * 1024 * 1024
@@ -69,9 +72,9 @@ _TS = rb"(\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3})"
 _FAST_ROUND = re.compile(
     # groups 1-3: Hydra's header (the logger: printable ASCII but `]`, a part of logparse's [^\]\n])
     rb"(?:\[" + _TS + rb"\]\[([ -\\^-~]{1,200})\]\[([A-Z]{3,8})\] - "
-    # 4-6: training_*.log's; 7-8: Python's console format, maybe with hivemind's animal name
+    # 4-6: training_*.log's; 7-8: Python's console format, maybe with hivemind's logger tag
     rb"|\[([a-z_]{1,120})\] " + _TS + rb" ([A-Z]{3,8}): "
-    rb"|(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL):([\w.]{1,200}):(?:[a-z]+ [a-z]+ [a-z]+:)?)"
+    rb"|(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL):([\w.]{1,200}):(?:[a-z]+ [a-z]+ [a-z]+:|None:)?)"
     # 🐝 📈 📉, then the message: 9-10 joining, 11-12 finished, 13-14 training, 15-16 starting
     # (genrl), 17 starting (hivemind), 18-19 already finished
     rb"(?:(?:\xf0\x9f\x90\x9d|\xf0\x9f\x93\x88|\xf0\x9f\x93\x89) )?"
@@ -85,6 +88,55 @@ _FAST_ROUND = re.compile(
 )
 _object_new = object.__new__
 _NAMES_KEPT = 1024
+
+# Era evidence in the lines themselves, for output read without its checkout. Each era's own
+# package name (logger names `hivemind_exp.*`, `rgym_exp.*`, `code_gen_exp.*`, `genrl_swarm.*`,
+# and module paths in tracebacks and in bash's `Killed  python -m …` line) and the prompts and
+# `>>` lines only one era's run_rl_swarm.sh prints (read in v0.2.0 … v0.7.0). hivemind_exp is
+# run only by the hivemind era (later checkouts keep a few of its files for web/, which users do
+# not run). Weak evidence says only "v0.5 or later" (Hydra's `[time][logger][LEVEL] - ` header,
+# gensyn-genrl's `genrl.` loggers and paths, the rg-swarm.yaml config of v0.5.0-v0.6): it names
+# rgym, the era most v0.5+ output is from, until something names the era itself.
+ERA_TOKENS: tuple[tuple[bytes, str, bool], ...] = (
+    (b"hivemind_exp", "hivemind", True),
+    (b"Which swarm would you like to join", "hivemind", True),
+    (b"How many parameters (in billions)", "hivemind", True),
+    (b"connect to the Testnet? [Y/n]", "hivemind", True),
+    (b"Post about rl-swarm on X/twitter", "hivemind", True),
+    (b"genrl_swarm", "genrl-swarm", True),
+    (b"genrl-swarm", "genrl-swarm", True),
+    (b"rgym_exp", "rgym", True),
+    (b"AI Prediction Market", "rgym", True),
+    (b"Playing PRG game", "rgym", True),
+    (b"placed bet of", "rgym", True),
+    (b"code_gen_exp", "codezero", True),
+    (b"code-gen-swarm.yaml", "codezero", True),
+    (b"Installing Ollama requires", "codezero", True),
+    (b"Starting ollama server", "codezero", True),
+    (b"Joining CodeZero Swarm", "codezero", True),
+    (b"rg-swarm.yaml", "rgym", False),
+    (b"][INFO] - ", "rgym", False),
+    (b"][DEBUG] - ", "rgym", False),
+    (b"][WARNING] - ", "rgym", False),
+    (b"][ERROR] - ", "rgym", False),
+    (b"[genrl.", "rgym", False),
+    (b"/site-packages/genrl/", "rgym", False),
+)
+# The animal name wherever rl-swarm prints it besides the Hello line: hivemind_exp's logger tag
+# (`…trainer:<three words>:` on the console, `…:<three words>:<lineno> - ` in logs/swarm.log),
+# training_<name>.log's line prefix (v0.5.2-v0.5.8), and the `-Gensyn-Swarm-<name>` suffix of the
+# output folder and the Hugging Face repo (every era), the last two with `_` for spaces.
+_NAME_SPOTS = (
+    re.compile(rb"hivemind_exp\.[\w.]{1,200}:([a-z]{1,20} [a-z]{1,20} [a-z]{1,20}):"),
+    re.compile(rb"\[([a-z]{1,20}_[a-z]{1,20}_[a-z]{1,20})\] \d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3} [A-Z]{3,8}: "),
+    re.compile(rb"-Gensyn-Swarm-([a-z]{1,20}_[a-z]{1,20}_[a-z]{1,20})(?![\w-])"),
+)
+_TRAINING_LOG_NAME = re.compile(r"training_([a-z]{1,20}_[a-z]{1,20}_[a-z]{1,20})\.log$")
+# The script always prints the login wait's first line before it looks for the file: a wait that
+# ends (`Found userData.json`, `API key is activated`) within this many lines of the same file was
+# no wait anybody had to act on. Nothing else is printed while it polls, so the end comes right
+# after, unless the person had to log in.
+LOGIN_SOON_LINES = 200
 
 
 @dataclass
@@ -184,12 +236,18 @@ class Diagnoser:
         self._skipped_sig = self.catalogue.get("skipped-round")
         self._era_strong: str | None = None
         self._era_weak: str | None = None
+        self._tag_name: str | None = None       # the animal name from a logger tag, a path, a file name
+        self._hello_name = False                # the name came from a Hello line (it wins)
+        self._login_pending: dict[tuple[str, str], list[tuple[Detection, int]]] = {}
 
     # ------------------------------------------------------------ reading
 
     def read(self, stream: BinaryIO, name: str) -> FileStats:
         stats = FileStats(name)
         self.report.files.append(stats)
+        m = _TRAINING_LOG_NAME.search(name)
+        if m and self._tag_name is None:
+            self._tag_name = m.group(1).replace("_", " ")
         carry = b""
         lineno = 0              # physical lines completed so far
         dropping = False        # inside the tail of a line far longer than anyone will read
@@ -232,6 +290,13 @@ class Diagnoser:
         count = block.count
         if size is None:
             size = len(block)
+        self._era_evidence(block, size)
+        if self._tag_name is None:
+            for rx in _NAME_SPOTS:
+                m = rx.search(block, 0, size)
+                if m:
+                    self._tag_name = m.group(1).decode().replace("_", " ")
+                    break
         starts: dict[int, int] = {}
         get = starts.get
         # Backwards: CPython's reverse search is the simpler, faster loop, and each hit's line
@@ -373,6 +438,16 @@ class Diagnoser:
 
     def feed_text(self, text: str, name: str, lineno: int) -> None:
         """One already-split, sanitized line (for callers that have lines, not files)."""
+        raw = text.encode("utf-8", "replace")
+        self._era_evidence(raw, len(raw))
+        if self._tag_name is None:
+            m = _TRAINING_LOG_NAME.search(name)
+            if m:
+                self._tag_name = m.group(1).replace("_", " ")
+            for rx in _NAME_SPOTS:
+                m = rx.search(raw)
+                if m and self._tag_name is None:
+                    self._tag_name = m.group(1).decode().replace("_", " ")
         self._segment(text, name, lineno, True, True)
 
     def _segment(self, text: str, name: str, lineno: int, parse: bool = True, match: bool = True) -> None:
@@ -381,7 +456,11 @@ class Diagnoser:
                 self._event(ev, name, lineno)
         if match:
             for m in self.matcher.feed(text, name, lineno):
-                self.report.detections.append(Detection(m.id, m.cls, m.action, m.hint, m.text, name, m.line))
+                det = Detection(m.id, m.cls, m.action, m.hint, m.text, name, m.line)
+                self.report.detections.append(det)
+                if m.id == "login-waiting":
+                    what = "userData.json" if "userData" in m.text else "key"
+                    self._login_pending.setdefault((name, what), []).append((det, m.line))
 
     def _event(self, ev: Any, name: str, lineno: int) -> None:
         if isinstance(ev, RoundEvent):
@@ -395,6 +474,7 @@ class Diagnoser:
                                  "step": ev.step, "total": ev.total}
         elif isinstance(ev, Hello):
             rep.peer_id, rep.animal_name = ev.peer_id, ev.animal_name
+            self._hello_name = True
             self._era_from(ev)
         elif isinstance(ev, Rewards):
             if progress.last_rewards:
@@ -402,8 +482,19 @@ class Diagnoser:
         elif isinstance(ev, Milestone):
             if ev.name == "codezero-join":
                 self._set_era("codezero", strong=True)
-            elif ev.name == "registering" and not rep.peer_id and ev.detail.startswith("Qm"):
+            elif ev.name in ("registering", "already-registered") and not rep.peer_id and ev.detail.startswith("Qm"):
                 rep.peer_id = ev.detail.split()[0]
+            elif ev.name == "login-found":
+                self._login_ended(name, "userData.json", lineno)
+            elif ev.name == "key-activated":
+                self._login_ended(name, "key", lineno)
+
+    def _login_ended(self, name: str, what: str, lineno: int) -> None:
+        """The script found what it waited for: a wait that ended soon after it began was none."""
+        waits = self._login_pending.pop((name, what), [])
+        soon = {id(det) for det, line in waits if lineno - line <= LOGIN_SOON_LINES}
+        if soon:
+            self.report.detections = [d for d in self.report.detections if id(d) not in soon]
 
     def _round(self, ev: RoundEvent, name: str, lineno: int) -> None:
         progress = self.progress
@@ -424,6 +515,29 @@ class Diagnoser:
                                  "stage": progress.stage, "step": progress.step, "total": progress.total}
 
     # ------------------------------------------------------------ era evidence
+
+    def _era_evidence(self, block: bytes, size: int) -> None:
+        """The era named by ERA_TOKENS in this block: the one whose evidence comes last (a capture
+        that spans an upgrade ends in the newer era)."""
+        best: tuple[int, str] | None = None
+        weak: tuple[int, str] | None = None
+        for token, era, strong in ERA_TOKENS:
+            if not strong and self._era_strong is not None:
+                continue
+            pos = block.rfind(token, 0, size)
+            if pos < 0:
+                continue
+            if strong:
+                if era == "hivemind" and (self._era_strong == "genrl-swarm" or (best and best[1] == "genrl-swarm")):
+                    continue        # v0.5.0-v0.5.1 checkouts still hold hivemind_exp/
+                if best is None or pos > best[0]:
+                    best = (pos, era)
+            elif weak is None or pos > weak[0]:
+                weak = (pos, era)
+        if best is not None:
+            self._set_era(best[1], strong=True)
+        elif weak is not None:
+            self._set_era(weak[1], strong=False)
 
     def _set_era(self, era: str, strong: bool) -> None:
         if strong:
@@ -463,6 +577,8 @@ class Diagnoser:
             rep.last_rewards = dict(self.progress.last_rewards)
         if self.progress.market:
             rep.market = dict(self.progress.market)
+        if not self._hello_name and rep.animal_name is None and self._tag_name is not None:
+            rep.animal_name = self._tag_name
         return rep
 
 

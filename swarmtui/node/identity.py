@@ -16,6 +16,7 @@ from typing import Any
 
 from swarmtui.node import peerid
 from swarmtui.node.layout import NAME_UTILS_CANDIDATES, Layout
+from swarmtui.safefile import UnsafeFileError, kind_of, read_regular_stat
 
 # hivemind writes ~1.2 KB; anything far bigger is certainly not a key and not worth reading.
 _MAX_PEM_BYTES = 64 * 1024
@@ -138,19 +139,29 @@ def _mode_string(mode: int) -> str:
 
 
 def _read_pem(path: Path) -> tuple[str, bytes | None, str | None, os.stat_result | None]:
-    """(state, bytes, error, stat)."""
+    """(state, bytes, error, stat). A symlink is followed (keys kept on another disk); a FIFO,
+    device or directory is a bad-format key, found without blocking or reading it."""
     try:
         st = path.stat()
     except FileNotFoundError:
         return "missing", None, None, None
     except OSError as exc:
         return "unreadable", None, exc.strerror or str(exc), None
-    if stat.S_ISDIR(st.st_mode):
-        return "bad-format", None, "it is a directory, not a key file", st
+    if not stat.S_ISREG(st.st_mode):
+        return "bad-format", None, f"it is {kind_of(st.st_mode)}, not a key file", st
     if st.st_size > _MAX_PEM_BYTES:
         return "bad-format", None, f"{st.st_size} bytes: far too big for a libp2p key", st
     try:
-        raw = path.read_bytes()
+        # The stat above may be stale (swapped for a FIFO since): read_regular checks again on
+        # what it opened, and never reads more than a key's worth.
+        raw, st = read_regular_stat(path, _MAX_PEM_BYTES)
+    except FileNotFoundError:
+        return "missing", None, None, None
+    except UnsafeFileError as exc:
+        found = exc.st
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            return "bad-format", None, f"it is {kind_of(found.st_mode)}, not a key file", found
+        return "bad-format", None, "far too big for a libp2p key", found or st
     except PermissionError as exc:
         return "unreadable", None, exc.strerror or "permission denied", st
     except OSError as exc:
@@ -174,15 +185,19 @@ def peer_id_of_file(path: Path) -> str | None:
 
 def _read_json(path: Path) -> tuple[Any, str | None]:
     try:
-        if path.stat().st_size > _MAX_JSON_BYTES:
-            return None, "too big to be a login file"
-        return json.loads(path.read_text(encoding="utf-8")), None
+        raw, _st = read_regular_stat(path, _MAX_JSON_BYTES)
+        return json.loads(raw.decode("utf-8")), None
     except FileNotFoundError:
         return None, "missing"
-    except (OSError, UnicodeDecodeError) as exc:
-        return None, getattr(exc, "strerror", None) or str(exc)
+    except UnsafeFileError as exc:
+        found = exc.st
+        if found is not None and not stat.S_ISREG(found.st_mode):
+            return None, f"{kind_of(found.st_mode)}, not a login file"
+        return None, "too big to be a login file"
     except json.JSONDecodeError as exc:
         return None, f"not valid JSON ({exc.msg} at line {exc.lineno})"
+    except (OSError, UnicodeDecodeError, RecursionError) as exc:
+        return None, getattr(exc, "strerror", None) or str(exc)
 
 
 def _str_or_none(value: Any) -> str | None:
@@ -225,6 +240,25 @@ def read_login(layout: Layout, problems: list[Problem]) -> LoginState:
             if login.org_id is None and org_from_user is None:
                 login.org_id = _str_or_none(next(iter(data.keys())))
     return login
+
+
+def readable_login_problems(layout: Layout) -> list[Problem]:
+    """The login files with group or other read bits. modal-login writes both with Node's
+    default mode (0644 under the usual umask): we say so and how to fix it, and never chmod the
+    person's files ourselves (the script deletes and the server rewrites them at every login)."""
+    found = []
+    for path, what in ((layout.api_key_path, "it holds the private key of your API key"),
+                       (layout.user_data_path, "it holds your email address and account")):
+        try:
+            st = os.stat(path)
+        except OSError:
+            continue
+        if stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o044:
+            found.append(Problem(
+                "secret-readable",
+                f"{path} is readable by others (mode {_mode_string(st.st_mode)}): {what}",
+                f"chmod 600 {path}   (the login server creates it readable by every user of this machine)"))
+    return found
 
 
 # ---------------------------------------------------------------- backups
@@ -300,7 +334,7 @@ def identity_report(layout: Layout, known_eoa: str | None = None,
             "pem-bad-format", f"{pem_path} is not hivemind's libp2p key: {report.pem_error}",
             "restore the original swarm.pem from a backup; or move this file away to get a new identity "
             "(a text PEM from elsewhere cannot be used)"))
-    if st is not None and not stat.S_ISDIR(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
+    if st is not None and stat.S_ISREG(st.st_mode) and stat.S_IMODE(st.st_mode) & 0o077:
         problems.append(Problem(
             "pem-mode", f"{pem_path} is readable by others (mode {_mode_string(st.st_mode)})",
             f"chmod 600 {pem_path}   (hivemind creates it 0400: it is your node's private key)"))
@@ -318,6 +352,7 @@ def identity_report(layout: Layout, known_eoa: str | None = None,
 
     login = read_login(layout, problems)
     report.login = login
+    problems += readable_login_problems(layout)
     if login.user_data != login.api_key:
         present, absent = (("userData.json", "userApiKey.json") if login.user_data
                            else ("userApiKey.json", "userData.json"))

@@ -40,6 +40,18 @@ NAME_UTILS_CANDIDATES = (
 SCRIPT_NAME = "run_rl_swarm.sh"
 DEFAULT_LOGIN_PORT = 3000
 
+# The Docker way (README since v0.5: `docker compose run --rm --build -Pit swarm-cpu|swarm-gpu`).
+# docker-compose.yaml (v0.5.0 ... main) mounts these host folders into the container, whose
+# image sets IDENTITY_PATH=/home/gensyn/rl_swarm/keys/swarm.pem (swarm.containerfile):
+#   ./user/modal-login -> /home/gensyn/rl_swarm/modal-login/temp-data
+#   ./user/keys        -> /home/gensyn/rl_swarm/keys
+#   ./user/configs     -> /home/gensyn/rl_swarm/configs
+#   ./user/logs        -> /home/gensyn/rl_swarm/logs
+DOCKER_USER_DIR = "user"
+DOCKER_KEYS = "user/keys"
+DOCKER_LOGIN = "user/modal-login"
+DOCKER_LOGS = "user/logs"
+
 
 class NotACheckout(UserError):
     """The directory is not an rl-swarm checkout we understand; the message says what is missing."""
@@ -153,6 +165,12 @@ class Layout:
     venv_bin: Path | None
     login_port: int
     name_utils_path: Path | None
+    # "script" (bash run_rl_swarm.sh on this machine) or "docker" (the compose service: identity,
+    # login files and logs live under user/, the container's own Python is used).
+    launch: str = "script"
+    # Log files whose name is known only later, relative to the root (fnmatch patterns):
+    # v0.5.2-v0.5.8 write logs/training_<animal_name>.log once the peer id is known.
+    log_globs: tuple[str, ...] = ()
 
 
 _LAUNCH_MODULE = re.compile(r"(?m)^[^#\n]*\bpython3?\s+-m\s+([A-Za-z_][\w.]*)")
@@ -200,11 +218,38 @@ def _login_port(script_text: str, env: Mapping[str, str]) -> int:
     return int(m.group(3))
 
 
-def _log_files(root: Path, era: str) -> tuple[Path, ...]:
-    logs = root / "logs"
+# v0.4.3 made the logs folder (`mkdir -p "$ROOT/logs"`, `yarn build > "$ROOT/logs/yarn.log"`) and
+# python's TeeHandler("logs/swarm.log"); v0.1-v0.4.2 scripts never name it.
+_LOGS_DIR = re.compile(r"(?m)^[^#\n]*(?:/logs\b|\blogs/)")
+
+
+def _log_files(logs: Path, era: str, script_text: str) -> tuple[Path, ...]:
     if era == "hivemind":
+        if not _LOGS_DIR.search(script_text):
+            return ()       # v0.1-v0.3: everything goes to the terminal only (facts §5.6)
         return (logs / "swarm.log", logs / "yarn.log")
     return (logs / "swarm_launcher.log", logs / "yarn.log")
+
+
+# rgym_exp/src/manager.py of v0.5.2-v0.5.8 adds a FileHandler for
+# os.path.join(log_dir, f"training_{self.animal_name}.log"); removed in v0.6.0 (353e519).
+_TRAINING_LOG = re.compile(r"""["']training_\{[^}\n]*\}\.log["']""")
+
+
+def _log_globs(root: Path, logs_rel: str, era: str) -> tuple[str, ...]:
+    if era != "rgym":
+        return ()
+    try:
+        text = (root / "rgym_exp" / "src" / "manager.py").read_text(encoding="utf-8", errors="replace")
+    except OSError:
+        return ()
+    return (f"{logs_rel}/training_*.log",) if _TRAINING_LOG.search(text) else ()
+
+
+def docker_layout_present(root: Path) -> bool:
+    """A checkout run the Docker way: user/keys/swarm.pem is there and the script way's
+    swarm.pem is not (docker creates the user/ folders at the first `compose run`)."""
+    return (root / DOCKER_KEYS / "swarm.pem").exists() and not (root / "swarm.pem").exists()
 
 
 def find_name_utils(root: Path) -> Path | None:
@@ -215,8 +260,12 @@ def find_name_utils(root: Path) -> Path | None:
     return None
 
 
-def inspect_checkout(path, env: Mapping[str, str] | None = None) -> Layout:
-    """Describe the checkout at `path`, or raise NotACheckout naming what is missing."""
+def inspect_checkout(path, env: Mapping[str, str] | None = None, *, docker: bool | None = None) -> Layout:
+    """Describe the checkout at `path`, or raise NotACheckout naming what is missing.
+
+    docker: True when the node is launched the Docker way ([launch] command is a docker
+    compose command), False for run_rl_swarm.sh, None to tell from the files (the Docker way
+    when user/keys/swarm.pem exists and ./swarm.pem does not)."""
     env = os.environ if env is None else env
     root = Path(path).expanduser()
     if not root.exists():
@@ -237,14 +286,25 @@ def inspect_checkout(path, env: Mapping[str, str] | None = None) -> Layout:
             f"{root}: {SCRIPT_NAME} is there but no known rl-swarm era matches "
             "(missing code_gen_exp/, rgym_exp/, genrl-swarm launch line and hivemind_exp/gsm8k/train_single_gpu.py)"
         )
+    if docker is None:
+        docker = not env.get("IDENTITY_PATH") and docker_layout_present(root)
     identity_env = env.get("IDENTITY_PATH", "")
-    if identity_env:
-        identity_path = Path(identity_env).expanduser()
-        if not identity_path.is_absolute():
-            identity_path = root / identity_path  # the script runs with cwd = the checkout
+    if docker:
+        # The container gets its IDENTITY_PATH from the image, never from this environment.
+        identity_path = root / DOCKER_KEYS / "swarm.pem"
+        temp_data = root / DOCKER_LOGIN
+        logs_rel = DOCKER_LOGS
     else:
-        identity_path = root / "swarm.pem"
-    temp_data = root / "modal-login" / "temp-data"
+        if identity_env:
+            identity_path = Path(identity_env).expanduser()
+            if not identity_path.is_absolute():
+                identity_path = root / identity_path  # the script runs with cwd = the checkout
+        else:
+            identity_path = root / "swarm.pem"
+        temp_data = root / "modal-login" / "temp-data"
+        logs_rel = "logs"
+    # A script whose `read -p` lines cannot be read gets the era's list; v0.1 asks nothing, and
+    # texts that never appear are never answered.
     prompts = parse_prompts(script_text) or ERA_PROMPTS[era]
     venv_bin = root / ".venv" / "bin"
     return Layout(
@@ -256,11 +316,13 @@ def inspect_checkout(path, env: Mapping[str, str] | None = None) -> Layout:
         temp_data_dir=temp_data,
         user_data_path=temp_data / "userData.json",
         api_key_path=temp_data / "userApiKey.json",
-        logs_dir=root / "logs",
-        log_files=_log_files(root, era),
+        logs_dir=root / logs_rel,
+        log_files=_log_files(root / logs_rel, era, script_text),
         prompts=prompts,
         entry_module=_launch_module(script_text) or ERA_ENTRY_MODULES[era],
-        venv_bin=venv_bin if venv_bin.is_dir() else None,
+        venv_bin=None if docker else (venv_bin if venv_bin.is_dir() else None),
         login_port=_login_port(script_text, env),
         name_utils_path=find_name_utils(root),
+        launch="docker" if docker else "script",
+        log_globs=_log_globs(root, logs_rel, era),
     )

@@ -153,8 +153,13 @@ Event = Union[LogHeader, Milestone, Hello, RoundEvent, StepProgress, Rewards, Su
 _TS = r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}"
 _HYDRA = re.compile(r"\[(" + _TS + r")\]\[([^\]\n]{1,200})\]\[([A-Z]{3,8})\] - ")
 _TRAINING_LOG = re.compile(r"\[([a-z_]{1,120})\] (" + _TS + r") ([A-Z]{3,8}): ")
-_FILE_A = re.compile(r"(" + _TS + r") - ([A-Z]{3,8}) - ([^\s:]{1,200}):(\d+) - ")
-_CONSOLE_A = re.compile(r"(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL):([\w.]{1,200}):(?:([a-z]+ [a-z]+ [a-z]+):)?")
+# hivemind_exp's loggers are named `module:tag` (the trainer's and stage_utils' tag is the animal
+# name, stage_merger's is `None`: getLogger(f"{__name__}:{log_tag}") in v0.2-v0.4), so both of
+# debug_utils.py's formats carry the tag: `%(name)s:%(lineno)d` in logs/swarm.log, `%(name)s:` on
+# the console. The tag is not part of the logger or the message here; `name_tag` reads it.
+_TAG = r"[a-z]+ [a-z]+ [a-z]+|None"
+_FILE_A = re.compile(r"(" + _TS + r") - ([A-Z]{3,8}) - ([^\s:]{1,200})(?::(" + _TAG + r"))?:(\d+) - ")
+_CONSOLE_A = re.compile(r"(DEBUG|INFO|WARNING|WARN|ERROR|CRITICAL):([\w.]{1,200}):(?:(" + _TAG + r"):)?")
 _HIVEMIND = re.compile(
     r"([A-Z][a-z]{2} [ \d]\d \d\d:\d\d:\d\d\.\d{3}) \[(DEBUG|INFO|WARN|WARNING|ERROR|CRITICAL)\](?: \[([^\]\n]{1,200})\])? "
 )
@@ -460,3 +465,53 @@ def parse_all(text: str) -> list:
         if ev is not None:
             out.append(ev)
     return out
+
+
+# ---------------------------------------------------------------- the same message in two places
+
+def fold_key(text: str) -> str:
+    """What two copies of one message have in common, whatever handler wrote each: the level and
+    the message for a line with a known header (the hivemind era prints `INFO:name:msg` on the
+    console and `<time> - INFO - name:lineno - msg` into logs/swarm.log, hivemind_exp/
+    debug_utils.py), the text itself for a line without one. v0.4's PrintCapture copies every
+    line python prints into swarm.log as `DEBUG - root:… - [PRINT] <line>`: the printed line."""
+    level, _logger, _stamp, message = split_header(text)
+    if level is None:
+        return text.rstrip()
+    if message.startswith("[PRINT] "):
+        return message[8:].rstrip()
+    return f"{level}\x00{message.rstrip()}"
+
+
+# ---------------------------------------------------------------- progress bars
+
+@dataclass(frozen=True)
+class BarState:
+    """One redraw of a tqdm bar: `Map:  40%|████      | 2990/7473 [00:00<00:00, 25000.00 examples/s]`."""
+    label: str                      # tqdm's desc ("Map"), "" for a bar without one (trl's training bar)
+    pct: int
+    n: float
+    total: float | None             # None when tqdm does not know it (`?`)
+
+    @property
+    def done(self) -> bool:
+        return self.n >= self.total if self.total is not None else False
+
+
+# tqdm's l_bar is `{desc}: {percentage:3.0f}%|`, then the bar, then `| {n_fmt}/{total_fmt} [...`;
+# n_fmt may carry a unit prefix (`1.2k`) when unit_scale is on.
+_BAR = re.compile(r"(?:([^|\n]{1,200}?): )? *(\d{1,3})%\|[^|\n]{0,1000}\| *(\d{1,15}(?:\.\d{1,6})?)([kMGTP]?)"
+                  r"/(?:(\d{1,15}(?:\.\d{1,6})?)([kMGTP]?)|\?)")
+_SCALE = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
+
+
+def progress_bar(text: str) -> BarState | None:
+    """The tqdm bar this line is a redraw of, or None. Bars are redrawn in place with `\\r`, so
+    every redraw arrives as a line of its own: whoever shows them can keep only the last."""
+    if "%|" not in text:
+        return None
+    m = _BAR.match(text)
+    if m is None:
+        return None
+    total = float(m.group(5)) * _SCALE[m.group(6)] if m.group(5) is not None else None
+    return BarState((m.group(1) or "").strip(), int(m.group(2)), float(m.group(3)) * _SCALE[m.group(4)], total)

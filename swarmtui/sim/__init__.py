@@ -15,10 +15,10 @@ __all__ = ["ERAS", "SCENARIOS", "LOGIN_MODES", "DEMO_SPEED", "create_checkout", 
 
 
 def create_checkout(dir: Path, era: str, scenario: str = "healthy", speed: float = 1.0, port: int = 3000,
-                    login: str | None = None, force: bool = False) -> Path:
+                    login: str | None = None, force: bool = False, venv: str = ".venv") -> Path:
     from swarmtui.sim.checkout import create_checkout as _create
 
-    return _create(dir, era, scenario=scenario, speed=speed, port=port, login=login, force=force)
+    return _create(dir, era, scenario=scenario, speed=speed, port=port, login=login, force=force, venv=venv)
 
 
 def play_login(dir: Path) -> None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import site
 import sys
@@ -27,6 +28,12 @@ ENTRY = {
     "rgym": ("rgym_exp/runner/swarm_launcher.py", "rgym_exp.runner.swarm_launcher"),
     "codezero": ("code_gen_exp/runner/swarm_launcher.py", "code_gen_exp.runner.swarm_launcher"),
 }
+
+# What the real entry module imports first that only the node's venv has: v0.5.2 ... main
+# swarm_launcher.py starts `import os; import hydra`; v0.4's train_single_gpu imports grpo_runner
+# (torch, then hivemind). The sim venv holds stubs of these; no other python has them.
+FIRST_IMPORT = {"hivemind": "hivemind", "rgym": "hydra", "codezero": "hydra"}
+VENV_NAMES = (".venv", "venv")
 
 NAME_UTILS = {
     "hivemind": ("hivemind_exp/name_utils.py",),
@@ -94,6 +101,7 @@ STUB_TEXT = '"""Simulated by swarmtui: this checkout only imitates rl-swarm; the
 
 ENTRY_TEXT = '''"""Simulated by swarmtui: prints what the real {module} prints, and runs a fake p2pd."""
 
+import {first_import}  # noqa: F401  as rl-swarm's entry does first: a python outside the venv dies here
 from pathlib import Path
 
 from swarmtui.sim.trainer import main
@@ -190,8 +198,8 @@ def _real(cmd: str, venv_bin: Path) -> str:
     return found or f"/bin/{cmd}"
 
 
-def _make_venv(root: Path, speed: float) -> Path:
-    venv = root / ".venv"
+def _make_venv(root: Path, speed: float, name: str = ".venv") -> Path:
+    venv = root / name
     bin_dir = venv / "bin"
     bin_dir.mkdir(parents=True, exist_ok=True)
     pyver = f"python{sys.version_info.major}.{sys.version_info.minor}"
@@ -221,15 +229,16 @@ def _make_venv(root: Path, speed: float) -> Path:
     shebang = f"#!{py}\n" if len(str(py)) < 120 else "#!/usr/bin/env python\n"
     _exe(p2pd, shebang + P2PD_TEXT)
     _write(site_packages / "hivemind" / "__init__.py", STUB_TEXT)
+    _write(site_packages / "hydra" / "__init__.py", STUB_TEXT)
 
-    _exe(bin_dir / "activate", ACTIVATE.replace("@@VENV@@", str(venv)))
+    _exe(bin_dir / "activate", ACTIVATE.replace("@@VENV@@", str(venv)).replace("@@NAME@@", name))
     _exe(bin_dir / "sleep", SLEEP.replace("@@SPEED@@", repr(float(speed))).replace("@@SLEEP@@", _real("sleep", bin_dir)))
     for name, text in SHIMS.items():
         _exe(bin_dir / name, text.replace("@@SPEED@@", repr(float(speed))))
     return venv
 
 
-ACTIVATE = """# This file must be used with "source .venv/bin/activate" *from bash*; you cannot run it directly.
+ACTIVATE = """# This file must be used with "source @@NAME@@/bin/activate" *from bash*; you cannot run it directly.
 # (swarmtui sim: a simulated rl-swarm venv.)
 
 deactivate () {
@@ -261,9 +270,9 @@ export PATH
 
 if [ -z "${VIRTUAL_ENV_DISABLE_PROMPT:-}" ]; then
     _OLD_VIRTUAL_PS1="${PS1:-}"
-    PS1="(.venv) ${PS1:-}"
+    PS1="(@@NAME@@) ${PS1:-}"
     export PS1
-    VIRTUAL_ENV_PROMPT="(.venv) "
+    VIRTUAL_ENV_PROMPT="(@@NAME@@) "
     export VIRTUAL_ENV_PROMPT
 fi
 hash -r 2> /dev/null
@@ -281,7 +290,7 @@ _PAUSE = """pause() { "$(dirname "$0")/sleep" "$1"; }
 SHIMS = {
     "pip": """#!/bin/bash
 # swarmtui sim: stands in for pip; everything is already installed.
-""" + _PAUSE + """site="./.venv/lib/python$("$(dirname "$0")/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')/site-packages"
+""" + _PAUSE + """site="$(cd "$(dirname "$0")/.." && pwd)/lib/python$("$(dirname "$0")/python" -c 'import sys; print("%d.%d" % sys.version_info[:2])')/site-packages"
 say() { echo "Requirement already satisfied: $1 in $site ($2)"; pause 0.4; }
 [ "${1:-}" = "install" ] || { echo "pip 25.1.1 from $site/pip (python 3)"; exit 0; }
 shift
@@ -376,6 +385,14 @@ exec "$(dirname "$0")/python" -m swarmtui.sim.curl "$@"
 # swarmtui sim: no browser here; the script then asks the person to open the URL by hand.
 exit 1
 """,
+    "sudo": """#!/bin/sh
+# swarmtui sim: the image's passwordless sudo. The Docker way chowns and chmods its volumes
+# (run_rl_swarm.sh with DOCKER set); as a plain user that is nothing to do here.
+case "${1:-}" in
+    chown|chmod) exit 0 ;;
+esac
+exec "$@"
+""",
     "hf": """#!/bin/sh
 # swarmtui sim: huggingface_hub's CLI; only `hf auth logout` is used by the script.
 echo "Not logged in!"
@@ -399,7 +416,7 @@ def _era_files(root: Path, era: str) -> None:
         _write(root / rel, name_utils_source())
     rel, module = ENTRY[era]
     depth = rel.count("/")
-    _write(root / rel, ENTRY_TEXT.format(module=module, era=era, depth=depth))
+    _write(root / rel, ENTRY_TEXT.format(module=module, era=era, depth=depth, first_import=FIRST_IMPORT[era]))
     if era == "hivemind":
         _write(root / "requirements-cpu.txt", "colorlog\ndatasets\nhivemind@git+https://github.com/learning-at-home/hivemind@1.11.11\n"
                "peft\npytest\ntensorboard\ntransformers>=4.46.0\ntrl\nwandb\nweb3\n")
@@ -471,15 +488,48 @@ PACKAGE_JSON = {
 }
 
 
+def compose_yaml(era: str) -> str:
+    """docker-compose.yaml in the shape of rl-swarm's: since v0.5.0 the node services swarm-cpu
+    and swarm-gpu with four bind mounts under ./user; v0.7 adds an ollama service and OLLAMA_HOST.
+    (v0.2-v0.4 have only the dashboard services: `compose run swarm-cpu` fails there.)"""
+    head = ("# Simulated by swarmtui: the shape of rl-swarm's docker-compose.yaml (see swarmtui/sim/docker.py).\n"
+            "services:\n  fastapi:\n    build:\n      context: .\n      dockerfile: Dockerfile.webserver\n"
+            "  otel-collector:\n    image: otel/opentelemetry-collector-contrib:0.120.0\n")
+    if era == "hivemind":
+        return head
+    out = head
+    for service, base in (("swarm-cpu", "ubuntu:24.04"), ("swarm-gpu", "nvidia/cuda:12.6.3-cudnn-devel-ubuntu24.04")):
+        out += (f"\n  {service}:\n    profiles: [\"swarm\"]\n    build:\n      context: .\n"
+                f"      dockerfile: containerfiles/swarm-node/swarm.containerfile\n      args:\n"
+                f"        - BASE_IMAGE={base}\n")
+        if era == "codezero":
+            out += "    depends_on:\n      - ollama\n"
+        out += ("    ports:\n      - 3000:3000\n    volumes:\n"
+                "      - ./user/modal-login:/home/gensyn/rl_swarm/modal-login/temp-data\n"
+                "      - ./user/keys:/home/gensyn/rl_swarm/keys\n"
+                "      - ./user/configs:/home/gensyn/rl_swarm/configs\n"
+                "      - ./user/logs:/home/gensyn/rl_swarm/logs\n"
+                "    environment:\n      - HF_TOKEN=${HF_TOKEN}\n      - GENSYN_RESET_CONFIG=${GENSYN_RESET_CONFIG}\n")
+        if era == "codezero":
+            out += "      - OLLAMA_HOST=http://ollama:11434\n"
+    if era == "codezero":
+        out += "\n  ollama:\n    image: ollama/ollama:0.11.10\n    ports:\n      - \"11434:11434\"\n"
+    return out
+
+
 def _looks_like_real_checkout(root: Path) -> bool:
     return (root / "run_rl_swarm.sh").exists() and not simconfig.is_sim_checkout(root)
 
 
 def create_checkout(dir: Path, era: str, scenario: str = "healthy", speed: float = 1.0, port: int = 3000,
-                    login: str | None = None, force: bool = False) -> Path:
+                    login: str | None = None, force: bool = False, venv: str = ".venv") -> Path:
+    """venv: the folder of the node's virtual environment: `.venv` (rl-swarm's README), `venv`
+    (what many users make) or any other name; run_rl_swarm.sh activates none of them."""
     root = Path(dir).expanduser()
     if era not in ERAS:
         raise UserError(f"unknown era {era!r} (choose one of: {', '.join(ERAS)})")
+    if not re.fullmatch(r"\.?[A-Za-z0-9_][A-Za-z0-9._-]{0,63}", venv or ""):
+        raise UserError(f"not a venv folder name: {venv!r} (e.g. {' or '.join(VENV_NAMES)})")
     try:
         items = parse_spec(scenario)
     except ValueError as exc:
@@ -513,7 +563,8 @@ def create_checkout(dir: Path, era: str, scenario: str = "healthy", speed: float
     _era_files(root, era)
     _write(root / ".gitignore", GITIGNORE)
     _write(root / "README.md", f"# rl-swarm (simulated)\n\nA simulated rl-swarm checkout made by `swarmtui sim` "
-           f"(era {era}). Run it with:\n\n    source .venv/bin/activate && ./run_rl_swarm.sh\n")
+           f"(era {era}). Run it with:\n\n    source {venv}/bin/activate && ./run_rl_swarm.sh\n")
+    _write(root / "docker-compose.yaml", compose_yaml(era))
     modal = root / "modal-login"
     (modal / "temp-data").mkdir(parents=True, exist_ok=True)
     (modal / "temp-data" / ".gitkeep").touch()
@@ -522,7 +573,7 @@ def create_checkout(dir: Path, era: str, scenario: str = "healthy", speed: float
     _write(modal / "package.json", json.dumps(PACKAGE_JSON, indent=2) + "\n")
     _write(modal / "yarn.lock", "# yarn lockfile v1 (simulated)\n")
     _exe(modal / "node_modules" / ".bin" / "next", NEXT_TEXT)
-    _make_venv(root, speed)
+    _make_venv(root, speed, venv)
     _exe(root / "run_rl_swarm.sh", render_script(era, port))
 
     simconfig.write_config(root, era, scenario, speed, port, login)

@@ -69,9 +69,21 @@ def find_root(start: Path) -> Path | None:
     return None
 
 
+def state_path(root: Path) -> Path:
+    """The run counter and the simulated chain's clock. A container of the Docker stand-in
+    (sim/docker.py) is a copy of the checkout whose config names the checkout's own, so runs
+    keep counting across containers."""
+    try:
+        data = json.loads((Path(root) / CONFIG_NAME).read_text())
+        other = data.get("state_dir") if isinstance(data, dict) else None
+    except (OSError, ValueError):
+        other = None
+    return Path(other if isinstance(other, str) and other else root) / STATE_NAME
+
+
 def read_state(root: Path) -> dict:
     try:
-        data = json.loads((Path(root) / STATE_NAME).read_text())
+        data = json.loads(state_path(root).read_text())
         return data if isinstance(data, dict) else {}
     except (OSError, ValueError):
         return {}
@@ -80,7 +92,7 @@ def read_state(root: Path) -> dict:
 def update_state(root: Path, **changes) -> dict:
     state = read_state(root)
     state.update(changes)
-    _write_json(Path(root) / STATE_NAME, state)
+    _write_json(state_path(root), state)
     return state
 
 

@@ -81,7 +81,7 @@ class EraLog:
                 stamp = _ms_stamp()
                 for line in text.rstrip().splitlines():
                     if line.strip():
-                        self.file.write(f"{stamp} - DEBUG - root:142 - [PRINT] {line.rstrip()}\n")
+                        self.file.write(f"{stamp} - DEBUG - root:144 - [PRINT] {line.rstrip()}\n")
                 self.file.flush()
 
     def file_only(self, text: str) -> None:

@@ -78,11 +78,7 @@ if [ "$CONNECT_TO_TESTNET" = true ]; then
     echo "Started server process: $SERVER_PID"
     sleep 5
 
-    if open http://localhost:${SWARMTUI_SIM_PORT:-@@PORT@@} 2> /dev/null; then
-        echo_green ">> Successfully opened http://localhost:${SWARMTUI_SIM_PORT:-@@PORT@@} in your default browser."
-    else
-        echo ">> Failed to open http://localhost:${SWARMTUI_SIM_PORT:-@@PORT@@}. Please open it manually."
-    fi
+@@OPEN@@
 
     cd ..
 
@@ -102,6 +98,43 @@ if [ "$CONNECT_TO_TESTNET" = true ]; then
         sleep 5
     done
     echo "API key is activated! Proceeding..."
+fi
+"""
+
+OPEN_BROWSER = r"""    if open http://localhost:${SWARMTUI_SIM_PORT:-@@PORT@@} 2> /dev/null; then
+        echo_green ">> Successfully opened http://localhost:${SWARMTUI_SIM_PORT:-@@PORT@@} in your default browser."
+    else
+        echo ">> Failed to open http://localhost:${SWARMTUI_SIM_PORT:-@@PORT@@}. Please open it manually."
+    fi"""
+
+# v0.5+ in the Docker image (DOCKER=t): no browser to open inside the container.
+OPEN_BROWSER_GENRL = r"""    if [ -z "$DOCKER" ]; then
+""" + "\n".join("    " + line for line in OPEN_BROWSER.splitlines()) + r"""
+    else
+        echo_green ">> Please open http://localhost:${SWARMTUI_SIM_PORT:-@@PORT@@} in your host browser."
+    fi"""
+
+# v0.5+ with DOCKER set: the non-root container's volumes (the stand-in's `sudo` shim makes it a no-op).
+DOCKER_VOLUMES = r"""
+# Bit of a workaround for the non-root docker container.
+if [ -n "$DOCKER" ]; then
+    volumes=(
+        /home/gensyn/rl_swarm/modal-login/temp-data
+        /home/gensyn/rl_swarm/keys
+        /home/gensyn/rl_swarm/configs
+        /home/gensyn/rl_swarm/logs
+    )
+
+    for volume in ${volumes[@]}; do
+        sudo chown -R 1001:1001 $volume
+    done
+fi
+"""
+
+DOCKER_CONFIGS = r"""
+if [ -n "$DOCKER" ]; then
+    # Make it easier to edit the configs on Linux systems.
+    sudo chmod -R 0777 /home/gensyn/rl_swarm/configs
 fi
 """
 
@@ -231,7 +264,8 @@ done
 """
     env_edit = r"""    sed -i "3s/.*/SMART_CONTRACT_ADDRESS=$SWARM_CONTRACT/" "$ENV_FILE"
 """
-    login = LOGIN_BLOCK.replace("@@ENV_EDIT@@", env_edit.rstrip("\n")).replace("@@YARN_STEPS@@", YARN_V043)
+    login = (LOGIN_BLOCK.replace("@@ENV_EDIT@@", env_edit.rstrip("\n")).replace("@@YARN_STEPS@@", YARN_V043)
+             .replace("@@OPEN@@", OPEN_BROWSER))
     install = r"""
 echo_green ">> Getting requirements..."
 
@@ -289,7 +323,7 @@ wait  # until Ctrl+C
 
 
 def _genrl_head(era_note: str, contract: str, extra_exports: str) -> str:
-    return r"""#!/usr/bin/env bash
+    return (r"""#!/usr/bin/env bash
 # Simulated rl-swarm checkout (swarmtui sim, era @@NOTE@@). Behaves like the real script;
 # the installs are stand-ins and the trainer is swarmtui's simulator.
 
@@ -310,9 +344,10 @@ IDENTITY_PATH=${IDENTITY_PATH:-"$ROOT"/swarm.pem}
 
 DOCKER=${DOCKER:-""}
 GENSYN_RESET_CONFIG=${GENSYN_RESET_CONFIG:-""}
+""" + DOCKER_VOLUMES + r"""
 CPU_ONLY=${CPU_ONLY:-""}
 ORG_ID=${ORG_ID:-""}
-""".replace("@@NOTE@@", era_note).replace("@@CONTRACT@@", contract).replace("@@EXTRA@@", extra_exports)
+""").replace("@@NOTE@@", era_note).replace("@@CONTRACT@@", contract).replace("@@EXTRA@@", extra_exports)
 
 
 def _rgym() -> str:
@@ -323,7 +358,8 @@ def _rgym() -> str:
     env_edit = r"""    sed -i "3s/.*/SWARM_CONTRACT_ADDRESS=$SWARM_CONTRACT/" "$ENV_FILE"
     sed -i "4s/.*/PRG_CONTRACT_ADDRESS=$PRG_CONTRACT/" "$ENV_FILE"
 """
-    login = LOGIN_BLOCK.replace("@@ENV_EDIT@@", env_edit.rstrip("\n")).replace("@@YARN_STEPS@@", YARN_GENRL)
+    login = (LOGIN_BLOCK.replace("@@ENV_EDIT@@", env_edit.rstrip("\n")).replace("@@YARN_STEPS@@", YARN_GENRL)
+             .replace("@@OPEN@@", OPEN_BROWSER_GENRL))
     install = r"""
 echo_green ">> Getting requirements..."
 pip install --upgrade pip
@@ -332,7 +368,7 @@ echo_green ">> Installing GenRL..."
 pip install gensyn-genrl==${GENRL_TAG}
 pip install reasoning-gym>=0.1.20
 pip install hivemind@git+https://github.com/gensyn-ai/hivemind@639c964a8019de63135a2594663b5bec8e5356dd
-""" + _config_copy("rgym_exp", "rg-swarm.yaml") + r"""
+""" + _config_copy("rgym_exp", "rg-swarm.yaml") + DOCKER_CONFIGS + r"""
 echo_green ">> Done!"
 """
     prg = r"""
@@ -361,7 +397,8 @@ def _codezero() -> str:
     head = _genrl_head("codezero = v0.7.0", "0x7745a8FE4b8D2D2c3BB103F8dCae822746F35Da0", "")
     env_edit = r"""    sed -i "3s/.*/SWARM_CONTRACT_ADDRESS=$SWARM_CONTRACT/" "$ENV_FILE"
 """
-    login = LOGIN_BLOCK.replace("@@ENV_EDIT@@", env_edit.rstrip("\n")).replace("@@YARN_STEPS@@", YARN_GENRL)
+    login = (LOGIN_BLOCK.replace("@@ENV_EDIT@@", env_edit.rstrip("\n")).replace("@@YARN_STEPS@@", YARN_GENRL)
+             .replace("@@OPEN@@", OPEN_BROWSER_GENRL))
     install = r"""
 echo_green ">> Getting requirements..."
 pip install --upgrade pip
@@ -377,7 +414,7 @@ if [ -z "$DOCKER" ]; then
 fi
 
 pip install -r code_gen_exp/requirements.txt
-""" + _config_copy("code_gen_exp", "code-gen-swarm.yaml") + r"""
+""" + _config_copy("code_gen_exp", "code-gen-swarm.yaml") + DOCKER_CONFIGS + r"""
 echo_green ">> Done!"
 """
     logout = r"""

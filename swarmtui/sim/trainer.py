@@ -83,8 +83,14 @@ class StartupFailed(Exception):
 
 
 def _p2pd_path(root: Path) -> Path:
+    """Where hivemind keeps p2pd: the site-packages of the venv this python runs in (.venv/ or
+    venv/ of the checkout; in the Docker stand-in the image's)."""
     pyver = f"python{sys.version_info.major}.{sys.version_info.minor}"
-    return root / ".venv" / "lib" / pyver / "site-packages" / "hivemind" / "hivemind_cli" / "p2pd"
+    rel = Path("lib") / pyver / "site-packages" / "hivemind" / "hivemind_cli" / "p2pd"
+    for venv in (Path(sys.prefix), root / ".venv", root / "venv"):
+        if (venv / rel).exists():
+            return venv / rel
+    return root / ".venv" / rel
 
 
 def p2pd_args(p2pd: Path, identity: Path | None, host_maddrs: list[str], dht_mode: str = "dht") -> list[str]:
@@ -413,7 +419,7 @@ class Node:
     # -- the two eras' start-ups --------------------------------------------------------------
 
     def startup_hivemind(self) -> None:
-        self.log.file_only(f"{datetime.now():%Y-%m-%d %H:%M:%S},000 - DEBUG - root:27 - {self._system_info()}")
+        self.log.file_only(f"{datetime.now():%Y-%m-%d %H:%M:%S},000 - DEBUG - root:34 - {self._system_info()}")
         self.sleep(4)
         self.info("✅ Connected to Gensyn Testnet", HM_CHAIN, 73)
         self.info(f"Retrieved initial peers from chain: {BOOTNODES}", HM_TESTNET_RUNNER, 55)

@@ -30,6 +30,7 @@ from textual.screen import ModalScreen
 from textual.widgets import DataTable, Footer, Static
 
 from swarmtui.engine import events as ev
+from swarmtui.node.text import sanitize
 from swarmtui.tui import clipboard, wording
 from swarmtui.tui.engine_api import EngineFactory, EngineLike
 from swarmtui.tui.format import home_relative, short
@@ -112,8 +113,14 @@ class SwarmApp(App[int]):
         drain_interval: float = 0.25,
         log_interval: float | None = None,
         catch_signals: bool = True,
+        attached: bool = False,
     ):
         super().__init__()
+        # Attached to a keeper (swarmtui NODE_DIR, attach): the node outlives the panel, and q
+        # says what it does there: detach.
+        self.attached = attached
+        if attached:
+            self._describe_binding("quit", "Detach")
         self._pending: list[ev.Event] = []
         self.clock = clock
         self.wall_clock = wall_clock or (lambda: _dt.datetime.now(_dt.timezone.utc))
@@ -145,6 +152,7 @@ class SwarmApp(App[int]):
         self._quit_deadline: float | None = None
         self._last_tick = 0.0
         self._leave_running = False
+        self._close_reason = "manual"        # what the history says ended the run: hangup, signal
         self._engine_started = False
         self._unmounting = False
         self._procs_alive = False       # the last process snapshot showed a process of ours
@@ -253,7 +261,7 @@ class SwarmApp(App[int]):
         if self.engine is None:
             return
         try:
-            await self.engine.close(stop_node=not self._leave_running)
+            await self.engine.close(stop_node=not self._leave_running, reason=self._close_reason)
         except Exception:
             # run_panel's emergency_kill still runs after this; never hang the exit on a report.
             pass
@@ -316,6 +324,7 @@ class SwarmApp(App[int]):
             if lost is not None:
                 lost()
         self._leave_running = False
+        self._close_reason = "hangup" if self.lost_terminal else "signal"
         code = 129 if sig == signal.SIGHUP else 143
         self.exit(result=code, return_code=code)
 
@@ -376,6 +385,7 @@ class SwarmApp(App[int]):
             ev.IdentityChanged: self._on_identity,
             ev.LoginRequired: self._on_login,
             ev.HistoryAppended: self._on_history,
+            ev.HistoryLoaded: self._on_history_loaded,
             ev.PreflightFailed: self._on_preflight,
             ev.ActionDone: self._on_action_done,
             ev.Notice: self._on_notice,
@@ -467,6 +477,10 @@ class SwarmApp(App[int]):
         self.query_one(HistoryPane).add(e.record)
         self._count_restarts()
 
+    def _on_history_loaded(self, e: ev.HistoryLoaded) -> None:
+        self.query_one(HistoryPane).set_records(e.records)
+        self._count_restarts()
+
     def _count_restarts(self) -> None:
         now = self.wall_clock()
         day = _dt.timedelta(hours=24)
@@ -490,6 +504,14 @@ class SwarmApp(App[int]):
         self.notify(text, title="Cannot start the node", severity="error", timeout=30)
 
     def _on_action_done(self, e: ev.ActionDone) -> None:
+        if e.action == "answer" and self.pending_prompt is not None:
+            # Answered (here or in another panel attached to the same keeper): the question is
+            # closed everywhere, so no panel still asks it.
+            self.pending_prompt = None
+            self.status.prompt_pending = False
+            if isinstance(self.screen, PromptScreen):
+                self.screen.dismiss(None)
+            self.refresh_bindings()
         backups = (" Backup: " + ", ".join(e.backups)) if e.backups else ""
         self.notify(f"{e.action}: {e.detail or ('done' if e.ok else 'failed')}.{backups}",
                     severity="information" if e.ok else "error", timeout=15)
@@ -559,6 +581,13 @@ class SwarmApp(App[int]):
         self.show_pane(order[(index + step) % len(order)])
 
     # ---------------------------------------------------------------- actions (keys, palette)
+
+    def _describe_binding(self, binding_id: str, description: str) -> None:
+        import dataclasses
+
+        for key, bindings in self._bindings.key_to_bindings.items():
+            bindings[:] = [dataclasses.replace(b, description=description) if b.id == binding_id else b
+                           for b in bindings]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in PANEL_ACTIONS and isinstance(self.screen, ModalScreen):
@@ -635,9 +664,12 @@ class SwarmApp(App[int]):
             return
         can_leave = bool(getattr(self.engine, "survives_panel", False))
         text = wording.quit_running(self.layout, self.keep_login, can_leave)
-        choices = [Choice("cancel", "Cancel", "n"), Choice("stop", "Stop the node and quit", "s", "error")]
         if can_leave:
-            choices.append(Choice("leave", "Quit, leave it running", "l", "warning"))
+            # The safe choice first (focused, and q again picks it): the node keeps running.
+            choices = [Choice("leave", "Detach, keep it running", "q", "primary"),
+                       Choice("stop", "Stop the node and quit", "s", "error"), Choice("cancel", "Cancel", "n")]
+        else:
+            choices = [Choice("cancel", "Cancel", "n"), Choice("stop", "Stop the node and quit", "s", "error")]
 
         def done(answer: str | None) -> None:
             if answer == "stop":
@@ -656,7 +688,7 @@ class SwarmApp(App[int]):
         self.action_quit_panel()
 
     def action_help(self) -> None:
-        self.push_screen(HelpScreen(self.key_table(), str(clipboard.copy_file_path())))
+        self.push_screen(HelpScreen(self.key_table(), str(clipboard.copy_file_path()), attached=self.attached))
 
     def key_table(self) -> list[tuple[str, str]]:
         """(key as currently mapped, what it does) for every panel binding, keymap applied."""
@@ -673,7 +705,8 @@ class SwarmApp(App[int]):
             "prev-pane": "previous pane",
             "answer": "answer the node's pending question",
             "help": "this help",
-            "quit": "quit (asks while the node runs)",
+            "quit": ("detach: the panel quits, the node keeps running under its keeper (asks: detach, "
+                     "or stop the node and quit)" if self.attached else "quit (asks while the node runs)"),
         }
         # The main screen's active bindings carry the user's keymap; the class BINDINGS do not.
         by_id: dict[str, list[str]] = {}
@@ -732,8 +765,11 @@ class SwarmApp(App[int]):
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:
         """Toasts never parse markup (node text is full of [brackets]); each is also kept in
-        `self.toasts` (newest last, bounded) so what the operator was told can be inspected."""
-        self.toasts.append((str(severity), str(message)))
+        `self.toasts` (newest last, bounded) so what the operator was told can be inspected. Every
+        toast passes here, and many quote the node or a file: each is sanitized, lines kept."""
+        message = sanitize(str(message), keep_newlines=True)
+        title = sanitize(str(title))
+        self.toasts.append((str(severity), message))
         del self.toasts[:-50]
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
 

@@ -40,15 +40,13 @@ def copy_file_path() -> Path:
 
 
 def save_copy(text: str, path: Path | None = None) -> Path:
-    """Write the text to the copy file, readable only by its owner (it may hold an ssh command)."""
+    """Write the text to the copy file, readable only by its owner (it may hold an ssh command),
+    never through a symlink planted at its name."""
+    from swarmtui.safefile import write_atomic
+
     path = path or copy_file_path()
     path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    try:
-        os.fchmod(fd, 0o600)
-        os.write(fd, text.encode("utf-8"))
-    finally:
-        os.close(fd)
+    write_atomic(path, text.encode("utf-8"))
     return path
 
 

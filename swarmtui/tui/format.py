@@ -5,6 +5,8 @@ from __future__ import annotations
 import datetime as _dt
 from pathlib import Path, PurePath
 
+from swarmtui.node.text import sanitize
+
 
 def duration(seconds: float | None) -> str:
     """A compact human duration: 45s, 12m 05s, 3h 07m, 2d 04h."""
@@ -48,7 +50,7 @@ def source_tag(source: str, width: int = 8) -> str:
                 stem = stem[: -len(suffix)]
         if stem.startswith("swarm_") and len(stem) > 6:
             stem = stem[6:]
-        tag = stem or "?"
+        tag = sanitize(stem) or "?"      # a log file's name is anything its writer chose
     return tag[:width].ljust(width)
 
 

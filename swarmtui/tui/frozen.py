@@ -163,7 +163,7 @@ class StillEngine:
             self.state = ev.STOPPED
             self.emit(ev.StateChanged(state=ev.STOPPED, reason=cmd.reason))
 
-    async def close(self, stop_node: bool = True) -> None:
+    async def close(self, stop_node: bool = True, reason: str = "manual") -> None:
         self.closed.append(stop_node)
 
     def emergency_kill(self) -> None:

@@ -86,8 +86,8 @@ def stop(layout: Any, keep_login: bool, stop_timeout_s: float | None = None) -> 
 
 def quit_running(layout: Any, keep_login: bool, can_leave_running: bool) -> Confirmation:
     if can_leave_running:
-        first = ("The node runs under a separate supervisor: you can leave it running and "
-                 "come back later, or stop it now.")
+        first = ("The node runs under its keeper, not in this panel: detach and it keeps running "
+                 "(come back with `swarmtui attach` from any terminal), or stop it now.")
     else:
         first = ("The node runs inside this panel (the panel holds the node's terminal), so it "
                  "cannot keep running once the panel quits. Quitting stops it first.")
@@ -96,6 +96,8 @@ def quit_running(layout: Any, keep_login: bool, can_leave_running: bool) -> Conf
         (
             first,
             *stop(layout, keep_login).lines[:2],
-            "To keep a node running without a panel: `swarmtui supervise` in tmux, nohup or systemd.",
+            ("`swarmtui stop` stops it later from any terminal." if can_leave_running else
+             "To keep a node running without a panel: `swarmtui NODE_DIR` (a background keeper) or "
+             "`swarmtui start`."),
         ),
     )

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Vertical
 from textual.message import Message
 from textual.widgets import DataTable
 
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import duration, local_time, parse_ts, short
 from swarmtui.tui.panes.tables import Cell, refill
 
@@ -56,6 +58,13 @@ def record_time(record: dict[str, Any]):
     return parse_ts(pick(record, _TIME))
 
 
+def cell(value: str) -> str:
+    """A table cell from record data: sanitized (the matched text is node output, and any field
+    of a hand-edited history file can hold anything), and markup-escaped, because DataTable
+    parses a str cell as markup: "[link=...]" would become a link, an unmatched "[/x]" raise."""
+    return escape(sanitize(value))
+
+
 class HistoryPane(Vertical):
     class RecordChosen(Message):
         def __init__(self, record: dict[str, Any]) -> None:
@@ -85,6 +94,11 @@ class HistoryPane(Vertical):
         del self.records[:-KEEP]
         self._rebuild()
 
+    def set_records(self, records: list[dict[str, Any]]) -> None:
+        """The history as it is on disk (a start, or attaching to a keeper): replaces what is shown."""
+        self.records = [dict(r) for r in records if isinstance(r, dict)][-KEEP:]
+        self._rebuild()
+
     def newest_first(self) -> list[dict[str, Any]]:
         return list(reversed(self.records))
 
@@ -92,14 +106,14 @@ class HistoryPane(Vertical):
         rows: list[tuple[list[Cell], str]] = []
         for i, r in enumerate(self.newest_first()):
             up = pick(r, _UPTIME)
-            rows.append(([
+            rows.append(([cell(text) for text in (
                 local_time(pick(r, _TIME), self.wall_clock() if self.wall_clock else None),
                 str(pick(r, _REASON, "?")),
-                short(str(pick(r, _TEXT, "")), 60),
+                short(sanitize(str(pick(r, _TEXT, ""))), 60),   # cut after cleaning: width is what shows
                 exit_text(r),
                 duration(float(up)) if isinstance(up, (int, float)) else "-",
                 orphans_text(r),
-            ], str(i)))
+            )], str(i)))
         refill(self.table, COLUMNS, rows)
         self.border_title = f"Restart history · {len(self.records)}"
 

@@ -8,9 +8,16 @@ from textual.containers import VerticalScroll
 from textual.content import Content
 from textual.widgets import Static
 
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import home_relative, ssh_tunnel_command
 
 PEM_STYLE = {"ok": "$text-success", "missing": "$text-warning"}
+
+
+def shown(value: Any) -> str:
+    """A field as it may reach the screen: the report's strings come from files anyone with
+    write access to the checkout wrote (userData.json's email, address and orgId)."""
+    return sanitize(str(value))
 
 
 class IdentityPane(VerticalScroll, can_focus=True):
@@ -52,22 +59,22 @@ class IdentityPane(VerticalScroll, can_focus=True):
         r = self.report
         rows: list[Content] = []
         if self.login_url:
-            waiting = f" (waiting for {self.waiting_for})" if self.waiting_for else ""
+            waiting = f" (waiting for {shown(self.waiting_for)})" if self.waiting_for else ""
             rows += [
                 Content.assemble((" LOGIN REQUIRED ", "bold $background on $warning"), (waiting, "$text-warning")),
                 Content.assemble(("1. on your laptop: ", "dim")),
-                Content.assemble(("   " + self.ssh_command, "bold $text-accent")),
-                Content.assemble(("2. open ", "dim"), (self.login_url, "bold underline"), (" and log in", "dim")),
+                Content.assemble(("   " + shown(self.ssh_command), "bold $text-accent")),
+                Content.assemble(("2. open ", "dim"), (shown(self.login_url), "bold underline"), (" and log in", "dim")),
                 Content.styled("   (c copies the ssh command)", "dim"),
                 Content(""),
             ]
-        name = r.get("animal_name") or "(no name yet)"
-        peer = r.get("peer_id") or "(no peer id yet)"
+        name = shown(r.get("animal_name") or "(no name yet)")
+        peer = shown(r.get("peer_id") or "(no peer id yet)")
         rows.append(Content.styled(name, "bold"))
         rows.append(Content(peer))
-        pem_state = r.get("pem_state") or "?"
+        pem_state = shown(r.get("pem_state") or "?")
         rows.append(Content.assemble(("pem  ", "dim"), (pem_state, PEM_STYLE.get(pem_state, "$text-error")),
-                                     " ", (home_relative(r.get("pem_path")), "dim")))
+                                     " ", (shown(home_relative(r.get("pem_path"))), "dim")))
         login = r.get("login") or {}
         if login:
             activated = login.get("activated")
@@ -78,14 +85,14 @@ class IdentityPane(VerticalScroll, can_focus=True):
                 ("apiKey ✓ " if login.get("api_key") else "apiKey ✗ ", "" if login.get("api_key") else "$text-warning"),
                 (act, "$text-success" if activated else "$text-warning")))
             if login.get("org_id"):
-                rows.append(Content.assemble(("org  ", "dim"), str(login["org_id"])))
+                rows.append(Content.assemble(("org  ", "dim"), shown(login["org_id"])))
             if login.get("address"):
-                rows.append(Content.assemble(("EOA  ", "dim"), str(login["address"])))
+                rows.append(Content.assemble(("EOA  ", "dim"), shown(login["address"])))
             if login.get("email"):
-                rows.append(Content.assemble(("email ", "dim"), str(login["email"])))
+                rows.append(Content.assemble(("email ", "dim"), shown(login["email"])))
         for problem in r.get("problems") or []:
-            message = problem.get("message", "") if isinstance(problem, dict) else str(problem)
-            fix = problem.get("fix", "") if isinstance(problem, dict) else ""
+            message = shown(problem.get("message", "") if isinstance(problem, dict) else problem)
+            fix = shown(problem.get("fix", "") if isinstance(problem, dict) else "")
             rows.append(Content.assemble(("⚠ ", "$text-warning"), (message, "$text-warning")))
             if fix:
                 rows.append(Content.assemble(("  ", ""), (fix, "dim")))

@@ -7,9 +7,11 @@ from typing import Iterable, Literal
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import Input, Static
 
 from swarmtui.engine.events import LogLine
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import short
 from swarmtui.tui.panes.logview import LogView
 
@@ -49,7 +51,7 @@ class LogPane(Vertical):
             self._partial = partial
             bar = self.query_one("#log-partial", Static)
             bar.display = bool(partial)
-            bar.update(short(partial, 400))
+            bar.update(short(sanitize(partial), 400))
         self._update_titles()
 
     # ---------------------------------------------------------------- search / filter box
@@ -116,6 +118,8 @@ class LogPane(Vertical):
             subtitle = "paused · end: follow"
         # Each assignment repaints the pane: only when the words change.
         if title != self._title:
-            self._title = self.border_title = title
+            # As Content: a str title is parsed as markup, and a typed "[/x]" would raise.
+            self._title = title
+            self.border_title = Content(title)
         if subtitle != self._subtitle:
             self._subtitle = self.border_subtitle = subtitle

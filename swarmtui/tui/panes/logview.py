@@ -16,12 +16,20 @@ hivemind, colorlog, swarm.log) are shown as `HH:MM:SS` plus the level word when 
 the level still colours the line, search and filter see what is shown, and a copied line is the
 full original.
 
-One copy of each line: rl-swarm's Hydra logging writes every console line to the terminal and
-to logs/swarm_launcher.log in the same format (rl-swarm-facts.md §1.7), so the merged stream
-had every INFO line twice, tagged term and launcher. A line whose text another source already
-showed recently is folded (counted in `folded`, not shown; if the engine marked the folded copy
-with a detection, the shown line takes the mark); the file's own lines (its DEBUG lines) and
-repeats within one source stay. The engine keeps both copies (evidence, transcript).
+One copy of each line: rl-swarm writes every console line to the terminal and to its log file
+(rl-swarm-facts.md §1.7, §5.6): Hydra in the same format, the hivemind era in another one
+(`INFO:name:msg` on the console, `<time> - INFO - name:lineno - msg` in logs/swarm.log), so the
+merged stream had every INFO line twice, tagged term and launcher. A line whose message another
+source already showed recently is folded (counted in `folded`, not shown; if the engine marked
+the folded copy with a detection, the shown line takes the mark), and so are the lines after it
+while they repeat what followed the shown one (a traceback, a blank line); the file's own lines
+(its DEBUG lines) and repeats within one source stay. The engine keeps both copies (evidence,
+transcript).
+
+Progress bars in place: tqdm redraws its bar with `\r`, and each redraw reaches us as a line
+(the engine marks it, LogLine.bar). A redraw replaces the bar's line instead of adding one, so
+a training stage is one line showing its last state; a new bar (or one that starts over) gets
+a line of its own.
 """
 
 from __future__ import annotations
@@ -46,7 +54,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from swarmtui.engine.events import LogLine
-from swarmtui.node.logparse import split_header
+from swarmtui.node.logparse import BarState, fold_key, progress_bar, split_header
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import source_tag
 
 TAG_WIDTH = 8
@@ -55,16 +64,14 @@ TAG_WIDTH = 8
 FOLD_WINDOW = 4096
 # Shorter lines (blank lines, "Done.") are common to many sources without being copies.
 FOLD_MIN_CHARS = 16
-# The engine sanitizes every line (node.text.sanitize); this is the last guard before a cell
-# reaches the terminal, so a stray ESC can never move the cursor or recolour the screen.
-_ESCAPES = re.compile(r"\x1b\[[0-?]*[ -/]*[@-~]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)?|\x1b[@-_]?|[\x00-\x08\x0a-\x1f\x7f]")
 
 
 def screen_safe(text: str) -> str:
-    """Printable text stays as it is (the fast path); anything else loses escapes and controls."""
-    if text.isprintable():
-        return text
-    return _ESCAPES.sub("", text).expandtabs(4)
+    """The engine sanitizes every line already; this is the last guard before a cell reaches the
+    terminal (a line from another engine, a test), by the same rules: node.text.sanitize."""
+    return sanitize(text)   # printable text is returned as it is, after one C-level check
+
+
 # A line wider than this still scrolls sideways, but the view's width stops growing here so one
 # 16 KB line does not make every row carry a huge scroll range.
 MAX_VIEW_WIDTH = 4096
@@ -94,6 +101,8 @@ class Entry:
     source: str
     line: int
     full: str = ""                  # the line as the node wrote it (text is its shortened form)
+    bar: str | None = None          # a tqdm bar's label when this line is one (redrawn in place)
+    next_src: "Entry | None" = None  # the next line shown from the same source
 
     @property
     def plain(self) -> str:
@@ -182,7 +191,11 @@ class LogView(ScrollView, can_focus=True):
         self.filter_term = ""
         self.total_received = 0
         self.folded = 0                     # lines not shown: another source's copy was
-        self._recent: OrderedDict[str, Entry] = OrderedDict()   # text -> its shown entry, newest last
+        self.redraws = 0                    # tqdm redraws shown in place of an earlier one
+        self._recent: OrderedDict[str, Entry] = OrderedDict()   # fold key -> its shown entry, newest last
+        self._last_of: dict[str, Entry] = {}        # source -> its newest shown line
+        self._follow: dict[str, Entry] = {}         # source -> the shown line its last folded copy matched
+        self._bar_at: dict[str, tuple[Entry, BarState | None]] = {}     # source -> its bar being redrawn
         self._styles: dict[str, Style] | None = None
         # Small on purpose: a screenful or two is all that is ever re-used, and every cached Strip
         # is a dozen objects the garbage collector walks (its pauses delay key presses).
@@ -216,14 +229,9 @@ class LogView(ScrollView, can_focus=True):
         for ln in lines:
             received += 1
             text = screen_safe(ln.text)
-            seen = recent.get(text) if len(text) >= FOLD_MIN_CHARS else None
-            if seen is not None and seen.source != ln.source:
-                if ln.detection and not seen.detection:
-                    # The engine matched the other copy: the shown line takes its mark.
-                    seen.detection = ln.detection
-                    self._forget_strips()
-                    self.refresh()
-                self.folded += 1
+            if ln.bar is not None and self._redraw(ln, text, entries, new):
+                continue
+            if self._folds(ln, text):
                 continue
             self._seq += 1
             full = text
@@ -235,11 +243,18 @@ class LogView(ScrollView, can_focus=True):
             if ln.truncated:
                 cells += 24
             e = Entry(self._seq, tag, text, ln.level, ln.detection, ln.truncated, cells, ln.source, ln.line,
-                      full if full is not text else "")
+                      full if full is not text else "", ln.bar)
             new.append(e)
-            if len(full) >= FOLD_MIN_CHARS:
-                recent[full] = e
-                recent.move_to_end(full)
+            before = self._last_of.get(ln.source)
+            if before is not None:
+                before.next_src = e
+            self._last_of[ln.source] = e
+            if ln.bar is not None:
+                self._bar_at[ln.source] = (e, progress_bar(full))
+            elif len(full) >= FOLD_MIN_CHARS:
+                key = fold_key(full)
+                recent[key] = e
+                recent.move_to_end(key)
                 if len(recent) > FOLD_WINDOW:
                     recent.popitem(last=False)
             if cells > width:
@@ -273,6 +288,64 @@ class LogView(ScrollView, can_focus=True):
         if not self.following and shown:
             self.post_message(self.FollowChanged(self))
         return len(shown)
+
+    def _folds(self, ln: LogLine, text: str) -> bool:
+        """Is this line a copy of one another source already showed? Then the shown line stays
+        the only one (and takes the copy's detection mark). A copy is the same message in any of
+        the node's formats (node.logparse.fold_key); the lines that follow a folded copy (a
+        traceback, the blank line after a v0.6 bet message) are folded while they go on to be
+        the same as the lines that followed the shown one, short ones included."""
+        follow = self._follow.get(ln.source)
+        seen = None
+        if follow is not None:
+            succ = follow.next_src
+            if succ is not None and succ.source != ln.source and (succ.full or succ.text) == text:
+                seen = succ
+            else:
+                del self._follow[ln.source]
+        if seen is None and len(text) >= FOLD_MIN_CHARS:
+            seen = self._recent.get(fold_key(text))
+            if seen is not None and seen.source == ln.source:
+                seen = None
+        if seen is None:
+            return False
+        if ln.detection and not seen.detection:
+            # The engine matched the other copy: the shown line takes its mark.
+            seen.detection = ln.detection
+            self._forget_strips()
+            self.refresh()
+        self._follow[ln.source] = seen
+        self.folded += 1
+        return True
+
+    def _redraw(self, ln: LogLine, text: str, entries: list[Entry], new: list[Entry]) -> bool:
+        """A tqdm redraw: True when it took the place of the bar's earlier redraw (or was the
+        blank line tqdm.write clears the bar with), False when it starts a line of its own (a new
+        bar, a bar that went back to 0, or the last one finished or scrolled out)."""
+        if not text.strip():
+            self.redraws += 1
+            return True
+        at = self._bar_at.get(ln.source)
+        state = progress_bar(text)
+        if at is None or state is None:
+            return False
+        e, prev = at
+        live = (new and e.seq >= new[0].seq) or (entries and e.seq >= entries[0].seq)
+        if not live or e.bar != ln.bar or prev is None or prev.done or state.n < prev.n or state.total != prev.total:
+            return False
+        e.text = text
+        e.full = ""
+        e.line = ln.line
+        e.level = ln.level
+        if ln.detection:
+            e.detection = ln.detection
+        e.cells = TAG_WIDTH + 1 + (len(text) if text.isascii() else cell_len(text))
+        self._width = min(max(self._width, e.cells), MAX_VIEW_WIDTH)
+        self._bar_at[ln.source] = (e, state)
+        self.redraws += 1
+        self._forget_strips()
+        self.refresh()
+        return True
 
     def _set_virtual_size(self, size: Size) -> None:
         """Grow the scroll range without a screen re-layout when the scrollbars stay as they are.

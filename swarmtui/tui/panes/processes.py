@@ -7,9 +7,11 @@ from dataclasses import dataclass
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.widgets import DataTable
 
 from swarmtui.engine.events import ProcInfo
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import duration, size
 from swarmtui.tui.panes.tables import Cell, refill
 
@@ -27,9 +29,10 @@ class Row:
 
 
 def label(p: ProcInfo) -> str:
+    # A process names itself (prctl, argv[0]): what it chose can hold anything a terminal acts on.
     if p.role and p.role not in ("other", p.name):
-        return f"{p.role} ({p.name})"
-    return p.name
+        return sanitize(f"{p.role} ({p.name})")
+    return sanitize(p.name)
 
 
 def tree_rows(procs: list[ProcInfo]) -> tuple[list[Row], list[ProcInfo]]:
@@ -120,14 +123,16 @@ class ProcessPane(Vertical):
             ], f"{p.pid}"))
         for p in strangers:
             cells.append(([
-                Text(f"⚠ {p.name} (not ours)", style="bold red", no_wrap=True),
+                Text(f"⚠ {sanitize(p.name)} (not ours)", style="bold red", no_wrap=True),
                 str(p.pid), f"{p.cpu_percent:.1f}", size(p.rss), "", "",
                 ",".join(str(x) for x in p.ports), duration(p.age_s),
             ], f"{p.pid}"))
         refill(table, COLUMNS, cells)
         ours = len(rows)
         self.border_title = f"Processes · {ours} ours" + (f" · {len(strangers)} in the way" if strangers else "")
-        self.border_subtitle = "; ".join(f"⚠ {p.pid} {p.name}: {p.conflict or 'not ours'}" for p in strangers[:2])
+        # As Content: a str subtitle is parsed as markup, and a stranger's name is anyone's choice.
+        self.border_subtitle = Content(sanitize("; ".join(f"⚠ {p.pid} {p.name}: {p.conflict or 'not ours'}"
+                                                          for p in strangers[:2])))
         if selected is not None:
             try:
                 table.move_cursor(row=table.get_row_index(selected), animate=False)

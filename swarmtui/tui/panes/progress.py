@@ -10,6 +10,7 @@ from textual.widgets import Label, ProgressBar, Sparkline, Static
 
 from swarmtui.engine.events import ProgressUpdate
 from swarmtui.node.progress import describe_market
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import duration, short
 
 SPARK_POINTS = 40
@@ -57,7 +58,7 @@ class ProgressPane(Vertical):
         else:
             head += [("no round yet", "dim")]
         if p.era:
-            head += [("   ", ""), (p.era, "dim italic")]
+            head += [("   ", ""), (sanitize(p.era), "dim italic")]
         self.query_one("#prog-head", Static).update(Content.assemble(*head))
 
         row = self.query_one("#prog-step-row")
@@ -67,7 +68,8 @@ class ProgressPane(Vertical):
             bar = self.query_one("#prog-bar", ProgressBar)
             bar.update(total=p.total, progress=min(p.step, p.total))
             rate = " ".join(x for x in (p.rate or "", f"ETA {duration(p.eta_s)}" if p.eta_s is not None else "") if x)
-            self.query_one("#prog-rate", Label).update(" " + rate if rate else "")
+            # Content, not str: a Label parses a str as markup, and the rate is read from node output.
+            self.query_one("#prog-rate", Label).update(Content(" " + sanitize(rate) if rate else ""))
         else:
             row.display = False
 
@@ -83,12 +85,12 @@ class ProgressPane(Vertical):
         rewards = self.query_one("#prog-rewards", Static)
         if p.last_rewards:
             text = ", ".join(f"{k} {v:.3g}" for k, v in list(p.last_rewards.items())[:4])
-            rewards.update(Content.assemble(("rewards ", "dim"), short(text, 120)))
+            rewards.update(Content.assemble(("rewards ", "dim"), short(sanitize(text), 120)))   # keys: node output
             rewards.display = True
         else:
             rewards.display = False
         market = self.query_one("#prog-market", Static)
-        where, totals = describe_market(p.market)
+        where, totals = (sanitize(x) for x in describe_market(p.market))   # the choice: node output
         if where or totals:
             lines = [("market ", "dim"), where or totals]
             if where and totals:

@@ -6,6 +6,7 @@ from textual.content import Content
 from textual.widgets import Static
 
 from swarmtui.engine import events as ev
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import duration, short
 
 STATE_WORDS = {
@@ -90,12 +91,14 @@ class StatusBar(Static):
         wait = self.restart_in(now)
         if wait is not None:
             parts += [("next restart in ", "dim"), (duration(wait), "bold $warning"), "  "]
-        parts += [(self.node_label, "bold"), ("  ", ""), (self.era_label, "dim")]
+        # Cleaned here, where they are drawn: a state's detail quotes node output, and the label
+        # is a directory name. A printable string costs one C-level check per tick.
+        parts += [(sanitize(self.node_label), "bold"), ("  ", ""), (sanitize(self.era_label), "dim")]
         line1 = Content.assemble(*parts)
         if self.banner:
-            line2 = Content.assemble((" ! ", "bold $background on $warning"), " ", (self.banner, "$text-warning"))
+            line2 = Content.assemble((" ! ", "bold $background on $warning"), " ", (sanitize(self.banner), "$text-warning"))
         else:
-            why = " · ".join(x for x in (self.reason, self.detail) if x)
+            why = sanitize(" · ".join(x for x in (self.reason, self.detail) if x))
             hint = ""
             if self.prompt_pending:
                 hint = "the node asks a question: press a to answer"

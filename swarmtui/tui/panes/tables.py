@@ -18,7 +18,13 @@ Cell = Union[str, Text]
 
 
 def _width(cell: Cell) -> int:
-    return cell.cell_len if isinstance(cell, Text) else cell_len(str(cell))
+    if isinstance(cell, Text):
+        return cell.cell_len
+    text = str(cell)
+    if "[" in text or "\\" in text:
+        # DataTable shows a str cell as markup: measure what shows, not the escapes.
+        return Text.from_markup(text).cell_len
+    return cell_len(text)
 
 
 def refill(table: DataTable, columns: Sequence[str], rows: Sequence[tuple[Sequence[Cell], str]]) -> None:

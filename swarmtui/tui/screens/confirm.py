@@ -11,6 +11,7 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from swarmtui.node.text import sanitize
 from swarmtui.tui.wording import Confirmation
 
 
@@ -38,10 +39,10 @@ class ConfirmScreen(ModalScreen[str | None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="confirm-box", classes="dialog"):
-            yield Static(self.confirmation.title, id="confirm-title", classes="dialog-title", markup=False)
+            yield Static(sanitize(self.confirmation.title), id="confirm-title", classes="dialog-title", markup=False)
             with VerticalScroll(id="confirm-body"):
-                for line in self.confirmation.lines:
-                    yield Static(line, classes="confirm-line", markup=False)
+                for line in self.confirmation.lines:   # they name paths: a directory name can hold escapes
+                    yield Static(sanitize(line), classes="confirm-line", markup=False)
             with Horizontal(classes="dialog-buttons"):
                 for c in self.choices:
                     yield Button(Content(f"{c.label} [{c.key}]"), id=f"choice-{c.id}", variant=c.variant)  # type: ignore[arg-type]

@@ -42,10 +42,11 @@ class HelpScreen(ModalScreen[None]):
         Binding("q", "close", "Close", show=False),
     ]
 
-    def __init__(self, keys: list[tuple[str, str]], copy_file: str):
+    def __init__(self, keys: list[tuple[str, str]], copy_file: str, attached: bool = False):
         super().__init__()
         self.keys = keys
         self.copy_file = copy_file
+        self.attached = attached
 
     def compose(self) -> ComposeResult:
         # One Static holding every line: a screen of forty small widgets took a few hundred
@@ -98,9 +99,13 @@ class HelpScreen(ModalScreen[None]):
             "command) via OSC 52, the tmux buffer inside tmux, the local clipboard when there "
             f"is one, and always to {self.copy_file}. In tmux, `set -g set-clipboard on` helps.", width)]
         parts += [Content(""), Content.styled("lost terminal", "bold")]
-        parts += [Content(line) for line in textwrap.wrap(
-            "If the terminal goes away (SSH drop, tmux pane killed, SIGHUP), the panel stops "
-            "the node with the full stop sequence and exits; nothing keeps running unattended.", width)]
+        lost = ("The node runs under its keeper, not in this panel: if the terminal goes away (SSH "
+                "drop, tmux killed, SIGHUP) the panel only detaches and the node keeps running. "
+                "`swarmtui attach` (or `swarmtui` in the checkout) comes back from any terminal; "
+                "`swarmtui stop` stops it." if self.attached else
+                "If the terminal goes away (SSH drop, tmux pane killed, SIGHUP), the panel stops "
+                "the node with the full stop sequence and exits; nothing keeps running unattended.")
+        parts += [Content(line) for line in textwrap.wrap(lost, width)]
         return Content("\n").join(parts)
 
     @staticmethod

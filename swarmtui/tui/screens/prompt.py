@@ -9,6 +9,8 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Static
 
+from swarmtui.node.text import sanitize
+
 
 class PromptScreen(ModalScreen[str | None]):
     """Returns the typed answer, or None for "later" (the prompt stays pending: `a` reopens it)."""
@@ -23,7 +25,8 @@ class PromptScreen(ModalScreen[str | None]):
     def compose(self) -> ComposeResult:
         with Vertical(id="prompt-box", classes="dialog"):
             yield Static("The node is asking:", classes="dialog-title")
-            yield Static(self.prompt_text.strip() or "(an empty prompt)", id="prompt-text", markup=False)
+            # The node's own words: cleaned here too, whoever built the event.
+            yield Static(sanitize(self.prompt_text).strip() or "(an empty prompt)", id="prompt-text", markup=False)
             note = ("Your answer is hidden, sent to the node only, and never written to a log or "
                     "the history." if self.secret else "Your answer is sent to the node's terminal.")
             yield Static(note, id="prompt-note", markup=False)

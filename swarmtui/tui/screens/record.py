@@ -12,12 +12,18 @@ from textual.content import Content
 from textual.screen import ModalScreen
 from textual.widgets import Static
 
+from swarmtui.node.text import sanitize
 from swarmtui.tui.format import duration
 
 EVIDENCE_KEYS = ("evidence", "evidence_lines", "context", "lines")
 
 
 def evidence_lines(record: dict[str, Any]) -> list[str]:
+    """The evidence as shown: node output, each line sanitized (a record is a file on disk)."""
+    return [sanitize(line) for line in _evidence(record)]
+
+
+def _evidence(record: dict[str, Any]) -> list[str]:
     for key in EVIDENCE_KEYS:
         value = record.get(key)
         if isinstance(value, list):
@@ -35,6 +41,7 @@ def evidence_lines(record: dict[str, Any]) -> list[str]:
 
 
 def field_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
+    """(key, value) as shown, both sanitized: the matched text is node output."""
     rows = []
     for key, value in record.items():
         if key in EVIDENCE_KEYS:
@@ -45,7 +52,7 @@ def field_lines(record: dict[str, Any]) -> list[tuple[str, str]]:
             text = json.dumps(value, ensure_ascii=False)
         else:
             text = str(value)
-        rows.append((key, text))
+        rows.append((sanitize(str(key)), sanitize(text)))
     return rows
 
 
@@ -62,7 +69,7 @@ class RecordScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="record-box", classes="dialog"):
-            yield Static(f"Restart: {self.record.get('reason', '?')}", classes="dialog-title", markup=False)
+            yield Static(sanitize(f"Restart: {self.record.get('reason', '?')}"), classes="dialog-title", markup=False)
             with VerticalScroll(id="record-body"):
                 width = max((len(k) for k, _ in field_lines(self.record)), default=4)
                 for key, text in field_lines(self.record):

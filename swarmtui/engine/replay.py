@@ -1,0 +1,79 @@
+"""What a viewer that attaches now must be shown: the keeper's memory of its own event stream.
+
+The keeper keeps the latest of every event that describes a standing fact (state, progress,
+identity, processes, a pending login or prompt) and the last N log lines, so a new viewer gets
+one snapshot and then the live stream, and renders exactly what a panel that had been watching
+all along would show. The restart history comes from disk at attach time, whole (bounded), so
+records written by earlier keepers are there too.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from typing import Callable
+
+from swarmtui.engine import events as ev
+
+DEFAULT_BACKLOG = 5000
+MAX_HISTORY = 2000
+
+
+class ReplayCache:
+    def __init__(self, backlog: int = DEFAULT_BACKLOG,
+                 history: Callable[[], list[dict]] | None = None):
+        self.lines: deque[ev.LogLine] = deque(maxlen=max(0, backlog))
+        self.partial = ""
+        self._history = history or (lambda: [])
+        self._latest: dict[type, ev.Event] = {}
+        self._prompt: ev.PromptSeen | None = None
+        self._login: ev.LoginRequired | None = None
+        self._preflight: ev.PreflightFailed | None = None
+
+    def observe(self, event: ev.Event) -> None:
+        if isinstance(event, ev.LinesOut):
+            self.lines.extend(event.lines)
+            self.partial = event.partial
+        elif isinstance(event, (ev.StateChanged, ev.ProgressUpdate, ev.IdentityChanged, ev.ProcessSnapshot)):
+            self._latest[type(event)] = event
+            if isinstance(event, ev.StateChanged):
+                if event.state != ev.LOGIN_REQUIRED:
+                    self._login = None
+                if event.state not in (ev.NEEDS_USER,):
+                    self._preflight = None
+                if event.state in (ev.STOPPING, ev.STOPPED, ev.BACKOFF):
+                    self._prompt = None
+        elif isinstance(event, ev.PromptSeen):
+            # An unanswered prompt waits for a person: a viewer that comes now must be asked too.
+            # One answered (here or in another viewer) closes it everywhere.
+            self._prompt = None if event.answered else event
+        elif isinstance(event, ev.ActionDone) and event.action == "answer":
+            self._prompt = None
+        elif isinstance(event, ev.LoginRequired):
+            self._login = event
+        elif isinstance(event, ev.PreflightFailed):
+            self._preflight = event
+
+    @property
+    def state(self) -> ev.StateChanged | None:
+        return self._latest.get(ev.StateChanged)  # type: ignore[return-value]
+
+    @property
+    def progress(self) -> ev.ProgressUpdate | None:
+        return self._latest.get(ev.ProgressUpdate)  # type: ignore[return-value]
+
+    def snapshot(self) -> list[ev.Event]:
+        """The events that bring a new viewer up to now, in the order a live viewer saw them."""
+        out: list[ev.Event] = [ev.HistoryLoaded(records=self._history()[-MAX_HISTORY:])]
+        for kind in (ev.IdentityChanged, ev.ProgressUpdate, ev.ProcessSnapshot):
+            if kind in self._latest:
+                out.append(self._latest[kind])
+        if self._preflight is not None:
+            out.append(self._preflight)
+        if ev.StateChanged in self._latest:
+            out.append(self._latest[ev.StateChanged])
+        if self._login is not None:
+            out.append(self._login)
+        out.append(ev.LinesOut(lines=list(self.lines), partial=self.partial))
+        if self._prompt is not None:
+            out.append(self._prompt)
+        return out
