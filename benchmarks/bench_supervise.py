@@ -14,6 +14,12 @@
    minute), sampled every 5 s (target: flat).
 5. the flood scenario: lines/s the engine takes in, and whether the on-disk transcript holds
    every line the terminal carried.
+6. back to training (issue 16, target p50 <= 250 ms): a genrl-like script (login server in the
+   background, EXIT trap like upstream's) whose trainer prints "Exception occurred during game
+   run." and exits 0, the script then sitting in its final `wait`: fatal line written -> the next
+   run launched; 7. the launcher exits by itself -> the next run launched. With the default
+   restart policy (each failure the first in a row: stable_after is tiny here), then with the old
+   one (first restart after 10 s, exit_grace waited out unless the script exits) on --old-runs.
 Everything runs in temp dirs with private ports and state dirs; nothing is left behind.
 """
 
@@ -123,6 +129,65 @@ async def latency(kind: str, runs: int) -> list[float]:
     return got
 
 
+GENRL_LIKE = """cleanup() {
+    rm -r "$PWD"/modal-login/temp-data/*.json 2> /dev/null || true
+    kill -- -$$ || true
+    exit 0
+}
+trap cleanup EXIT
+(exec -a yarn sleep 100000) &
+echo '>> Good luck in the swarm!'
+python3 -c 'import time; time.sleep(0.6); open("written_at", "w").write(repr(time.time())); \\
+print("[2026-01-01 12:00:00,000][genrl.game][ERROR] - Exception occurred during game run.", flush=True)' \\
+    code_gen_exp.runner.swarm_launcher
+wait
+"""
+
+
+def back_to_training_config(old: bool) -> Config:
+    cfg = fast_config()
+    cfg.restart.exit_grace = 5.0                    # the default
+    cfg.restart.stable_after = 0.1                  # every failure is the first in a row
+    cfg.restart.first_delay = 10.0 if old else 0.0
+    cfg.restart.backoff_initial = cfg.restart.backoff_max = 10.0
+    cfg.watch.snapshot_interval = 0.25              # the stand-in trainer lives 0.6 s: be sure it is seen
+    return cfg
+
+
+async def relaunch(kind: str, runs: int, old: bool) -> list[float]:
+    """Seconds from the stamp (fatal line written, or the launcher about to exit) to the
+    announcement of the next run's launch."""
+    if kind == "fatal":
+        body = GENRL_LIKE
+    else:
+        body = ("echo '>> Good luck in the swarm!'\nsleep 0.3\n"
+                "python3 -c 'import time; open(\"written_at\", \"w\").write(repr(time.time()))'\nexit 3\n")
+    root = tiny_checkout(f"relaunch-{kind}-{'old' if old else 'new'}", body)
+    got: list[float] = []
+    done = asyncio.Event()
+
+    def emit(e: ev.Event) -> None:
+        if isinstance(e, ev.StateChanged) and e.state == ev.STARTING and e.detail.startswith("run "):
+            now = time.time()
+            try:
+                got.append(now - float((root / "written_at").read_text()))
+                (root / "written_at").unlink()
+            except (OSError, ValueError):
+                pass
+            if len(got) >= runs:
+                done.set()
+
+    sup = Supervisor(root, back_to_training_config(old), emit, env=clean_env())
+    if old:     # exit_grace as it was: only the script's own exit ends it
+        sup._final_wait_look = lambda run: None
+    await sup.start()
+    try:
+        await asyncio.wait_for(done.wait(), runs * (20 if old else 8))
+    finally:
+        await sup.close()
+    return got
+
+
 def supervise_proc(root: Path, config: Path, seconds: float, sample_every: float = 5.0,
                    warmup: float = 5.0) -> tuple[float, list[tuple[float, float]]]:
     """Run `swarmtui supervise` on `root`; return (CPU % of one core after warm-up, [(t, RSS MB)])."""
@@ -217,8 +282,8 @@ async def bench_flood(seconds: float) -> None:
 
 def summary(name: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
-    return (f"{name}: n={len(ms)} p50 {statistics.median(ms):.1f} ms, p99 {pct(ms, 99):.1f} ms, "
-            f"max {max(ms):.1f} ms")
+    return (f"{name}: n={len(ms)} p50 {statistics.median(ms):.1f} ms, p90 {pct(ms, 90):.1f} ms, "
+            f"p99 {pct(ms, 99):.1f} ms, max {max(ms):.1f} ms")
 
 
 def main() -> None:
@@ -227,7 +292,8 @@ def main() -> None:
     ap.add_argument("--cpu-seconds", type=float, default=30.0)
     ap.add_argument("--long-seconds", type=float, default=60.0)
     ap.add_argument("--flood-seconds", type=float, default=10.0)
-    ap.add_argument("--only", default="1,2,3,3b,4,5", help="which measurements, e.g. 3,3b")
+    ap.add_argument("--old-runs", type=int, default=3, help="runs of 6 and 7 with the old restart policy (slow)")
+    ap.add_argument("--only", default="1,2,3,3b,4,5,6,7", help="which measurements, e.g. 3,3b")
     args = ap.parse_args()
     only = {x.strip() for x in args.only.split(",")}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
@@ -245,6 +311,13 @@ def main() -> None:
             bench_long(args.long_seconds)
         if "5" in only:
             asyncio.run(bench_flood(args.flood_seconds))
+        for item, kind, what in (("6", "fatal", "fatal line written -> node launched again"),
+                                 ("7", "exit", "launcher exit -> node launched again")):
+            if item in only:
+                print(f"{item}. " + summary(what + " (defaults)", asyncio.run(relaunch(kind, args.runs, False))))
+                if args.old_runs > 0:
+                    print(f"{item}o. " + summary(what + " (old: first restart after 10 s, exit_grace waited out)",
+                                                 asyncio.run(relaunch(kind, args.old_runs, True))))
     finally:
         shutil.rmtree(TMP, ignore_errors=True)
 

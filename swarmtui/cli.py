@@ -28,6 +28,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "diagnose": ("diagnose", "read saved node output and report what swarmtui would have seen"),
     "identity": ("identity", "show the node's peer id, animal name and login state, offline"),
     "history": ("history", "print the node's restart history"),
+    "notify": ("notify", "send a test alert through every configured alert URL ([notify] urls)"),
     "sim": ("sim", "create a simulated rl-swarm checkout (or play its browser login)"),
 }
 
@@ -129,6 +130,12 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p = sub("history")
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
     p.add_argument("--json", action="store_true", help="print the records as JSON lines")
+
+    p = sub("notify")
+    p.add_argument("action", choices=("test",), help="test: send a test alert and say, per URL, sent or why not")
+    p.add_argument("node_dir", nargs="?", default=None, metavar="NODE_DIR",
+                   help="the checkout the test alert names (default: the current directory, if it is one)")
+    p.add_argument("--config", metavar="FILE", help="config file")
 
     p = sub("sim")
     p.description = ("create a simulated rl-swarm checkout in DIR ('swarmtui sim DIR --era ERA'), "

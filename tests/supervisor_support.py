@@ -27,8 +27,14 @@ def fast_config(**restart) -> Config:
              backoff_max=300.0, stable_after=600.0, budget=5, budget_window=3600.0, startup_failures=3,
              warn_repeat=10_000, warn_window=600.0, exit_grace=2.0, stop_timeout=2.0, term_timeout=2.0)
     r.update(restart)
+    # Most tests look at the stopped node between two runs (nothing of ours left, the record):
+    # their first restart waits backoff_initial too, unless a test asks for first_delay (the
+    # default 0, an instant first restart, has tests of its own).
+    r.setdefault("first_delay", r["backoff_initial"])
     return Config(restart=RestartConfig(**r), watch=WatchConfig(snapshot_interval=0.5, min_free_disk_mb=1),
-                  history=HistoryConfig(transcript_max_mb=5, transcript_keep=5), login=LoginConfig())
+                  history=HistoryConfig(transcript_max_mb=5, transcript_keep=5),
+                  # Off unless a test asks: these tests watch the browser login the script waits for.
+                  login=LoginConfig(keep_login=False))
 
 
 def clean_env(**extra: str) -> dict:

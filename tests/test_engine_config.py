@@ -37,12 +37,15 @@ def test_defaults_match_the_documented_values():
     c = Config()
     r = c.restart
     assert (r.silence_limit, r.stall_limit, r.startup_grace) == (1200, 1800, 3600)
-    assert (r.backoff_initial, r.backoff_factor, r.backoff_max) == (10, 2, 300)
+    assert (r.first_delay, r.backoff_initial, r.backoff_factor, r.backoff_max) == (0, 10, 2, 300)
     assert (r.stable_after, r.budget, r.budget_window, r.startup_failures) == (600, 5, 3600, 3)
     assert (r.stop_timeout, r.term_timeout) == (20, 10)
     assert c.answers == {"testnet": "Y", "swarm": "A", "parameters": "0.5", "hf_push": "N",
                          "model": "", "prediction_market": "Y"}
-    assert c.login.keep_login is False
+    assert c.login.keep_login is True             # a restart goes on without a browser (issue 12)
+    assert r.give_up_retry == 1800
+    assert c.notify.urls == () and c.notify.min_interval == 600 and "needs-user" in c.notify.events
+    assert c.hooks.on_event is None and c.hooks.timeout == 30
     assert c.keys == {}
     assert c.source is None
 
@@ -105,6 +108,13 @@ stop = "s,ctrl+s"
     ('[answers]\nmodel = ["a"]', "[answers] model: must be text"),
     ('[answers]\nfoo = "Y"', "[answers] unknown key 'foo'"),
     ('[keys]\nrestart = 5', "[keys] restart: must be a key name"),
+    ('[notify]\nurls = "tgram://x/y"', "[notify] urls: must be a list in brackets"),
+    ('[notify]\nurls = [""]', "[notify] urls: every item must be non-empty text"),
+    ('[notify]\nevents = ["restarts"]', "[notify] events: unknown alert 'restarts' (known: needs-user"),
+    ('[notify]\nmin_interval = "soon"', "[notify] min_interval: not a duration"),
+    ('[hooks]\non_event = "/bin/true"', "[hooks] on_event: must be a list of words"),
+    ('[hooks]\ntimeout = "0s"', "[hooks] timeout: must be at least 1s"),
+    ('[restart]\ngive_up_retry = "later"', "[restart] give_up_retry: not a duration"),
     ('[keys]\nrestart = "ctrl r"', "[keys] restart: no spaces"),
     ('[restart\n', "not valid TOML"),
 ])
@@ -212,3 +222,24 @@ def test_a_config_linked_from_elsewhere_is_read(tmp_path):
     link = tmp_path / "config.toml"
     link.symlink_to(real)
     assert load_config(link).restart.budget == 7
+
+
+def test_notify_hooks_and_give_up_retry_are_read(tmp_path):
+    f = tmp_path / "c.toml"
+    f.write_text('[notify]\nurls = ["json://127.0.0.1:9/a", "ntfy://ntfy.sh/topic"]\nevents = ["needs-user", "recovered"]\n'
+                 'min_interval = "2m"\n[hooks]\non_event = ["/usr/bin/logger", "-t", "swarm"]\ntimeout = "5s"\n'
+                 '[restart]\ngive_up_retry = 0\n')
+    f.chmod(0o600)
+    c = load_config(f)
+    assert c.notify.urls == ("json://127.0.0.1:9/a", "ntfy://ntfy.sh/topic")
+    assert c.notify.events == ("needs-user", "recovered") and c.notify.min_interval == 120
+    assert c.hooks.on_event == ("/usr/bin/logger", "-t", "swarm") and c.hooks.timeout == 5
+    assert c.restart.give_up_retry == 0 and c.warnings == []
+
+
+def test_notify_urls_readable_by_others_are_a_warning_without_the_token(tmp_path):
+    f = tmp_path / "config.toml"
+    f.write_text('[notify]\nurls = ["tgram://123456:SECRETTOKEN/42"]\n')
+    f.chmod(0o644)
+    (warning,) = load_config(f).warnings
+    assert "[notify] urls" in warning and warning.endswith(f"chmod 600 {f}") and "SECRETTOKEN" not in warning

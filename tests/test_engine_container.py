@@ -4,7 +4,6 @@ run here). The compose commands are the README's (v0.5.0 ... main)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys

@@ -12,6 +12,7 @@ import threading
 import pytest
 
 from swarmtui import paths
+from swarmtui.node.text import sanitize
 from swarmtui.engine.history import (EvidenceBuffer, HistoryStore, RestartRecord, TranscriptWriter,
                                      backup_file, format_table, list_backups, next_run_number,
                                      reward_loss_possible)
@@ -275,3 +276,85 @@ def test_a_huge_history_is_read_from_its_end(tmp_path, monkeypatch):
     assert loaded.truncated and loaded.skipped == 0              # the cut first line is not counted
     assert loaded.records and loaded.records[-1]["reason"] == "r29"
     assert len(loaded.records) < 30
+
+
+def test_evidence_runs_to_the_end_of_a_long_traceback():
+    """rgym's Hydra start-up failure (the simulator prints it as rl-swarm v0.6.4 does): the
+    detection is the P2PDaemonError inside the first traceback; the chained one after it ends
+    in hydra's InstantiationException and the wrapped error on the lines after it."""
+    from swarmtui.sim import traces
+
+    text = traces.startup_failure("rgym", traces.Paths("/home/u/rl-swarm"),
+                                  f"{traces.P2PD_ERROR}: Daemon failed to start in 120.0 seconds",
+                                  "P2PDaemonError('Daemon failed to start in 120.0 seconds')")
+    buf = EvidenceBuffer()
+    buf.add("pty", 1, "[2025-10-26 23:30:27,852][genrl.logging_utils.global_defs][INFO] - Using Model: x")
+    rows = text.split("\n")
+    for i, row in enumerate(rows, 2):
+        buf.add("pty", i, row)
+        if i % 6 == 0:      # another source's lines come in between; the block is the pty's
+            buf.add("logs/swarm_launcher.log", i, "[2025-10-26 23:30:28,000][httpx][DEBUG] - HTTP Request: POST x")
+    buf.add("pty", len(rows) + 2, ">> An error was detected while running rl-swarm. See /home/u/rl-swarm/logs for full logs.")
+    at = 2 + next(i for i, row in enumerate(rows) if row.startswith(traces.P2PD_ERROR))
+    ev = buf.around("pty", at)
+    shown = [e for e in ev if e.startswith("pty:")]
+    assert any(traces.P2PD_ERROR in e and f"pty:{at}:" in e for e in ev)
+    # The end of the block: the outer exception and the lines of its message, not further.
+    assert shown[-1].endswith("full_key: game_manager.communication")
+    assert any("hydra.errors.InstantiationException" in e for e in shown)
+    # All of it fits in 60 lines: fewer lines before the detection, none of the block left out.
+    assert len(ev) == 60 and not any(e.startswith("…") for e in ev)
+    assert sum(1 for e in ev[:ev.index(next(e for e in ev if f"pty:{at}:" in e))] if e.startswith("pty:")) >= 10
+    # A block longer than the limit keeps the detection, the end, and says what it left out.
+    short = buf.around("pty", at, limit=20)
+    assert len(short) == 20 and any(f"pty:{at}:" in e for e in short)
+    assert short[-1].endswith("full_key: game_manager.communication")
+    assert any(e.startswith("…") and "left out" in e for e in short)
+
+
+def test_transcript_cites_the_line_sed_shows_across_redraws_and_a_roll_over(tmp_path):
+    """The engine numbers the terminal's lines as it splits them (every tqdm redraw is one), the
+    transcript is the raw bytes: a citation is the file and the line `sed -n Np` prints."""
+    from swarmtui.node.text import LineSplitter
+
+    t = TranscriptWriter(tmp_path / "runs", max_bytes=2048, run=3)
+    splitter = LineSplitter()
+    pty_line = 0
+    where: dict[str, int] = {}
+
+    def chunk(data: bytes) -> None:
+        # As the launcher does: split first (the engine sees the lines), then keep the raw bytes.
+        nonlocal pty_line
+        lines = splitter.feed(data.decode())
+        if lines:
+            t.note_lines(pty_line + 1)
+        for text, _cut in lines:
+            pty_line += 1
+            where.setdefault(text, pty_line)
+        t.write(data)
+
+    chunk(b"\x1b[32m>> Good luck in the swarm!\x1b[0m\r\n")
+    chunk(b"".join(b"\r%3d%%|##| %d/20 [00:0%d<00:10, 1.00s/it]" % (k * 5, k, k % 10) for k in range(20)) + b"\r\n")
+    chunk(b"INFO:hivemind_exp.chain_utils:\xe2\x9c\x85 Connected to Gensyn Testnet\r\n")
+    for k in range(40):                       # enough to roll the 2 KB transcript over
+        chunk(b"Already finished round: %d. Next check in 5.0s.\r\n" % k)
+    chunk(b"./run_rl_swarm.sh: line 301: 48377 Killed                  python -m x\r\n")
+    t.close()
+    assert t.rollovers >= 1
+
+    for text in ("./run_rl_swarm.sh: line 301: 48377 Killed                  python -m x",
+                 "INFO:hivemind_exp.chain_utils:✅ Connected to Gensyn Testnet",
+                 " 85%|##| 17/20 [00:07<00:10, 1.00s/it]"):
+        cited = t.cite(where[text], text)
+        if cited is None:
+            assert t.rollovers >= 2       # that part is gone: no citation rather than a wrong one
+            continue
+        name, n = cited
+        raw = (tmp_path / name).read_bytes().split(b"\n")[n - 1].decode()
+        assert text in [sanitize(p) for p in raw.split("\r")], (name, n, raw)
+    # The bar's redraws are one line of the file, many lines of the engine's count.
+    assert where["INFO:hivemind_exp.chain_utils:✅ Connected to Gensyn Testnet"] >= 20
+    assert t.cite(where["Already finished round: 39. Next check in 5.0s."],
+                  "Already finished round: 39. Next check in 5.0s.") == ("runs/run-000003.log", 
+                  (tmp_path / "runs" / "run-000003.log").read_bytes().split(b"\n").index(
+                      b"Already finished round: 39. Next check in 5.0s.\r") + 1)

@@ -8,7 +8,7 @@ import pytest
 
 from swarmtui.engine.clock import FakeClock, MonotonicClock
 from swarmtui.engine.config import RestartConfig
-from swarmtui.engine.policy import IGNORE, NEEDS_USER, RESTART, WARN, RestartPolicy
+from swarmtui.engine.policy import IGNORE, NEEDS_USER, RESTART, WARN, Decision, RestartPolicy
 
 
 def make(**kw):
@@ -92,24 +92,54 @@ async def test_monotonic_clock_is_real():
 
 # ---------------------------------------------------------------- backoff
 
-def test_backoff_is_exponential_and_capped():
+def test_the_first_restart_is_at_once_then_the_backoff_is_exponential_and_capped():
+    # The first failure in a row restarts at once (a fresh start clears the common ones); from
+    # the second in a row backoff_initial, doubling, capped at backoff_max.
     pol, clock = make(budget=100, startup_failures=100)
     delays = []
-    for i in range(8):
+    for i in range(9):
         d = fail_and_restart(pol, clock, id=f"x{i % 2}", run_for=30)
         assert d.action == RESTART
         delays.append(d.delay_s)
         assert d.attempt == i + 1
-    assert delays == [10, 20, 40, 80, 160, 300, 300, 300]
+    assert delays == [0, 10, 20, 40, 80, 160, 300, 300, 300]
+    assert pol.config.first_delay == 0 and pol.config.backoff_initial == 10
 
 
 def test_backoff_resets_after_a_stable_run():
     pol, clock = make(budget=100, startup_failures=100)
     for _ in range(4):
         fail_and_restart(pol, clock, run_for=5)
-    assert pol.next_delay() == 160
+    assert pol.next_delay() == 80                     # the fifth in a row
     d = fail_and_restart(pol, clock, run_for=601)     # that run lasted past stable_after (10 min)
-    assert (d.delay_s, d.attempt) == (10, 1)
+    assert (d.delay_s, d.attempt) == (0, 1)
+    assert fail_and_restart(pol, clock, run_for=5).delay_s == 10   # the next one in a row backs off again
+
+
+def test_first_delay_is_the_first_restarts_wait_and_backoff_initial_the_seconds():
+    pol, clock = make(first_delay=3.0, budget=100, startup_failures=100)
+    assert [fail_and_restart(pol, clock, id=f"x{i % 2}", run_for=30).delay_s for i in range(3)] == [3, 10, 20]
+
+
+def test_a_dirty_stop_gets_no_instant_restart():
+    # Something of ours outlived the stop, or the login port is still held: a fresh start would
+    # fail on it at once, so the first restart waits like a second one.
+    pol, clock = make(budget=100, startup_failures=100)
+    d = pol.on_exit(1, None)
+    assert (d.delay_s, d.attempt) == (0, 1) and d.detail.endswith("restart 1 in a row, at once")
+    dirty = pol.after_stop(d, clean=False, why="port 3000 is held by another process: 42 node")
+    assert (dirty.action, dirty.delay_s, dirty.attempt, dirty.reason) == (RESTART, 10, 1, "exited")
+    assert dirty.detail == ("the launcher exited (code 1); restart 1 in a row, after 10s: the stop was not clean "
+                            "(port 3000 is held by another process: 42 node)")
+    assert pol.after_stop(d, clean=True) == d                  # a clean stop keeps the instant restart
+    clock.advance(dirty.delay_s)
+    pol.run_started()
+    clock.advance(5)
+    second = pol.on_detection("oom-killed", "resource", "restart")
+    assert second.delay_s == 10 and pol.after_stop(second, clean=False, why="x") == second  # backing off anyway
+    manual = pol.on_manual()
+    assert pol.after_stop(manual, clean=False, why="x") == manual                          # you asked: now
+    assert pol.after_stop(Decision(NEEDS_USER, reason="x"), clean=False) == Decision(NEEDS_USER, reason="x")
 
 
 def test_budget_then_needs_user_instead_of_a_crash_loop():
@@ -152,7 +182,7 @@ def test_failures_after_stable_runs_never_make_a_streak():
     pol, clock = make(budget=100)
     for _ in range(6):                             # a node that OOMs after 2 h each time
         d = fail_and_restart(pol, clock, id="oom-killed", cls="resource", run_for=2 * 3600)
-        assert d.action == RESTART and d.delay_s == 10
+        assert d.action == RESTART and d.delay_s == 0 and d.attempt == 1     # each one a first: at once
 
 
 def test_resource_restarts_count_toward_the_budget():
@@ -169,7 +199,7 @@ def test_benign_and_ignore_never_restart_and_never_count():
         assert pol.on_detection("skipped-round", "info", "ignore").action == IGNORE
         assert pol.on_detection("peer-already-registered", "benign", "restart").action == IGNORE
     assert pol.restarts_in_window() == 0
-    assert pol.on_detection("x", "fatal", "restart").delay_s == 10
+    assert pol.on_detection("x", "fatal", "restart").attempt == 1     # still the first restart in a row
 
 
 def test_warn_restarts_only_when_a_degraded_warning_repeats_within_the_window():
@@ -230,7 +260,7 @@ def test_reset_forgets_budget_and_streak():
     pol.reset()
     pol.run_started()
     d = fail_and_restart(pol, clock)
-    assert d.action == RESTART and d.delay_s == 10
+    assert d.action == RESTART and (d.attempt, d.delay_s) == (1, 0)
 
 
 async def test_a_day_of_crash_loop_through_the_clock_takes_milliseconds():
@@ -254,7 +284,7 @@ async def test_a_day_of_crash_loop_through_the_clock_takes_milliseconds():
     await clock.run_for(24 * 3600)
     await asyncio.wait_for(task, 1)
     assert [o[1] for o in outcomes] == [RESTART, RESTART, NEEDS_USER]   # 3 identical start-up failures
-    assert [o[2] for o in outcomes[:2]] == [10, 20]
+    assert [o[2] for o in outcomes[:2]] == [0, 10]
 
 
 @pytest.mark.parametrize("id", ["round-fetch-failing", "hf-push-failed", "prg-game-error", "chain-submit-transient"])

@@ -369,3 +369,20 @@ def ev_time(ts: str) -> float:
     import datetime as dt
 
     return dt.datetime.fromisoformat(ts.replace("Z", "+00:00")).timestamp()
+
+
+def test_attach_stdio_carries_the_protocol_byte_for_byte(checkout):
+    """`ssh HOST swarmtui attach --stdio DIR` is how a remote viewer reaches a keeper: the same
+    JSON lines, over stdin and stdout."""
+    root, cfg = checkout
+    assert swarmtui("start", str(root), "--config", str(cfg)).returncode == 0
+    wait_status(root, lambda st: st["state"] == "running")
+    done = subprocess.run([sys.executable, "-m", "swarmtui", "attach", "--stdio", str(root)],
+                          input=(wire.hello("ssh") + wire.encode("status")).decode(), capture_output=True,
+                          text=True, env=env(), timeout=30)
+    msgs = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [m["t"] for m in msgs] == ["hello", "status", "bye"], done
+    assert msgs[1]["checkout"] == str(root) and msgs[1]["state"] == "running"
+    none = subprocess.run([sys.executable, "-m", "swarmtui", "attach", "--stdio", str(root.parent)],
+                          input="", capture_output=True, text=True, env=env(), timeout=30)
+    assert none.returncode == 2 and none.stderr.count("\n") == 1

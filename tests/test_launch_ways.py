@@ -6,7 +6,6 @@ appears, and `running` announced when the trainer speaks, not at the login."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 import subprocess
 import sys
@@ -66,7 +65,7 @@ async def test_the_wrong_python_is_named_in_the_hint_and_the_config_fixes_it(har
     (sysbin / "python").symlink_to(getattr(sys, "_base_executable", sys.executable))
     myenv_bin = tmp_path / "node0" / "myenv" / "bin"
     path = os.pathsep.join([str(sysbin), str(myenv_bin), os.environ.get("PATH", "")])
-    h = harness("rgym", "healthy", venv="myenv", env={"PATH": path})
+    h = harness("rgym", "healthy", venv="myenv", login="auto", env={"PATH": path})
     await h.sup.start()
     state = await h.wait_state(ev.NEEDS_USER, timeout=40)
     assert state.reason == "python-module-missing"
@@ -250,7 +249,7 @@ async def test_the_docker_way_runs_watches_and_stops_only_its_container(harness,
     assert steps["ctrl-c"].remaining == 0 and "exited" in steps["ctrl-c"].detail
     assert steps["docker-stop"].detail == f"docker stop {name}: already gone"
     assert docker_ps(env) == []
-    assert ours(state) == [] and h.leftovers() == []
+    assert ours(state / "containers") == [] and h.leftovers() == []
     # the script's own clean-up ran in the container: the EXIT trap removed the login files
     assert not (h.root / "user" / "modal-login" / "userData.json").exists()
 
@@ -270,6 +269,6 @@ async def test_a_client_that_dies_leaves_its_container_which_is_stopped_by_name(
     stop = next(s for s in h.of(ev.StopStep) if s.step == "docker-stop")
     assert stop.detail == f"docker stop {name}: stopped" and stop.remaining == 0
     assert not any(s.step == "ctrl-c" for s in h.of(ev.StopStep))     # no terminal left to type into
-    assert docker_ps(env) == [] and ours(state) == []
+    assert docker_ps(env) == [] and ours(state / "containers") == []
     rec = h.of(ev.HistoryAppended)[-1].record
     assert rec["reason"] == "exited" and rec["action"] == "restart"

@@ -394,3 +394,151 @@ def test_diagnose_and_identity_on_a_simulated_run(tmp_path):
     ident = json.loads(swarmtui("identity", "--json", str(root)).stdout)
     assert ident["pem_state"] == "ok"
     assert data["peer_id"] == ident["peer_id"] and data["animal_name"] == ident["animal_name"]
+
+
+# ---------------------------------------------------------------- era and name from the lines alone
+
+@pytest.mark.parametrize("name, era, animal", [
+    ("capture_hivemind_killed.txt", "hivemind", None),          # the module in bash's Killed line
+    ("capture_hivemind_tag.txt", "hivemind", "gentle tawny bat"),  # the trainer's logger tag
+    ("capture_hivemind_prompts.txt", "hivemind", None),         # v0.2-v0.4 prompts and >> lines
+    ("capture_genrl_swarm_script.txt", "genrl-swarm", None),    # v0.5.0-v0.5.1 clones genrl-swarm
+    ("capture_rgym_hydra.txt", "rgym", None),                   # a traceback through rgym_exp/
+    ("capture_rgym_prg.txt", "rgym", None),                     # the v0.6 Prediction Market prompt
+    ("capture_codezero_ollama.txt", "codezero", None),          # v0.7's ollama steps, code-gen-swarm.yaml
+    ("capture_hydra_only.txt", "rgym", None),                   # only Hydra's header: v0.5+, weakly
+    ("hivemind_v044_console.txt", "hivemind", "gentle tawny bat"),
+    ("hivemind_v044_swarm.log", "hivemind", "gentle tawny bat"),
+])
+def test_era_and_name_come_from_the_lines_themselves(name, era, animal):
+    rep = diagnose_files(name)
+    assert (rep.era, rep.animal_name) == (era, animal)
+    assert summary(rep) == summary(reference(name))      # the line-by-line path agrees
+
+
+def test_strong_era_evidence_wins_over_weak_and_the_last_wins():
+    # A v0.5+ Hydra header says "rgym" only until a line names the era itself.
+    rep = diagnose_files("capture_hydra_only.txt", "capture_codezero_ollama.txt", "capture_hydra_only.txt")
+    assert rep.era == "codezero"
+    # A capture that spans an upgrade ends in the newer era.
+    assert diagnose_files("capture_hivemind_killed.txt", "capture_rgym_prg.txt").era == "rgym"
+
+
+def test_a_genrl_swarm_checkouts_own_hivemind_exp_files_do_not_make_it_hivemind(tmp_path):
+    # v0.5.0-v0.5.1 keep hivemind_exp/ (chain_utils, name_utils): a path into it names no era.
+    log = tmp_path / "capture.txt"
+    log.write_bytes((FIX / "capture_genrl_swarm_script.txt").read_bytes()
+                    + b'  File "/home/u/rl-swarm/hivemind_exp/chain_utils.py", line 20, in <module>\r\n')
+    d = Diagnoser()
+    with open(log, "rb") as f:
+        d.read(f, str(log))
+    assert d.finish().era == "genrl-swarm"
+
+
+def test_hello_beats_a_tag_and_a_training_log_names_its_animal_by_file_name(tmp_path):
+    rep = diagnose_files("capture_hivemind_tag.txt", "hivemind_console.txt")
+    assert rep.animal_name == "dormant toothy bat"          # the Hello line, not the tag seen first
+    log = tmp_path / "training_keen_singing_cow.log"
+    log.write_text("[keen_singing_cow] 2025-07-20 10:00:00,000 INFO: Starting round: 1234/1000000.\n")
+    d = Diagnoser()
+    with open(log, "rb") as f:
+        d.read(f, str(log))
+    assert d.finish().animal_name == "keen singing cow"
+
+
+def test_hivemind_file_format_with_logger_tag_is_parsed():
+    rep = diagnose_files("hivemind_swarm.log")
+    # 🐝 Joining round: 40 … and 📈 Training round: 40 stage: 0 carry the tag before their line number.
+    assert (rep.first_round, rep.last_round) == (40, 40)
+    assert rep.last_progress["stage"] == 0
+
+
+# ---------------------------------------------------------------- login waits that lasted
+
+def test_a_login_wait_is_one_only_when_nothing_ends_it_soon():
+    rep = diagnose_files("login_waits.txt")
+    # Line 1 (found at once) and lines 4-5 (the key, activated on line 6) were no waits; the
+    # second start's wait on line 10 never ended.
+    assert [(d.id, d.line) for d in rep.detections] == [("login-waiting", 10)]
+    assert summary(rep) == summary(reference("login_waits.txt"))
+
+
+# ---------------------------------------------------------------- a checkout folder
+
+def _transcript(root: Path, run: int, data: bytes) -> Path:
+    from swarmtui import paths
+
+    runs = paths.node_state_dir(root) / "runs"
+    runs.mkdir(parents=True, exist_ok=True)
+    path = runs / f"run-{run:06d}.log"
+    path.write_bytes(data)
+    return path
+
+
+def test_cli_checkout_reads_its_logs_and_swarmtuis_transcripts_in_time_order(tmp_path):
+    from node_checkouts import make_checkout
+
+    root = make_checkout(tmp_path / "n064", "hivemind")
+    (root / "logs").mkdir()
+    (root / "logs" / "swarm.log").write_bytes((FIX / "hivemind_v044_swarm.log").read_bytes())
+    # Two runs as swarmtui's pty saw them: the OOM kill and the p2pd timeout exist only here.
+    first = _transcript(root, 1, (FIX / "hivemind_v044_console.txt").read_bytes()
+                        + (FIX / "capture_hivemind_killed.txt").read_bytes())
+    second = _transcript(root, 2, b"\x1b[32m>> Good luck in the swarm!\x1b[0m\r\n"
+                         + (FIX / "startup_failures.log").read_bytes().split(b"\n")[1] + b"\r\n")
+    os.utime(first, (1_000_000, 1_000_000))
+    os.utime(second, (2_000_000, 2_000_000))
+    os.utime(root / "logs" / "swarm.log", (3_000_000, 3_000_000))
+    env = dict(os.environ)
+    res = subprocess.run([sys.executable, "-m", "swarmtui", "diagnose", "--json", str(root)], capture_output=True,
+                         timeout=60, env=env, cwd=ROOT / "tests")
+    assert res.returncode == 0, res.stderr
+    data = json.loads(res.stdout)
+    assert [f["file"] for f in data["files"]] == [str(first), str(second), str(root / "logs" / "swarm.log")]
+    got = {d["id"]: (d["file"], d["line"]) for d in data["detections"]}
+    assert got["oom-killed"][0] == str(first) and got["p2pd-startup-timeout"] == (str(second), 2)
+    lines = first.read_bytes().split(b"\n")
+    assert b"Killed" in lines[got["oom-killed"][1] - 1]
+    assert data["era"] == "hivemind" and data["animal_name"] == "gentle tawny bat"
+    human = swarmtui("diagnose", str(root), cwd=ROOT / "tests")
+    assert f"{first}:{got['oom-killed'][1]}  oom-killed" in human.stdout.decode()
+
+
+def test_cli_checkout_names_the_animal_of_the_peer_id_from_its_own_word_lists(tmp_path):
+    from node_checkouts import make_checkout
+
+    from swarmtui.node.identity import load_name_words
+    from swarmtui.node.peerid import animal_name
+
+    root = make_checkout(tmp_path / "n1", "rgym")
+    (root / "logs").mkdir()
+    (root / "logs" / "swarm_launcher.log").write_text(
+        f"[2025-10-26 23:29:05,852][genrl.logging_utils.global_defs][INFO] - Peer ID [{PEER}] is already "
+        "registered! Continuing.\n")
+    data = json.loads(swarmtui("diagnose", "--json", str(root)).stdout)
+    assert data["peer_id"] == PEER
+    assert data["animal_name"] == animal_name(PEER, *load_name_words(root))
+
+
+@pytest.mark.parametrize("make, message", [
+    # `diagnose n064/logs`: the checkout, or the files in that folder; never n064/logs/logs/*.log
+    (lambda d: (make_co(d / "n064"), d / "n064" / "logs")[1], "give the checkout ({d}/n064: its logs"),
+    (lambda d: (d / "x").mkdir() or (d / "x" / "a.log").write_text("") or d / "x", "({d}/x/*.log)"),
+    (lambda d: (d / "y").mkdir() or d / "y", "no rl-swarm checkout (no run_rl_swarm.sh) and no *.log files"),
+    (lambda d: make_co(d / "empty"), "nothing to read yet"),
+])
+def test_cli_folders_say_what_to_give_instead(tmp_path, make, message):
+    path = make(tmp_path)
+    out = swarmtui("diagnose", str(path))
+    assert out.returncode == 2
+    err = out.stderr.decode().strip().splitlines()
+    assert len(err) == 1 and message.format(d=tmp_path) in err[0], err
+    assert "logs/logs" not in err[0]
+
+
+def make_co(root: Path) -> Path:
+    from node_checkouts import make_checkout
+
+    make_checkout(root, "hivemind")
+    (root / "logs").mkdir(exist_ok=True)
+    return root

@@ -29,6 +29,15 @@ TR = "hivemind_exp.trainer.hivemind_grpo_trainer"
     # hivemind era file logs/swarm.log
     ("2025-05-20 12:00:00,123 - INFO - hivemind_exp.runner.grpo_runner:142 - Hello there", "INFO",
      "hivemind_exp.runner.grpo_runner", "2025-05-20 12:00:00,123", "Hello there"),
+    # ... with the logger's tag (getLogger(f"{__name__}:{log_tag}"): the animal name, or None)
+    (f"2025-05-20 12:00:02,123 - INFO - {TR}:{NAME}:302 - 🐝 Joining round: 40 starting at stage: 0", "INFO",
+     TR, "2025-05-20 12:00:02,123", "🐝 Joining round: 40 starting at stage: 0"),
+    ("2025-05-20 12:00:02,123 - WARNING - hivemind_exp.gsm8k.stage_merger:None:13 - Skipped x: 1 - y", "WARNING",
+     "hivemind_exp.gsm8k.stage_merger", "2025-05-20 12:00:02,123", "Skipped x: 1 - y"),
+    ("WARNING:hivemind_exp.gsm8k.stage_merger:None:Skipped x", "WARNING", "hivemind_exp.gsm8k.stage_merger", None,
+     "Skipped x"),
+    # a message that looks like a line number is no tag
+    ("2025-05-20 12:00:02,123 - INFO - a.b:12 - m:34 - x", "INFO", "a.b", "2025-05-20 12:00:02,123", "m:34 - x"),
     # hydra (genrl-swarm, rgym, codezero)
     (f"[2025-10-26 23:30:27,852][{GD}][INFO] - Starting round: 39512/1000000.", "INFO", GD,
      "2025-10-26 23:30:27,852", "Starting round: 39512/1000000."),
@@ -222,3 +231,53 @@ def test_megabyte_lines_are_fast(tail):
         parse_all(line)
         level_of(line)
         assert time.perf_counter() - t < 0.5, (body[:20], tail)
+
+
+
+# ---------------------------------------------------------------- one message in two formats, bars
+
+def test_fold_key_is_the_same_for_both_hivemind_formats_and_only_for_the_same_message():
+    from swarmtui.node.logparse import fold_key
+
+    console = f"INFO:{TR}:{NAME}:📈 Training round: 40 stage: 0"
+    in_file = f"2025-05-20 12:00:04,123 - INFO - {TR}:{NAME}:170 - 📈 Training round: 40 stage: 0"
+    assert fold_key(console) == fold_key(in_file)
+    assert fold_key("WARN:x.y:careful") == fold_key("2025-05-20 12:00:04,123 - WARNING - x.y:9 - careful")
+    assert fold_key(console) != fold_key(f"ERROR:{TR}:{NAME}:📈 Training round: 40 stage: 0")
+    assert fold_key(console) != fold_key("📈 Training round: 40 stage: 0")      # a bare line is not a log record
+    # v0.4's PrintCapture: a print copied into swarm.log is the printed line
+    assert fold_key("2025-05-20 12:00:05,000 - DEBUG - root:144 - [PRINT] {'loss': 0.1}") == "{'loss': 0.1}"
+
+
+@pytest.mark.parametrize("text, label, n, total, done", [
+    ("  5%|█         | 1/20 [14:19<4:32:11, 859.55s/it]", "", 1, 20, False),
+    ("100%|██████████| 20/20 [2:46:34<00:00, 499.71s/it]", "", 20, 20, True),
+    ("Map:  40%|████      | 2990/7473 [00:00<00:00, 25000.00 examples/s]", "Map", 2990, 7473, False),
+    ("Loading checkpoint shards: 100%|██████████| 2/2 [00:10<00:00,  5.0s/it]", "Loading checkpoint shards", 2, 2, True),
+    ("x:   3%|#| 1.2k/40.0k [00:01<00:30, 1.2kit/s]", "x", 1200, 40000, False),
+    ("  0%|          | 0/? [00:00<?, ?it/s]", "", 0, None, False),
+])
+def test_progress_bars_are_recognised(text, label, n, total, done):
+    from swarmtui.node.logparse import progress_bar
+
+    bar = progress_bar(text)
+    assert (bar.label, bar.n, bar.total, bar.done) == (label, n, total, done)
+
+
+@pytest.mark.parametrize("text", ["Done 5%| of it", "Generating train split: 80 examples [00:00, 25686.62 examples/s]",
+                                  "INFO:x:100%|", ""])
+def test_other_lines_are_no_bars(text):
+    from swarmtui.node.logparse import progress_bar
+
+    assert progress_bar(text) is None
+
+
+def test_bar_marks_take_tqdm_writes_blanking_line_with_the_bar():
+    from swarmtui.node.logparse import BarMarks
+
+    marks = BarMarks()
+    assert marks.mark("pty", " " * 60) is None                     # spaces before any bar: a line
+    assert marks.mark("pty", "Map:  50%|█████     | 1/2 [00:00<00:00, 9.1 examples/s]") == "Map"
+    assert marks.mark("pty", " " * 60) == "Map"
+    assert marks.mark("logs/x.log", " " * 60) is None              # per source
+    assert marks.mark("pty", "{'loss': 0.1}") is None and marks.mark("pty", "") is None

@@ -337,3 +337,16 @@ def test_a_caught_and_logged_module_error_is_no_start_up_failure(tmp_path):
     got = feed_all(lines)
     assert "python-module-missing" not in [m.id for m in got]
     assert [m.id for m in got] == ["python-traceback", "script-error-trap"]
+
+
+def test_rl_swarms_own_entry_modules_outside_their_venv():
+    # tests/fixtures/node/python_module_missing.txt: python's output for `python -m <entry>` in a
+    # checkout of v0.4.4 (torch, via grpo_runner), v0.5.8, v0.6.4 and main (hydra), no venv.
+    text = (Path(__file__).parent / "fixtures" / "node" / "python_module_missing.txt").read_text()
+    sections = re.split(r"(?m)^### (\S+)\n", text)[1:]
+    want = {"v0.4.4": "torch", "v0.5.8": "hydra", "v0.6.4": "hydra", "HEAD": "hydra"}
+    assert dict(zip(sections[::2], [None] * len(want))).keys() == want.keys()
+    for tag, body in zip(sections[::2], sections[1::2]):
+        got = feed_all(body.splitlines() + [">> An error was detected while running rl-swarm. See /x/logs for full logs."])
+        assert [m.id for m in got] == ["python-module-missing", "script-error-trap"], tag
+        assert got[0].text == f"ModuleNotFoundError: No module named '{want[tag]}'", tag

@@ -90,33 +90,39 @@ async def test_login_wait_never_restarts_and_suspends_the_timers(harness):
     assert h.sup._run.launcher.returncode is None, "the node was stopped"
 
 
-async def test_backoff_grows_then_the_budget_stops_the_loop_and_start_resets_it(harness):
+async def test_the_first_restart_is_at_once_then_backoff_grows_until_the_budget_stops_the_loop(harness):
     h = harness("codezero", "p2pd-timeout",
-                config=fake_config(budget=2, startup_failures=10, backoff_initial=10.0, backoff_factor=3.0))
+                config=fake_config(budget=3, startup_failures=10, first_delay=0.0, backoff_initial=10.0,
+                                   backoff_factor=3.0, give_up_retry=0.0))    # no retry after giving up here
     await h.sup.start()
     first = await h.wait_kind(ev.RestartScheduled, timeout=30)
-    assert (first.reason, first.attempt, first.delay_s) == ("p2pd-startup-timeout", 1, 10.0)
-    await h.wait_state(ev.BACKOFF)
+    assert (first.reason, first.attempt, first.delay_s) == ("p2pd-startup-timeout", 1, 0.0)
+    # Run 2 starts with no time passing on the clock: the first restart does not wait.
+    second = await h.wait_for(lambda e: isinstance(e, ev.RestartScheduled) and e is not first, timeout=30)
+    assert (second.attempt, second.delay_s) == (2, 10.0)
+    starts = [e for e in h.of(ev.StateChanged) if e.state == ev.STARTING and e.detail.startswith("run ")]
+    assert [e.detail.split(":")[0] for e in starts] == ["run 1", "run 2"]
+    await h.wait_state(ev.BACKOFF, next_restart_in=10.0)
     h.clock.advance(9)
     await settle()
     assert h.sup.state == ev.BACKOFF, "started before the backoff was over"
     h.clock.advance(1)
-    second = await h.wait_for(lambda e: isinstance(e, ev.RestartScheduled) and e is not first, timeout=30)
-    assert (second.attempt, second.delay_s) == (2, 30.0)
+    third = await h.wait_for(lambda e: isinstance(e, ev.RestartScheduled) and e.attempt == 3, timeout=30)
+    assert third.delay_s == 30.0
     await h.wait_state(ev.BACKOFF, next_restart_in=30.0)
     h.clock.advance(30)
     st = await h.wait_state(ev.NEEDS_USER, timeout=30)
     assert "budget" in st.detail and st.reason == "p2pd-startup-timeout"
-    assert len(h.of(ev.RestartScheduled)) == 2
+    assert len(h.of(ev.RestartScheduled)) == 3
     h.clock.advance(7200)                # no restart while it needs the person
     await settle()
-    assert h.sup.state == ev.NEEDS_USER and len(h.of(ev.RestartScheduled)) == 2
-    assert [r["action"] for r in (e.record for e in h.of(ev.HistoryAppended))] == ["restart", "restart", "needs-user"]
+    assert h.sup.state == ev.NEEDS_USER and len(h.of(ev.RestartScheduled)) == 3
+    assert [r["action"] for r in (e.record for e in h.of(ev.HistoryAppended))] == ["restart"] * 3 + ["needs-user"]
     # the person starts it: budget and backoff start over
     h.sup.send(ev.StartNode())
-    third = await h.wait_for(lambda e: isinstance(e, ev.RestartScheduled) and e.attempt == 1 and e is not first,
+    again = await h.wait_for(lambda e: isinstance(e, ev.RestartScheduled) and e.attempt == 1 and e is not first,
                              timeout=30)
-    assert third.delay_s == 10.0
+    assert again.delay_s == 0.0
 
 
 async def test_identical_startup_failures_in_a_row_stop_with_the_hint(harness):

@@ -30,14 +30,50 @@ def confirm_text(app) -> str:
     return screen.confirmation.title + "\n" + "\n".join(screen.confirmation.lines)
 
 
-async def test_r_sends_manual_restart():
-    app, engine = make_app(RUNNING)
+async def test_r_asks_says_whether_a_submission_is_pending_and_enter_cancels():
+    # 5 rounds into a 2 h run: nothing submitted yet, so a restart throws the batch away
+    progress = ev.ProgressUpdate(round=12, rounds_completed=5)
+    app, engine = make_app([ev.StateChanged(state=ev.STARTING), progress,
+                            ev.StateChanged(state=ev.RUNNING, uptime_s=7200.0)])
     async with app.run_test(size=(120, 40)) as pilot:
         await settle(pilot)
         await pilot.press("r")
         await settle(pilot)
+        text = confirm_text(app)
+        assert "Restart the node now?" in text
+        assert "A submission is pending: 5 round(s) finished" in text and "throws that batch away" in text
+        assert [c.id for c in app.screen.choices][0] == "no"       # the safe choice first
+        await pilot.press("enter")                                 # Enter = cancel
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen) and engine.commands == []
+        await pilot.press("r", "n")
+        await settle(pilot)
+        assert engine.commands == []
+        await pilot.press("r", "y")
+        await settle(pilot)
         assert engine.commands == [ev.RestartNode(reason="manual")]
         assert any("Restart requested" in m for _, m in app.toasts)
+
+
+async def test_r_says_no_submission_is_pending_when_no_round_finished_this_run():
+    # rounds finished in an earlier run do not count: the engine's count is over its whole life
+    app, engine = make_app([ev.ProgressUpdate(rounds_completed=9), ev.StateChanged(state=ev.STARTING),
+                            ev.StateChanged(state=ev.RUNNING, uptime_s=60.0)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert "No submission is pending: no round finished in this run" in confirm_text(app)
+
+
+async def test_r_on_a_stopped_node_starts_it_at_once_without_asking():
+    app, engine = make_app([ev.StateChanged(state=ev.STOPPED)])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("r")
+        await settle(pilot)
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert engine.commands == [ev.RestartNode(reason="manual")]
 
 
 async def test_stop_asks_and_only_yes_sends_stop():
@@ -351,13 +387,13 @@ async def test_help_lists_keys_as_remapped_by_the_config():
         await pilot.press("r")
         await settle(pilot)
         assert engine.commands == []                 # r is no longer restart
-        await pilot.press("x")
+        await pilot.press("x", "y")
         await settle(pilot)
         assert engine.commands == [ev.RestartNode(reason="manual")]
         await pilot.press("question_mark")
         await settle(pilot)
         keys = dict((what, key) for key, what in app.screen.keys)
-        assert keys["restart the node now (recorded as 'manual')"] == "x"
+        assert keys["restart the node (asks, and says whether a reward submission is pending)"] == "x"
         assert "l" in keys["log out: back up and remove the login files (asks)"]
 
 
@@ -375,6 +411,8 @@ async def test_palette_has_an_entry_for_every_action_and_runs_it():
         await settle(pilot)
         await pilot.press(*"Restart the node", "enter")
         await settle(pilot, 0.2)
+        await pilot.press("y")                       # a running node's restart asks, from here too
+        await settle(pilot)
         assert engine.commands == [ev.RestartNode(reason="manual")]
 
 
@@ -390,9 +428,9 @@ async def test_toasts_on_restart_needs_you_and_identity_change():
         await settle(pilot)
         texts = " | ".join(m for _, m in app.toasts)
         assert "Restart #2 in 30s: oom-killed" in texts
-        assert "Needs you: 5 restarts in 1h" in texts
+        assert "Needs you (budget)" in texts
         assert "Peer id changed" in texts
-        assert ("error", "Needs you: 5 restarts in 1h") in app.toasts
+        assert ("error", "Needs you (budget): the box at the top says why and what to do") in app.toasts
 
 
 async def test_engine_start_failure_is_shown_not_raised():
@@ -509,3 +547,31 @@ async def test_s_while_backing_off_asks_to_stop_not_start():
         await pilot.press("y")
         await settle(pilot)
         assert engine.commands == [ev.StopNode(reason="manual")]
+
+
+async def test_attached_q_detaches_by_default_and_the_footer_says_so():
+    app, engine = make_app(RUNNING, attached=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app.engine.survives_panel = True             # what RemoteEngine says: the node is the keeper's
+        assert app.screen.active_bindings["q"].binding.description == "Detach"
+        await pilot.press("q")
+        await settle(pilot)
+        assert [c.id for c in app.screen.choices] == ["leave", "stop", "cancel"]
+        assert "keeps running" in confirm_text(app)
+        await pilot.press("q")                       # q twice: detach
+        await settle(pilot, 0.2)
+    assert engine.commands == [] and engine.closed == [False]
+
+
+async def test_a_question_answered_in_another_panel_closes_here():
+    app, engine = make_app(RUNNING, attached=True)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        engine.emit(ev.PromptSeen(text=">> Which model? [default] ", answered=False))
+        await settle(pilot, 0.1)
+        assert isinstance(app.screen, PromptScreen)
+        engine.emit(ev.ActionDone(action="answer", ok=True, detail="answered: >> Which model?"))
+        await settle(pilot, 0.1)
+        assert not isinstance(app.screen, PromptScreen) and app.pending_prompt is None
+    assert engine.commands == []                   # nothing typed here

@@ -3,11 +3,17 @@ bounded memory, and the rendered screen (not just the data) staying current unde
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
+import pytest
 from textual import events
 from textual.app import App, ComposeResult
 
 from swarmtui.engine.events import LogLine
 from swarmtui.tui.panes.log import LogPane
+from swarmtui.node.logparse import BarMarks, level_of
+from swarmtui.node.text import LineSplitter, sanitize
 from swarmtui.tui.panes.logview import LogView, screen_safe
 
 
@@ -312,3 +318,104 @@ async def test_the_cursor_never_hides_under_the_horizontal_scrollbar():
             top = int(view.scroll_y)
             assert top <= view.cursor < top + visible, (key, view.cursor, top, visible)
             assert view.selected().text in screen_text(app), key
+
+
+# ---------------------------------------------------------------- the node's own output, as the engine gives it
+
+FIX = Path(__file__).parent / "fixtures" / "node"
+
+
+def engine_lines(name: str, source: str) -> list[LogLine]:
+    """A fixture as the engine hands it on: a terminal capture split as the pty's stream is (on
+    \\r and \\n, escapes removed), a log file by its lines (redraws saved in it split too); tqdm
+    redraws marked as the supervisor marks them."""
+    data = (FIX / name).read_bytes().decode("utf-8", "replace")
+    marks = BarMarks()
+    if source == "pty":
+        splitter = LineSplitter()
+        rows = [(text, i) for i, (text, _cut) in enumerate(splitter.feed(data) + splitter.flush(), 1)]
+    else:
+        rows = [(sanitize(piece), i) for i, row in enumerate(data.split("\n")[:-1], 1)
+                for piece in (row.split("\r") if "\r" in row else [row]) if piece or "\r" not in row]
+    return [LogLine(source, n, text, level=level_of(text), bar=marks.mark(source, text)) for text, n in rows]
+
+
+@pytest.mark.parametrize("file_first", [False, True])
+async def test_hivemind_console_and_swarm_log_formats_show_each_message_once(file_first):
+    """v0.4.4 prints INFO:name:msg on the console and `<time> - INFO - name:lineno - msg` into
+    logs/swarm.log (hivemind_exp/debug_utils.py): one line per message, whichever came first;
+    the file's own DEBUG lines stay, its [PRINT] copies of the terminal's prints do not."""
+    pty = engine_lines("hivemind_v044_console.txt", "pty")
+    log = engine_lines("hivemind_v044_swarm.log", "logs/swarm.log")
+    app = LogApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(LogPane)
+        for batch in ([log, pty] if file_first else [pty, log]):
+            pane.add_lines(batch)
+        await pilot.pause()
+        shown = [e.full or e.text for e in pane.view.entries]
+        for message in ("✅ Connected to Gensyn Testnet", "Joining round: 812", "Training round: 812 stage: 0",
+                        "Model saved to runs/", "Finished training round: 812", "Skipped malformed stage1 output",
+                        "Already finished round: 812"):
+            assert sum(message in t for t in shown) == 1, (message, shown)
+        assert sum("Model parameters ModelConfig" in t for t in shown) == 1     # DEBUG: only in the file
+        assert sum("'reward': 0.6" in t for t in shown) == 2                  # two prints, once each
+        # The training bar: one line, its last state, however many redraws came.
+        bars = [e for e in pane.view.entries if e.bar is not None]
+        assert len(bars) == 1 and "| 4/4 [" in bars[0].text
+        assert sum(1 for ln in pty if ln.bar is not None) > 5
+        assert not any(not t.strip() for t in shown)                            # tqdm.write's blanking
+
+
+async def test_v06_bet_message_and_its_blank_line_are_shown_once():
+    """v0.6.4's bet message ends in \\n, so Hydra prints an empty line after it, on the terminal
+    and in logs/swarm_launcher.log; the PRG state is one message over three lines."""
+    pty = engine_lines("rgym_v064_prg_console.txt", "pty")
+    log = engine_lines("rgym_v064_prg_swarm_launcher.log", "logs/swarm_launcher.log")
+    assert [ln.text for ln in pty].count("") == 1 and [ln.text for ln in log].count("") == 1
+    app = LogApp()
+    async with app.run_test(size=(120, 30)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.add_lines(pty)
+        pane.add_lines(log)
+        await pilot.pause()
+        shown = [e.full or e.text for e in pane.view.entries]
+        i = next(i for i, t in enumerate(shown) if "placed bet of" in t)
+        assert shown[i + 1] == "" and shown.count("") == 1, shown
+        assert sum("last game claimed - 17," in t for t in shown) == 1
+        assert sum("Could not fetch round and stage" in t for t in shown) == 1  # the file's DEBUG line stays
+
+
+async def test_a_bar_updates_in_place_until_a_new_bar_starts():
+    app = LogApp()
+    step = "{:3d}%|{:<10}| {}/4 [00:0{}<00:0{}, 1.02s/it]"
+    redraws = [LogLine("pty", i + 1, step.format(i * 25, "█" * (i * 2), i, i, 4 - i), bar="") for i in range(5)]
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        pane.add_lines(redraws[:3])
+        pane.add_lines([LogLine("pty", 9, "{'loss': 0.1, 'reward': 0.5}")])     # tqdm.write in between
+        pane.add_lines(redraws[3:])
+        await pilot.pause()
+        view = pane.view
+        assert [e.text for e in view.entries] == [redraws[4].text, "{'loss': 0.1, 'reward': 0.5}"]
+        assert view.redraws == 4 and "| 4/4 [" in screen_text(app)
+        # The next stage's bar starts at 0: a line of its own, and a Map bar is another bar.
+        pane.add_lines([LogLine("pty", 20, redraws[0].text, bar=""),
+                        LogLine("pty", 21, "Map:  50%|█████     | 1/2 [00:00<00:00, 9.1 examples/s]", bar="Map"),
+                        LogLine("pty", 22, redraws[1].text, bar="")])
+        await pilot.pause()
+        assert [e.text for e in view.entries][2:] == [redraws[1].text,
+                                                       "Map:  50%|█████     | 1/2 [00:00<00:00, 9.1 examples/s]"]
+
+
+def test_log_lines_from_an_older_engine_and_a_newer_one_both_load():
+    """LogLine.bar is a new optional field: old JSON has no such key, and a viewer must not fail
+    on a key a newer engine adds."""
+    from swarmtui.engine import events as ev
+
+    old = {"event": "lines", "lines": [{"source": "pty", "line": 1, "text": "x", "level": None, "detection": None,
+                                        "truncated": 0}], "partial": ""}
+    assert ev.Event.from_dict(old).lines[0].bar is None
+    new = dict(old, lines=[dict(old["lines"][0], bar="Map", colour="red")])
+    assert ev.Event.from_dict(new).lines[0].bar == "Map"
+    assert ev.Event.from_dict(json.loads(ev.LinesOut(lines=[LogLine("pty", 1, "y", bar="")]).to_json())).lines[0].bar == ""

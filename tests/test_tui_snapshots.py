@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from swarmtui.tui.frozen import settle, still_app
+from swarmtui.tui.frozen import needs_you_events, settle, still_app
 
 
 @pytest.fixture(autouse=True)
@@ -48,3 +48,13 @@ def test_logout_confirmation(snap_compare):
         await pilot.pause()
 
     assert snap_compare(still_app(), terminal_size=(120, 40), run_before=run_before)
+
+
+# A state that waits for a person: the whole reason and fix, wrapped, and the key that acts, in
+# both layouts (the status line alone cut this text at every width).
+def test_needs_you_80x24(snap_compare):
+    assert snap_compare(still_app(needs_you_events), terminal_size=(80, 24), run_before=settle)
+
+
+def test_needs_you_120x40(snap_compare):
+    assert snap_compare(still_app(needs_you_events), terminal_size=(120, 40), run_before=settle)

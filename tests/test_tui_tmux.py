@@ -151,3 +151,27 @@ def test_a_killed_pane_stops_the_node_fully_and_the_panel_exits(tmp_path, how):
     finally:
         term.close()
         kill_leftovers(root)
+
+
+def test_needs_you_shows_its_whole_fix_at_80x24_without_a_key(tmp_path):
+    """A run that ends on a taken identity waits for a person: at 80x24 the panel shows the whole
+    reason and fix (the status line cut it, the toast went after 20 s), and the key that acts,
+    with no key pressed and without the screen being bigger."""
+    node = tmp_path / "taken"
+    panel_cmd = (f"{shlex.quote(sys.executable)} -m swarmtui demo --dir {shlex.quote(str(node))} "
+                 "--scenario identity-taken --speed 100")
+    term = Tmux(f"unset COLUMNS LINES; exec {panel_cmd}", size=(80, 24), env=panel_env(), cwd=tmp_path)
+    try:
+        def box(screen: str) -> str:
+            # the box's rows (its left edge is a thick bar), words rejoined across the wraps
+            return " ".join(row[1:].strip() for row in screen.splitlines() if row.startswith("█"))
+
+        # Toasts stack up from the bottom right and can cover the box's right half for a few
+        # seconds at 80 columns; the box stays, so its end shows once they go, with no key.
+        screen = term.wait(lambda s: "Never delete the pem (hivemind PR #511)" in box(s) and "s: try again now" in box(s),
+                           timeout=45, what="the needs-you box with the whole hint and its key")
+        assert "NEEDS YOU" in screen.splitlines()[0]
+        assert "so another node" in box(screen)        # the words the status line used to cut
+    finally:
+        term.close()
+        kill_leftovers(node)

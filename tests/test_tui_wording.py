@@ -19,7 +19,8 @@ def test_stop_says_what_rl_swarm_deletes_and_depends_on_keep_login():
 def test_quit_offers_leaving_only_when_the_node_can_survive():
     layout = StillLayout()
     assert "cannot keep running" in wording.quit_running(layout, False, can_leave_running=False).lines[0]
-    assert "leave it running" in wording.quit_running(layout, False, can_leave_running=True).lines[0]
+    attached = wording.quit_running(layout, False, can_leave_running=True).lines
+    assert "detach and it keeps running" in attached[0] and "swarmtui stop" in attached[-1]
 
 
 def test_formatters():

@@ -176,44 +176,30 @@ def run_attach(args) -> int:
 
 def run_stop(args) -> int:
     """Ask the keeper to stop the node with its full sequence and exit; follow it to the end."""
-    import socket
-
     from swarmtui.commands.supervise import Printer
     from swarmtui.engine import events as ev
     from swarmtui.engine import wire
 
     root = _root(args.node_dir)
-    path = wire.socket_path(root)
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        s.connect(str(path))
-    except (FileNotFoundError, ConnectionRefusedError):
+        s = wire.connect(wire.socket_path(root))
+    except wire.NoKeeper:
         raise UserError(f"no keeper runs for {root}: nothing to stop", exit_code=1) from None
     printer = Printer(as_json=False, lines=False)
     s.sendall(wire.hello("stop") + wire.encode("stop"))
-    buf = b""
     pid = None
-    while True:
-        chunk = s.recv(1 << 16)
-        if not chunk:
-            break
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        for line in lines:
-            if not line.strip():
+    for msg in wire.messages(s):
+        if msg["t"] == "hello":
+            pid = msg.get("pid")
+        elif msg["t"] == "event":
+            try:
+                event = ev.Event.from_dict(msg["e"])
+            except (KeyError, TypeError, ValueError):
                 continue
-            msg = wire.decode(line)
-            if msg["t"] == "hello":
-                pid = msg.get("pid")
-            elif msg["t"] == "event":
-                try:
-                    event = ev.Event.from_dict(msg["e"])
-                except (KeyError, TypeError, ValueError):
-                    continue
-                if isinstance(event, (ev.StateChanged, ev.StopStep, ev.HistoryAppended, ev.OrphanKilled)):
-                    printer.emit(event)
-            elif msg["t"] == "refused":
-                raise UserError(f"the keeper refused to stop: {msg.get('why')}")
+            if isinstance(event, (ev.StateChanged, ev.StopStep, ev.HistoryAppended, ev.OrphanKilled)):
+                printer.emit(event)
+        elif msg["t"] == "refused":
+            raise UserError(f"the keeper refused to stop: {msg.get('why')}")
     s.close()
     # The keeper closes the socket just before it exits: wait for the process itself.
     end = time.monotonic() + 10
@@ -225,6 +211,7 @@ def run_stop(args) -> int:
 
 def run_ls(args) -> int:
     from swarmtui.engine import wire
+    from swarmtui.engine.history import fmt_uptime
     from swarmtui.node.text import sanitize, terminal_json
 
     found = []
@@ -252,24 +239,13 @@ def run_ls(args) -> int:
     rows = [("CHECKOUT", "STATE", "UPTIME", "ROUND", "RESTARTS 24H", "VIEWERS", "PID")]
     for st in found:
         rows.append((st["checkout"], st["state"] + (f" ({st['reason']})" if st.get("reason") else ""),
-                     _uptime(st.get("uptime_s")), "-" if st.get("round") is None else str(st["round"]),
+                     fmt_uptime(st.get("uptime_s")), "-" if st.get("round") is None else str(st["round"]),
                      "-" if st.get("restarts_24h") is None else str(st["restarts_24h"]),
                      str(st.get("viewers", 0)), str(st["pid"])))
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     for r in rows:
         print(sanitize("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip()))
     return 0
-
-
-def _uptime(seconds: Any) -> str:
-    if not isinstance(seconds, (int, float)):
-        return "-"
-    s = int(seconds)
-    if s >= 86400:
-        return f"{s // 86400}d{(s % 86400) // 3600}h"
-    if s >= 3600:
-        return f"{s // 3600}h{(s % 3600) // 60:02d}m"
-    return f"{s // 60}m{s % 60:02d}s"
 
 
 def _bridge_stdio(root: Path) -> int:
@@ -280,10 +256,9 @@ def _bridge_stdio(root: Path) -> int:
 
     from swarmtui.engine import wire
 
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     try:
-        s.connect(str(wire.socket_path(root)))
-    except (FileNotFoundError, ConnectionRefusedError):
+        s = wire.connect(wire.socket_path(root))
+    except wire.NoKeeper:
         raise UserError(f"no keeper runs for {root}", exit_code=1) from None
 
     def upstream() -> None:

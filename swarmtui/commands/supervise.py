@@ -101,7 +101,9 @@ class Printer:
             text = e.state + (f" ({e.reason})" if e.reason else "") + (f": {e.detail}" if e.detail else "")
             if e.next_restart_in is not None:
                 text += f"; next start in {_duration(e.next_restart_in)}"
-            if e.state == ev.NEEDS_USER:
+            if e.state == ev.NEEDS_USER and e.next_restart_in is not None:
+                text += f"  [it tries again by itself; `kill -USR1 {self.pid}` starts it now, Ctrl-C quits]"
+            elif e.state == ev.NEEDS_USER:
                 text += f"  [fix it, then `kill -USR1 {self.pid}` to start again, or Ctrl-C to quit]"
             return [text]
         if isinstance(e, ev.PromptSeen):
@@ -189,9 +191,11 @@ def _event_time(ts: str) -> str:
         return _local_time()
 
 
-async def supervise(sup: Any, printer: Printer, *, fanout: Any = None, kind: str = "supervise") -> int:
+async def supervise(sup: Any, printer: Printer, *, fanout: Any = None, kind: str = "supervise",
+                    exports: Any = None) -> int:
     """Run the keeper until a signal or `swarmtui stop` says otherwise. With `fanout`, it also
-    serves the checkout's socket, so panels attach to it (engine.keeper_server)."""
+    serves the checkout's socket, so panels attach to it (engine.keeper_server); with `exports`,
+    it sends alerts and runs hooks (engine.exports)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
     force = asyncio.Event()
@@ -226,6 +230,8 @@ async def supervise(sup: Any, printer: Printer, *, fanout: Any = None, kind: str
         loop.add_signal_handler(sig, fn, *args)
     server = None
     try:
+        if exports is not None:
+            await exports.start()
         if fanout is not None:
             from swarmtui.engine.keeper_server import KeeperServer
 
@@ -259,6 +265,8 @@ async def supervise(sup: Any, printer: Printer, *, fanout: Any = None, kind: str
         sup.emergency_kill()
         if server is not None:
             await server.close()
+        if exports is not None:
+            await exports.close()
 
 
 def keeper_status(sup: Any, fanout: Any, server: Any, kind: str) -> dict[str, Any]:
@@ -283,6 +291,21 @@ def keeper_status(sup: Any, fanout: Any, server: Any, kind: str) -> dict[str, An
 _START = __import__("time").time()
 
 
+def _exports(sup: Any, config: Any, fanout: Any) -> Any:
+    """Alerts and hooks, fed by every event the keeper's Fanout passes on; None when the config
+    asks for neither (nothing is imported or started then)."""
+    from swarmtui.engine.exports import Exports
+
+    def notice(level: str, text: str) -> None:
+        fanout.emit(ev.Notice(level=level, text=text, ts=ev.utc_now_iso()))
+
+    exports = Exports(sup.layout, config, notice=notice, catalogue=sup.catalogue, ssh_hint=sup.ssh_hint)
+    if not exports.active:
+        return None
+    fanout.observers.append(exports.observe)
+    return exports
+
+
 def run(args) -> int:
     from swarmtui.engine.config import load_config
     from swarmtui.engine.history import HistoryStore
@@ -305,11 +328,20 @@ def run(args) -> int:
     # The keeper remembers the last lines for viewers that attach later, so it always builds
     # line events; the printer shows them only with --lines.
     history = HistoryStore(root)
-    fanout = Fanout(printer.emit, ReplayCache(history=history.read))
+    fanout = Fanout(printer.emit, ReplayCache(backlog=config.keeper.backlog_lines, history=history.read))
     sup = Supervisor(node_dir, config, fanout.emit, lines=True, keeper_lock=lock)
+    metrics = None
+    if config.metrics.listen:
+        from swarmtui.engine.metrics import start_for_keeper
+
+        # After the lock: a second keeper of this checkout exits 2 before it touches the port.
+        metrics = start_for_keeper(config.metrics.listen, root.name, fanout.observers, printer.note)
+    exports = _exports(sup, config, fanout)
     # Until the loop's handlers are in place, a SIGHUP must not kill us either.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)
     try:
-        return asyncio.run(supervise(sup, printer, fanout=fanout, kind=kind))
+        return asyncio.run(supervise(sup, printer, fanout=fanout, kind=kind, exports=exports))
     finally:
         sup.emergency_kill()
+        if metrics is not None:
+            metrics.close()

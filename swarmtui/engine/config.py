@@ -85,6 +85,10 @@ def format_duration(seconds: float) -> str:
 
 # ---------------------------------------------------------------- the schema
 
+# The alerts [notify] events may name (engine.alerts builds them from the keeper's events).
+ALERT_KINDS = ("needs-user", "login-required", "crash-loop", "restart", "recovered", "stalled",
+               "identity-changed", "keeper-lost")
+
 
 @dataclass(frozen=True)
 class _Key:
@@ -105,7 +109,10 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
              "restart when no round or stage advances for this long, once the start-up grace is over; 0 = never"),
         _Key("startup_grace", "duration", "60m",
              "time after a start before the stall timer applies (installs, model download, login)"),
-        _Key("backoff_initial", "duration", "10s", "delay before the first restart after a failure"),
+        _Key("first_delay", "duration", "0s",
+             "delay before the first restart after a failure (0 = at once), once the stop left nothing of ours "
+             "and the login port free; a stop that did not waits backoff_initial"),
+        _Key("backoff_initial", "duration", "10s", "delay before the second restart in a row"),
         _Key("backoff_factor", "float", 2.0, "each further restart in a row waits this many times longer", minimum=1),
         _Key("backoff_max", "duration", "5m", "the longest delay between restarts"),
         _Key("stable_after", "duration", "10m",
@@ -120,16 +127,31 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
         _Key("warn_window", "duration", "1h", "the window warn_repeat counts in", minimum=1),
         _Key("exit_grace", "duration", "5s",
              "after a fatal line the node is usually dying by itself: let the script exit (and run its own "
-             "clean-up) for this long before the stop sequence starts"),
+             "clean-up) for this long before the stop sequence starts; it ends sooner once the trainer is gone "
+             "and the script only waits on its login server"),
         _Key("stop_timeout", "duration", "20s",
              "stopping: wait this long after SIGINT for the script's own clean-up, before SIGTERM"),
         _Key("term_timeout", "duration", "10s", "stopping: wait this long after SIGTERM, before SIGKILL"),
+        _Key("give_up_retry", "duration", "30m",
+             "after giving up (needs-user) on a cause that can clear by itself (a crash loop, p2pd start-up "
+             "timeouts, the login port held by another program, a full disk, network errors) try again after "
+             "this long, doubling each time up to 6h; causes only you can fix are never retried; 0 = never"),
     ]),
     "watch": ("How the node is watched", [
         _Key("snapshot_interval", "duration", "2s",
              "how often the process tree (CPU, memory) is refreshed; ports, conflicts and a full re-read of "
              "/proc every 30 s", minimum=0.1),
         _Key("min_free_disk_mb", "int", 500, "refuse to start with less free disk than this in the checkout; warn during a run when the checkout's or the state dir's disk drops below it"),
+    ]),
+    "keeper": ("The keeper that panels attach to (swarmtui start, supervise)", [
+        _Key("backlog_lines", "int", 5000,
+             "the last this many log lines are kept in memory and shown to a panel that attaches", minimum=0),
+    ]),
+    "metrics": ("A Prometheus /metrics endpoint on every keeper (states, restarts, rounds, CPU, memory)", [
+        _Key("listen", "listen", "",
+             "address:port the keeper serves /metrics on, e.g. \"127.0.0.1:9464\"; empty = off. Nothing guards "
+             "it, so keep it on loopback unless a scraper elsewhere needs it; several keepers on one host need "
+             "a port each"),
     ]),
     "history": ("What swarmtui keeps on disk per node (in its state dir, never in the checkout)", [
         _Key("transcript_max_mb", "int", 20,
@@ -149,9 +171,27 @@ _SCHEMA: dict[str, tuple[str, list[_Key]]] = {
         _Key("prediction_market", "str", "Y", "v0.6: join the AI Prediction Market? Y or N", pattern=r"[YyNn].*"),
     ]),
     "login": ("The browser login (modal-login/temp-data/*.json)", [
-        _Key("keep_login", "bool", False,
+        _Key("keep_login", "bool", True,
              "back up userData.json and userApiKey.json (mode 0600, in swarmtui's state dir) and put them back "
              "before a restart, since the script deletes them on every exit; userApiKey.json holds a private key"),
+    ]),
+    "notify": ("Alerts sent by the keeper through apprise (Telegram, ntfy, Discord, Slack, email, webhooks, ...)", [
+        _Key("urls", "strlist", None,
+             "apprise URLs to send alerts to; SWARMTUI_NOTIFY_URLS (comma separated) adds more, so tokens can stay "
+             "out of this file; never echoed whole (the token part is masked)",
+             example=["tgram://BOT_TOKEN/CHAT_ID", "ntfy://ntfy.sh/YOUR_TOPIC"]),
+        _Key("events", "events", list(ALERT_KINDS),
+             "which alerts to send: " + ", ".join(ALERT_KINDS)),
+        _Key("min_interval", "duration", "10m",
+             "the same kind of alert for the same node at most this often; restarts within it are gathered "
+             "into one message"),
+    ]),
+    "hooks": ("Your own program, run for each engine event (no shell)", [
+        _Key("on_event", "argv", None,
+             "a command as a list, run for every event except log lines, process snapshots and progress, "
+             "with the event's JSON on stdin; its output is appended to hooks.log in the node's state dir",
+             example=["/path/to/script", "arg"]),
+        _Key("timeout", "duration", "30s", "a hook still running after this long is killed", minimum=1),
     ]),
     "launch": ("How the node is started (run_rl_swarm.sh activates no venv itself: it calls plain python and pip)", [
         _Key("venv", "path", None,
@@ -178,6 +218,7 @@ class RestartConfig:
     silence_limit: float = 20 * 60
     stall_limit: float = 30 * 60
     startup_grace: float = 60 * 60
+    first_delay: float = 0.0
     backoff_initial: float = 10.0
     backoff_factor: float = 2.0
     backoff_max: float = 5 * 60
@@ -190,12 +231,23 @@ class RestartConfig:
     exit_grace: float = 5.0
     stop_timeout: float = 20.0
     term_timeout: float = 10.0
+    give_up_retry: float = 30 * 60
 
 
 @dataclass
 class WatchConfig:
     snapshot_interval: float = 2.0
     min_free_disk_mb: int = 500
+
+
+@dataclass
+class KeeperConfig:
+    backlog_lines: int = 5000
+
+
+@dataclass
+class MetricsConfig:
+    listen: str = ""                # "host:port" as written (checked by parse_listen); "" = off
 
 
 @dataclass
@@ -206,7 +258,20 @@ class HistoryConfig:
 
 @dataclass
 class LoginConfig:
-    keep_login: bool = False
+    keep_login: bool = True
+
+
+@dataclass
+class NotifyConfig:
+    urls: tuple[str, ...] = ()
+    events: tuple[str, ...] = ALERT_KINDS
+    min_interval: float = 10 * 60
+
+
+@dataclass
+class HooksConfig:
+    on_event: tuple[str, ...] | None = None
+    timeout: float = 30.0
 
 
 @dataclass
@@ -223,10 +288,14 @@ def default_answers() -> dict[str, str]:
 class Config:
     restart: RestartConfig = field(default_factory=RestartConfig)
     watch: WatchConfig = field(default_factory=WatchConfig)
+    keeper: KeeperConfig = field(default_factory=KeeperConfig)
+    metrics: MetricsConfig = field(default_factory=MetricsConfig)
     history: HistoryConfig = field(default_factory=HistoryConfig)
     answers: dict[str, str] = field(default_factory=default_answers)
     login: LoginConfig = field(default_factory=LoginConfig)
     launch: LaunchConfig = field(default_factory=LaunchConfig)
+    notify: NotifyConfig = field(default_factory=NotifyConfig)
+    hooks: HooksConfig = field(default_factory=HooksConfig)
     keys: dict[str, str] = field(default_factory=dict)
     source: Path | None = None
     # Said once at start-up (Supervisor.start: a notice that `supervise` prints and the panel
@@ -234,8 +303,10 @@ class Config:
     warnings: list[str] = field(default_factory=list)
 
 
-_SECTION_TYPES = {"restart": RestartConfig, "watch": WatchConfig, "history": HistoryConfig, "login": LoginConfig,
-                  "launch": LaunchConfig}
+_SECTION_TYPES = {"restart": RestartConfig, "watch": WatchConfig, "keeper": KeeperConfig, "metrics": MetricsConfig,
+                  "history": HistoryConfig,
+                  "login": LoginConfig,
+                  "launch": LaunchConfig, "notify": NotifyConfig, "hooks": HooksConfig}
 
 
 # ---------------------------------------------------------------- loading
@@ -284,10 +355,12 @@ _SECRET_KEY = re.compile(r"token|secret|password|passphrase|api_?key", re.IGNORE
 def readable_secret_warnings(cfg: Config, path: Path, mode: int) -> list[str]:
     """A warning when the file holds a secret and others may read it (group/other read bits).
     Reported with the fix; never chmod'ed for the person: it is their file."""
-    secrets = sorted(k for k, v in cfg.answers.items() if _SECRET_KEY.search(k) and v)
+    secrets = sorted(f"[answers] {k}" for k, v in cfg.answers.items() if _SECRET_KEY.search(k) and v)
+    if cfg.notify.urls:
+        secrets.append("[notify] urls")         # bot tokens, webhook secrets
     if not secrets or not stat.S_IMODE(mode) & 0o044:
         return []
-    names = ", ".join(f"[answers] {k}" for k in secrets)
+    names = ", ".join(secrets)
     return [f"{path} holds {names} and is readable by others (mode {stat.S_IMODE(mode):04o}): "
             f"chmod 600 {path}"]
 
@@ -353,6 +426,26 @@ def _convert(spec: _Key, value: Any) -> Any:
                 raise ConfigError(f"a word must be one line: {word!r}")
             words.append(word)
         return tuple(words)
+    if kind in ("strlist", "events"):
+        if not isinstance(value, list):
+            raise ConfigError(f"must be a list in brackets, e.g. [\"a\", \"b\"], not {value!r}")
+        items = []
+        for item in value:
+            if not isinstance(item, str) or not item.strip():
+                raise ConfigError(f"every item must be non-empty text, not {item!r}")
+            if any(ch in item for ch in "\n\r\0"):
+                raise ConfigError("every item must be one line")
+            if kind == "events" and item.strip() not in ALERT_KINDS:
+                raise ConfigError(f"unknown alert {item!r} (known: {', '.join(ALERT_KINDS)})")
+            items.append(item.strip())
+        return tuple(items)
+    if kind == "listen":
+        if not isinstance(value, str):
+            raise ConfigError(f"must be \"address:port\" in quotes, e.g. \"127.0.0.1:9464\", not {value!r}")
+        text = value.strip()
+        if text:
+            parse_listen(text)
+        return text
     if kind == "path":
         if not isinstance(value, str) or not value.strip():
             raise ConfigError(f"must be a folder name in quotes, not {value!r}")
@@ -386,6 +479,34 @@ def _convert(spec: _Key, value: Any) -> Any:
     return text
 
 
+def parse_listen(text: str) -> tuple[str, int]:
+    """"127.0.0.1:9464", "[::1]:9464", "0.0.0.0:9464" -> (address, port). An IP address (or
+    localhost), never a host name: what a keeper binds must not depend on DNS at start-up."""
+    import ipaddress
+
+    example = "e.g. \"127.0.0.1:9464\""
+    if any(ch in text for ch in "\n\r\0"):
+        raise ConfigError("must be one line")
+    m = re.fullmatch(r"\[([^\]]*)\]:(\w*)|([^:\[\]]*):(\w*)", text)
+    if m is None:
+        if text.count(":") > 1:
+            raise ConfigError(f"put an IPv6 address in brackets, e.g. \"[::1]:9464\", not {text!r}")
+        raise ConfigError(f"must be address:port, {example}, not {text!r}")
+    host, port = (m.group(1), m.group(2)) if m.group(1) is not None else (m.group(3), m.group(4))
+    if not host:
+        # An empty address would listen on every interface: that must be said, as 0.0.0.0.
+        raise ConfigError(f"give the address too, {example} (or \"0.0.0.0:PORT\" for every interface), not {text!r}")
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ConfigError(f"not an IP address: {host!r} ({example}, or \"0.0.0.0:PORT\" for every "
+                              "interface)") from None
+    if not (port.isascii() and port.isdigit()) or not 1 <= int(port) <= 65535:
+        raise ConfigError(f"the port must be a number from 1 to 65535, not {port!r}")
+    return host, int(port)
+
+
 def _parse_keys(where: str, value: Any) -> dict[str, str]:
     if not isinstance(value, dict):
         raise ConfigError(f"{where}: keys: must be a [keys] table, not a value")
@@ -403,7 +524,7 @@ def _parse_keys(where: str, value: Any) -> dict[str, str]:
 
 
 def _toml_value(spec: _Key, value: Any) -> str:
-    if spec.kind == "argv":
+    if spec.kind in ("argv", "strlist", "events"):
         return "[" + ", ".join(_toml_str(w) for w in value) + "]"
     if spec.kind == "bool":
         return "true" if value else "false"

@@ -191,7 +191,7 @@ class OrphanKilled(Event):
 @dataclass
 class StopStep(Event):
     kind: ClassVar[str] = "stop_step"
-    step: str                       # sigint, sigterm, sigkill, sweep, verify
+    step: str                       # (exit-grace) sigint, sigterm, sigkill, sweep, verify; the Docker way first ctrl-c, docker-stop
     detail: str = ""
     remaining: int = 0
 

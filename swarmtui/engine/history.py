@@ -279,19 +279,23 @@ class EvidenceBuffer:
 
         The window runs on to the end of an error block that starts in it: a traceback (with
         the tracebacks chained to it) ends at the exception, the line that says why, however
-        long the stack before it. At most `limit` lines: a longer window keeps the lines just
-        before and after `line` and the end of the block, and says how many it left out."""
+        long the stack before it. At most `limit` lines: a longer window has fewer lines before
+        `line` (10 at least), then keeps the lines just after it and the end of the block, and
+        says how many it left out."""
         items = list(self._lines)
         idx = self._find(items, source, line)
         if idx is None:
             return self.tail(before + after)
         start = max(0, idx - before)
         stop = max(min(len(items) - 1, idx + after), _block_end(items, idx, source, after))
+        # Too long: fewer lines before (down to 10) first, then leave out the block's middle.
+        start = min(max(start, stop + 1 - limit), max(start, idx - 10))
         chosen = items[start: stop + 1]
         if len(chosen) <= limit:
             return [self._fmt(s, n, t) for s, n, t in chosen]
-        head = items[max(start, idx - 10): idx + 5]
-        tail = items[stop + 1 - (limit - len(head) - 1): stop + 1]
+        quarter = max(1, limit // 4)
+        head = items[max(start, idx - quarter): idx + 1 + min(4, quarter)]
+        tail = items[stop + 1 - max(1, limit - len(head) - 1): stop + 1]
         left_out = len(chosen) - len(head) - len(tail)
         return ([self._fmt(s, n, t) for s, n, t in head] + [f"… {left_out} lines left out …"]
                 + [self._fmt(s, n, t) for s, n, t in tail])
@@ -311,24 +315,32 @@ _MAX_BLOCK = 2000
 
 def _block_end(items: list[tuple[str, int, str]], idx: int, source: str, after: int) -> int:
     """The index of the last line of the error block that line `idx` of `source` opens or that
-    starts within `after` lines of it: the exception line ending its (last chained) traceback.
-    `idx` itself when there is none."""
+    starts within `after` lines of it: the exception line ending its (last chained) traceback,
+    with the few lines that continue the exception's message (Hydra's InstantiationException
+    prints the wrapped error on the next lines). `idx` itself when there is none."""
+    from swarmtui.node.logparse import level_of
+
     last = idx
     in_tb = False
+    message = 0                         # lines the exception's message may still go on for
     for j in range(idx, min(len(items), idx + _MAX_BLOCK)):
         s, _n, text = items[j]
         if s != source:
             continue
         if text.startswith(_TB_HEADERS):
-            in_tb, last = True, j
+            in_tb, last, message = True, j, 0
         elif in_tb:
             last = j
             if text and text[0] not in " \t":
-                in_tb = False           # the exception: the line that says why
+                in_tb, message = False, 5   # the exception: the line that says why
         elif text.startswith(_CHAIN_MARKERS):
-            last = j                    # another traceback follows: the block goes on
-        elif text.strip() and j - idx > after:
-            break
+            last, message = j, 0            # another traceback follows: the block goes on
+        elif message and text.strip() and not text.startswith(">>") and level_of(text) is None:
+            last, message = j, message - 1
+        else:
+            message = 0
+            if text.strip() and j - idx > after:
+                break
     return last
 
 
@@ -647,7 +659,7 @@ def list_backups(node_dir: Path | str) -> list[Path]:
 # ---------------------------------------------------------------- `swarmtui history`
 
 
-def _fmt_uptime(seconds: Any) -> str:
+def fmt_uptime(seconds: Any) -> str:
     if not _typed(seconds, _NUM, False):
         return "-"
     s = int(seconds)
@@ -686,7 +698,7 @@ def format_table(records: list[dict[str, Any]]) -> str:
         loss_s = "yes" if loss is True else "no" if loss is False else "unknown"
         backoff = r.get("backoff_s")
         rows.append((_fmt_time(r.get("time")), str(r.get("reason", "?")), str(r.get("action", "")),
-                     _fmt_uptime(r.get("uptime_s")), exit_,
+                     fmt_uptime(r.get("uptime_s")), exit_,
                      f"{backoff:g}s" if isinstance(backoff, (int, float)) else "-",
                      str(len(r.get("orphans_killed") or [])), loss_s))
     widths = [max(len(h), *(len(row[i]) for row in rows)) if rows else len(h) for i, h in enumerate(head)]

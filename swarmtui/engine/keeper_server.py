@@ -76,10 +76,15 @@ class Fanout:
         self.downstream = downstream
         self.cache = cache
         self.viewers: list[Viewer] = []
+        # Exports fed by the keeper's events (metrics, alerts): each is called with every event
+        # on the event loop, so it must only update its own state and never wait.
+        self.observers: list[Callable[[ev.Event], None]] = []
 
     def emit(self, event: ev.Event) -> None:
         self.downstream(event)
         self.cache.observe(event)
+        for observe in self.observers:
+            observe(event)
         if not self.viewers:
             return
         if not event.ts:

@@ -12,14 +12,17 @@ too, so a logout is not undone by the next restart.
 
 from __future__ import annotations
 
+import dataclasses
 import getpass
 import os
 import socket
 from pathlib import Path
+from typing import Mapping
 
 from swarmtui import paths
 from swarmtui.engine.history import backup_file
-from swarmtui.node.layout import Layout
+from swarmtui.node.layout import DEFAULT_LOGIN_PORT, Layout
+from swarmtui.node.signatures import Catalogue
 from swarmtui.safefile import ensure_private_dir, read_regular, write_atomic
 
 KEEP_DIR = "login"
@@ -27,17 +30,69 @@ KEEP_DIR = "login"
 MAX_LOGIN_BYTES = 1 << 20
 
 
-def login_hint(port: int) -> tuple[str, str]:
-    """(url, ssh hint) for a person who must log in in a browser, maybe on another machine."""
+def _ssh_server(env: Mapping[str, str]) -> tuple[str, int] | None:
+    """The address and port the person's ssh reached (SSH_CONNECTION: client ip, client port,
+    server ip, server port), or None when swarmtui was not started over SSH."""
+    parts = str(env.get("SSH_CONNECTION", "")).split()
+    if len(parts) != 4 or not parts[3].isdigit() or not all(c.isalnum() or c in ".:%" for c in parts[2]):
+        return None
+    return parts[2], int(parts[3])
+
+
+def _user(env: Mapping[str, str]) -> str:
+    for name in ("USER", "LOGNAME"):
+        value = str(env.get(name, ""))
+        if value and value.replace("-", "").replace("_", "").replace(".", "").isalnum():
+            return value
     try:
-        user = getpass.getuser()
+        return getpass.getuser()
     except Exception:  # no passwd entry (containers)
-        user = "USER"
+        return "USER"
+
+
+def _host_name() -> str:
     try:
-        host = socket.gethostname() or "HOST"
+        return socket.gethostname() or "HOST"
     except OSError:
-        host = "HOST"
-    return f"http://localhost:{port}", f"ssh -L {port}:localhost:{port} {user}@{host}"
+        return "HOST"
+
+
+def login_hint(port: int, env: Mapping[str, str] | None = None) -> tuple[str, str]:
+    """(url, ssh hint) for a person who must log in in a browser, maybe on another machine.
+    The tunnel goes to the address and port the person's own ssh reached (a host name the
+    operator's laptop may not resolve is the fallback), for the node's actual login port."""
+    env = os.environ if env is None else env
+    server = _ssh_server(env)
+    if server is not None:
+        host, ssh_port = server
+        via = (f"-p {ssh_port} " if ssh_port != 22 else "") + f"{_user(env)}@{host}"
+    else:
+        via = f"{_user(env)}@{_host_name()}"
+    return f"http://localhost:{port}", f"ssh -L {port}:localhost:{port} {via}"
+
+
+def login_hint_note(env: Mapping[str, str] | None = None) -> str:
+    """What to know about the ssh hint's host: nothing when it is the address the person's ssh
+    reached; else that it is this machine's own name."""
+    env = os.environ if env is None else env
+    if _ssh_server(env) is not None:
+        return ""
+    return (f"{_host_name()} is this machine's name: if your computer cannot resolve it, use the address "
+            "you ssh to")
+
+
+def localize_hint(hint: str, port: int, ssh_hint: str) -> str:
+    """A catalogue hint written for the default port and a placeholder host, made true for this
+    node: its login port and the tunnel command that works from the operator's machine."""
+    default = DEFAULT_LOGIN_PORT
+    text = hint.replace(f"ssh -L {default}:localhost:{default} HOST", ssh_hint)
+    if port != default:
+        text = text.replace(f"localhost:{default}", f"localhost:{port}").replace(f"({default})", f"({port})")
+    return text
+
+
+def localized_catalogue(catalogue: Catalogue, port: int, ssh_hint: str) -> Catalogue:
+    return Catalogue(dataclasses.replace(s, hint=localize_hint(s.hint, port, ssh_hint)) for s in catalogue.signatures)
 
 
 def _files(layout: Layout) -> tuple[Path, Path]:
@@ -123,6 +178,37 @@ class LoginKeeper:
             copy.unlink()
         self._seen = None
         return backups
+
+    def reject(self) -> list[Path]:
+        """The login server did not accept the restored login: drop the copies (backed up), and
+        do not copy the same files again; a new browser login changes them and is kept."""
+        backups = self.forget()
+        self._seen = self._signature()
+        return backups
+
+
+NOTICE_MARKER = "keep-login-notice"
+
+
+def keep_login_notice(layout: Layout, config_file: Path | None = None) -> str | None:
+    """The words said once per checkout when keep_login is on (the default): what is kept,
+    where, that it is a private key, and how to turn it off. None once it has been said."""
+    state = paths.node_state_dir(layout.root)
+    marker = state / NOTICE_MARKER
+    if marker.exists():
+        return None
+    try:
+        ensure_private_dir(state, within=paths.state_dir())
+        write_atomic(marker, b"the keep_login notice was shown\n", 0o600)
+    except OSError:
+        pass                    # said again next time: better twice than never
+    where = config_file or paths.default_config_file()
+    return (f"keep_login is on: run_rl_swarm.sh deletes {layout.user_data_path.name} and {layout.api_key_path.name} "
+            f"at every exit, so swarmtui keeps a copy of both (mode 0600, in the 0700 folder {state / KEEP_DIR}) "
+            "and puts them back before the next start: a restart needs no browser login. "
+            f"{layout.api_key_path.name} holds a private key (the API key the node signs with): the copy is as "
+            f"secret as the original. To turn it off: [login] keep_login = false in {where}; logging out (key l) "
+            "drops the copies. (said once)")
 
 
 def logout(layout: Layout, keeper: LoginKeeper | None = None) -> list[Path]:

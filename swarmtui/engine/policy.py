@@ -9,14 +9,20 @@ Decision. The rules, in order:
 - every automatic restart is checked against the crash-loop rule (startup_failures identical
   failures in a row, each before the run became stable) and the budget (budget restarts per
   budget_window); either one turns the restart into `needs-user`;
-- the delay is exponential (backoff_initial * backoff_factor**n, capped at backoff_max), and n
-  starts over once a run has lasted stable_after.
+- the first restart in a row waits first_delay (0: at once) and only after a clean stop (after_stop):
+  the common failures (a p2pd start-up timeout, DHT pipe errors, an OOM after hours) clear on a
+  fresh start, and every second offline is lost training. From the second failure in a row the
+  cause is more likely the environment, so the delay is exponential (backoff_initial *
+  backoff_factor**(n-1), capped at backoff_max); n starts over once a run has lasted stable_after.
+After `needs-user`, a cause that can clear by itself (clears_by_itself) is tried again after
+give_up_retry, doubling up to GIVE_UP_RETRY_MAX; a retry is one attempt (the crash-loop count and
+the budget are not forgotten), so a cause that is still there gives up again at once.
 """
 
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from swarmtui.engine.clock import Clock, MonotonicClock
 from swarmtui.engine.config import RestartConfig, format_duration
@@ -28,6 +34,24 @@ WARN = "warn"
 
 _NEVER_CLASSES = frozenset({"benign", "info"})
 _RESTART_ACTIONS = frozenset({"restart", "restart-after-cleanup"})
+_AT_ONCE = "at once"
+
+GIVE_UP_RETRY_MAX = 6 * 3600.0
+# Gave up on these and a retry cannot help: the same python lacks the same module, another
+# machine keeps using the identity, a question waits for an answer, the launch command is missing.
+_PERSON_ONLY = frozenset({"identity-taken", "python-module-missing", "unknown-prompt", "launch-failed"})
+# Causes of these kinds go away without a person often enough to look again later: memory or
+# disk freed, the network or chain back, a stranger that held the login port gone, a p2pd
+# start-up that timed out on a slow moment.
+_CLEARING_CLASSES = frozenset({"resource", "network", "startup", "conflict", "fatal", "hang", "degraded"})
+
+
+def clears_by_itself(reason: str, cls: str, action: str) -> bool:
+    """Whether a `needs-user` for this cause (a detection id, its class and catalogue action)
+    may clear without a person, so that a retry after give_up_retry makes sense."""
+    if reason in _PERSON_ONLY:
+        return False
+    return cls in _CLEARING_CLASSES and action != IGNORE
 
 
 @dataclass(frozen=True)
@@ -51,6 +75,7 @@ class RestartPolicy:
         self._streak_id: str | None = None         # the start-up failure repeating in a row
         self._streak = 0
         self._warnings: dict[str, deque[float]] = {}
+        self._give_ups = 0                         # retries after needs-user since the last stable run
 
     # ------------------------------------------------------------ inputs
 
@@ -69,6 +94,22 @@ class RestartPolicy:
         self._restarts.clear()
         self._streak_id, self._streak = None, 0
         self._warnings.clear()
+        self._give_ups = 0
+
+    def give_up_retry(self) -> float | None:
+        """Gave up on a cause that can clear by itself: when to try again (seconds), or None
+        when give_up_retry is 0. Each retry in a row waits twice as long, up to 6 h."""
+        base = self.config.give_up_retry
+        if base <= 0:
+            return None
+        if self.run_started_at is not None and self.uptime() >= self.config.stable_after:
+            self._give_ups = 0
+        try:
+            delay = base * (2 ** self._give_ups)
+        except OverflowError:
+            delay = GIVE_UP_RETRY_MAX
+        self._give_ups += 1
+        return min(delay, max(base, GIVE_UP_RETRY_MAX))
 
     def on_detection(self, id: str, cls: str, action: str, hint: str = "") -> Decision:
         """A catalogue match (or a timer: silence, stalled) during the current run."""
@@ -99,6 +140,18 @@ class RestartPolicy:
         """The person asked for a restart: now, outside the budget and the backoff."""
         return Decision(RESTART, 0.0, 0, "manual", "asked for by you", cleanup=True)
 
+    def after_stop(self, d: Decision, *, clean: bool, why: str = "") -> Decision:
+        """The stop sequence is over: `clean` when it verified nothing of ours left and the login
+        port free. A first restart below backoff_initial is for a clean stop only: leftovers or a
+        held port make a fresh start fail the same way at once, so it waits like a second one."""
+        cfg = self.config
+        if d.action != RESTART or clean or d.attempt != 1 or d.delay_s >= cfg.backoff_initial:
+            return d
+        delay = min(cfg.backoff_initial, cfg.backoff_max)
+        late = f"after {delay:g}s: the stop was not clean ({why or 'not verified'})"
+        head, sep, tail = d.detail.rpartition(_AT_ONCE)
+        return replace(d, delay_s=delay, detail=head + late + tail if sep else f"{d.detail}; {late}")
+
     # ------------------------------------------------------------ views
 
     def restarts_in_window(self) -> int:
@@ -119,6 +172,7 @@ class RestartPolicy:
         if stable:
             self._attempt = 0
             self._streak_id, self._streak = None, 0
+            self._give_ups = 0
 
         if not stable:
             if id == self._streak_id:
@@ -143,7 +197,8 @@ class RestartPolicy:
         self._attempt += 1
         self._restarts.append(now)
         return Decision(RESTART, delay, self._attempt, id,
-                        f"restart {self._attempt} in a row, after {delay:g}s", hint, cleanup)
+                        f"restart {self._attempt} in a row, " + (_AT_ONCE if delay <= 0 else f"after {delay:g}s"),
+                        hint, cleanup)
 
     def _repeated_warning(self, id: str, hint: str) -> Decision:
         cfg = self.config
@@ -163,9 +218,12 @@ class RestartPolicy:
         return d
 
     def _delay(self, attempt: int) -> float:
+        """The wait before the restart that follows `attempt` restarts in a row."""
         cfg = self.config
+        if attempt <= 0:
+            return min(cfg.first_delay, cfg.backoff_max)
         try:
-            delay = cfg.backoff_initial * (cfg.backoff_factor ** attempt)
+            delay = cfg.backoff_initial * (cfg.backoff_factor ** (attempt - 1))
         except OverflowError:
             delay = cfg.backoff_max
         return min(delay, cfg.backoff_max)

@@ -24,12 +24,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable, Mapping, Sequence
 
+from swarmtui.engine import container as docker_way
 from swarmtui.engine.events import Event
 from swarmtui.engine.launcher import VENV_NAMES, PythonEnv
 from swarmtui.engine.proctree import ProcTree, port_status
-from swarmtui.node.layout import Layout
+from swarmtui.node.layout import DOCKER_KEYS, Layout
 
 PYTHON_VERSION_TIMEOUT = 10.0
+_CLEARING = frozenset({"port-held", "disk-low", "leftovers"})
 
 @dataclass
 class PreflightResult:
@@ -38,10 +40,21 @@ class PreflightResult:
     notices: list[str] = field(default_factory=list)       # said (info), e.g. which python runs
     orphans_killed: list[dict] = field(default_factory=list)
     remaining: list[str] = field(default_factory=list)     # leftovers of ours that would not die
+    codes: list[str] = field(default_factory=list)         # what kind of problem each one is
 
     @property
     def ok(self) -> bool:
         return not self.problems
+
+    def block(self, code: str, problem: str) -> None:
+        self.codes.append(code)
+        self.problems.append(problem)
+
+    @property
+    def clears_by_itself(self) -> bool:
+        """Every problem is one that can go away without a person (a stranger leaves the port,
+        space is freed, a stuck process dies): worth another look after give_up_retry."""
+        return bool(self.codes) and all(c in _CLEARING for c in self.codes)
 
 
 def foreign_node(layout: Layout, tree: ProcTree) -> list[str]:
@@ -73,7 +86,7 @@ async def check_python(layout: Layout, pyenv: PythonEnv, path: str, res: Preflig
     """Say which python the script's plain `python` will be; a configured venv that is not
     there blocks the start (the node would fail later with `No module named ...`)."""
     if pyenv.problem:
-        res.problems.append(pyenv.problem)
+        res.block("venv-missing", pyenv.problem)
         return
     python = shutil.which("python", path=path)
     if python is None:
@@ -100,11 +113,18 @@ def check_docker(command: Sequence[str], path: str, res: PreflightResult) -> Non
     exe = command[0]
     found = exe if os.sep in exe and os.access(exe, os.X_OK) else shutil.which(exe, path=path)
     if found is None:
-        res.problems.append(f"[launch] command starts with {exe!r}, which is not on PATH: install Docker "
+        res.block("docker-missing", f"[launch] command starts with {exe!r}, which is not on PATH: install Docker "
                             "(rl-swarm README, 'Install Docker'), or set [launch] command to bash run_rl_swarm.sh")
         return
     res.notices.append(f"the node runs the Docker way: {' '.join(command)} (the image's own Python; files in "
                        "user/keys, user/modal-login, user/logs)")
+    if docker_way.run_index(command) is None:
+        res.warnings.append("[launch] command is not a `docker compose run` (or `docker-compose run`): swarmtui "
+                            "cannot name its container, so a stop can only type Ctrl-C into it; use the README's "
+                            "docker compose run --rm --build -Pit swarm-cpu")
+    elif "--rm" not in docker_way.run_options(command):
+        res.warnings.append("[launch] command has no --rm: every restart leaves a stopped container behind "
+                            "(`docker ps -a`); the README's command has it")
 
 
 async def run_preflight(layout: Layout, tree: ProcTree, *, min_free_disk_mb: int,
@@ -126,8 +146,8 @@ async def run_preflight(layout: Layout, tree: ProcTree, *, min_free_disk_mb: int
 
     others = foreign_node(layout, tree)
     if others:
-        res.problems.append(
-            f"the node already runs outside swarmtui in {layout.root}: {'; '.join(others[:3])}; "
+        res.block(
+            "foreign-node", f"the node already runs outside swarmtui in {layout.root}: {'; '.join(others[:3])}; "
             "stop it first (Ctrl-C in its terminal), then start it here")
         return res          # its login server and p2pd belong to it: sweep nothing
 
@@ -137,25 +157,29 @@ async def run_preflight(layout: Layout, tree: ProcTree, *, min_free_disk_mb: int
         res.orphans_killed = list(result.orphans_killed)
         if not result.clean:
             res.remaining = [f"{p.pid} {p.cmdline[:80]}" for p in result.remaining]
-            res.problems.append("leftover processes of this node would not die: " + "; ".join(res.remaining))
+            res.block("leftovers", "leftover processes of this node would not die: " + "; ".join(res.remaining))
 
     st = port_status(layout.login_port, tree)
     if st.state == "not-ours":
-        res.problems.append(
-            f"{st.describe()}; the login server needs it: stop that program (or set another port in "
+        res.block(
+            "port-held", f"{st.describe()}; the login server needs it: stop that program (or set another port in "
             f"run_rl_swarm.sh), then start the node")
 
     if identity_state in ("unreadable", "bad-format"):
-        res.problems.append(f"{identity_message}; fix: {identity_fix}")
+        res.block("pem", f"{identity_message}; fix: {identity_fix}")
     elif identity_state == "missing":
+        docker_pem = layout.root / DOCKER_KEYS / "swarm.pem"
+        also = (f"; {docker_pem} exists: that node ran the Docker way, so set [launch] command to its "
+                "docker compose run command (or copy the pem here)"
+                if layout.launch == "script" and docker_pem.exists() else "")
         res.warnings.append(f"no swarm.pem at {layout.identity_path}: the node will create a NEW identity "
-                            "(new peer id and animal name); restore your backup first to keep the old one")
+                            "(new peer id and animal name); restore your backup first to keep the old one" + also)
 
     try:
         free_mb = shutil.disk_usage(layout.root).free // (1024 * 1024)
     except OSError:
         free_mb = None
     if free_mb is not None and free_mb < min_free_disk_mb:
-        res.problems.append(f"only {free_mb} MB free on the disk of {layout.root} (need {min_free_disk_mb} MB "
+        res.block("disk-low", f"only {free_mb} MB free on the disk of {layout.root} (need {min_free_disk_mb} MB "
                             "for logs and checkpoints): free some space, or lower [watch] min_free_disk_mb")
     return res

@@ -894,3 +894,63 @@ def _bind_free(port: int) -> bool:
         except OSError:
             return False
     return True
+
+
+# ---------------------------------------------------------------- is the script blocked in `wait`?
+
+# Children the script starts in the background before its trainer and then `wait`s on for ever.
+_BACKGROUND_ROLES = frozenset({"login-server", "ollama"})
+
+
+@dataclass(frozen=True)
+class WaitLook:
+    """One look at how a process sleeps. Two looks with the same `switches` mean it never ran in
+    between: what tells a shell blocked in `wait` from one between two commands of a trap."""
+    state: str                  # the /proc stat letter: S sleeping, R running, D, Z, ...
+    wchan: str                  # where in the kernel it sleeps (do_wait = wait/waitpid); "" unknown
+    switches: int               # voluntary + involuntary context switches so far
+    children: tuple[tuple[int, str, bool], ...]     # (pid, role, zombie) of each child
+
+    def waits_on_background(self) -> bool:
+        """Asleep in wait() with nothing but its background servers as children: a trap would
+        have forked (rm) or be running, a zombie child would wake it."""
+        return (self.state == "S" and self.wchan in ("do_wait", "")
+                and all(role in _BACKGROUND_ROLES and not zombie for _, role, zombie in self.children))
+
+
+def wait_look(pid: int) -> WaitLook | None:
+    """How process `pid` sleeps now (Linux /proc); None when it is gone or cannot be read."""
+    base = f"/proc/{pid}"
+    try:
+        with open(f"{base}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0].decode()
+        switches = 0
+        with open(f"{base}/status") as f:
+            for line in f:
+                if line.startswith(("voluntary_ctxt_switches:", "nonvoluntary_ctxt_switches:")):
+                    switches += int(line.split(":", 1)[1])
+        try:
+            with open(f"{base}/wchan") as f:
+                wchan = f.read().strip()
+        except OSError:
+            wchan = ""
+        wchan = "" if wchan == "0" else wchan      # hidden (kptr_restrict): say nothing
+        try:
+            with open(f"{base}/task/{pid}/children") as f:
+                kids = [int(c) for c in f.read().split()]
+        except OSError:
+            kids = [c.pid for c in psutil.Process(pid).children()]
+    except (OSError, ValueError, IndexError, psutil.Error):
+        return None
+    children = []
+    for c in kids:
+        try:
+            p = psutil.Process(c)
+            with p.oneshot():
+                zombie = p.status() == psutil.STATUS_ZOMBIE
+                name = p.name()
+                cmd = [] if zombie else p.cmdline()
+        except psutil.Error:
+            continue                                # gone meanwhile: not a child any more
+        children.append((c, classify(name, cmd), zombie))
+    return WaitLook(state, wchan, switches, tuple(children))

@@ -47,15 +47,17 @@ from swarmtui.engine.identity_actions import IdentityWatcher, reset_identity
 from swarmtui.engine.keeper import KeeperLock, KeeperState
 from swarmtui.engine import container as docker_way
 from swarmtui.engine.launcher import Answer, ExitStatus, Launcher, PromptInfo, PythonEnv, build_env, find_python_env
-from swarmtui.engine.login import LoginKeeper, login_hint, logout
-from swarmtui.engine.policy import NEEDS_USER, RESTART, WARN, Decision, RestartPolicy
+from swarmtui.engine.login import (LoginKeeper, keep_login_notice, localized_catalogue, login_hint, login_hint_note,
+                                   logout)
+from swarmtui.engine.policy import NEEDS_USER, RESTART, WARN, Decision, RestartPolicy, clears_by_itself
 from swarmtui.engine.preflight import run_preflight
-from swarmtui.engine.proctree import Ownership, ProcTree, enable_subreaper, make_run_id
+from swarmtui.engine.proctree import (Ownership, ProcTree, WaitLook, enable_subreaper, make_run_id, port_status,
+                                      wait_look)
 from swarmtui.engine.tail import LogTailer
 from swarmtui.node.identity import read_login
 from swarmtui.node.layout import Layout, inspect_checkout, prompt_for
-from swarmtui.node.logparse import (Hello, LoginWait, Milestone, RoundEvent, StepProgress, level_of, parse_line,
-                                    progress_bar)
+from swarmtui.node.logparse import (BarMarks, Hello, LoginWait, Milestone, RoundEvent, StepProgress, level_of,
+                                    parse_line)
 from swarmtui.node.progress import ProgressModel
 from swarmtui.node.signatures import Catalogue, Match, Matcher
 from swarmtui.node.text import sanitize
@@ -68,8 +70,12 @@ DETECT_REPEAT_S = 10.0              # the same detection text is reported again 
 TAIL_STEP_MS = 500                  # log files are the second source (the pty is first): batch them
 TAIL_RECHECK_MS = 5000              # and look at them by stat at least this often (events may lie)
 DISK_EVERY_S = 30.0                 # free space of the checkout and the state dir, looked at this often
+GRACE_LOOK_S = 0.04                 # s (real time): exit_grace looks at the script this often; two looks
+                                    # with no run in between prove it blocked in `wait` (_exit_grace)
 TRAINER_GONE_GRACE = 1.0            # s (real time): the script exits within ms of its trainer when it
                                     # exits at all (set -e, ERR trap, cleanup); one that lingers waits
+RESTORED_LOGIN_PATIENCE = 300.0     # s (injected clock): a restored key the login server has not taken
+                                    # as activated by then never will be; the person must log in again
 _ACTIVE_RESTART = ("restart", "restart-after-cleanup")
 _NEVER_CLASSES = ("benign", "info")
 # Messages that wrap the real error (it follows in the traceback): a reason of last resort.
@@ -119,6 +125,7 @@ class _Run:
     # Set when our stop sequence starts: what the node prints after our SIGINT (the ERR trap's
     # red line, KeyboardInterrupt tracebacks) is its reaction to us, never the reason it ended.
     signalled: bool = False
+    login_restored: bool = False             # keep_login put the login files back before this run
 
 
 def _dying_by_itself(req: _StopRequest | None) -> bool:
@@ -149,7 +156,10 @@ class Supervisor:
         # built; every line is still parsed, matched, kept as evidence and in the transcript.
         self.want_lines = lines
         self.state = ev.STOPPED
-        self.catalogue = Catalogue.load()
+        # The tunnel goes where the operator's ssh went; every hint names the node's real login port.
+        self.url, self.ssh_hint = login_hint(self.layout.login_port, self.env)
+        self.ssh_note = login_hint_note(self.env)
+        self.catalogue = localized_catalogue(Catalogue.load(), self.layout.login_port, self.ssh_hint)
         self.policy = RestartPolicy(config.restart, self.clock)
         self.history = HistoryStore(self.layout.root)
         # One keeper per checkout: the command that made us may hold the lock already (so a
@@ -163,7 +173,6 @@ class Supervisor:
         self.evidence = EvidenceBuffer()
         self.keeper = LoginKeeper(self.layout)
         self.identity = IdentityWatcher(self.layout)
-        self.url, self.ssh_hint = login_hint(self.layout.login_port)
         self._matcher = Matcher(self.catalogue)
         entry = self.layout.entry_module
         self._trainer_marks = (entry, entry.replace(".", "/")) if entry else ()
@@ -172,7 +181,7 @@ class Supervisor:
         self._lines: list[ev.LogLine] = []
         self._partial = ""
         self._partial_sent = ""
-        self._bars: dict[str, str] = {}         # source -> label of the last tqdm bar drawn there
+        self._bars = BarMarks()                 # which lines are tqdm redraws (LogLine.bar)
         self._progress_dirty = False
         self._flush_handle: asyncio.TimerHandle | None = None
         self._last_file_output: float | None = None
@@ -180,6 +189,7 @@ class Supervisor:
         self._tailers: list[tuple[LogTailer, str]] = []     # each with its file, relative to the checkout
         self._followed: set[Path] = set()                    # files with a tailer (layout.log_globs adds)
         self._pyenv: PythonEnv | None = None                 # found again before every start
+        self._left_checked = False                           # containers of dead keepers looked for
         self._peer_seen: str | None = None                   # the peer id swarm.pem held when last read
         self._main: asyncio.Task | None = None
         self._first_done: asyncio.Event | None = None
@@ -199,6 +209,8 @@ class Supervisor:
         self._disk_checked_at: float | None = None
         self._disk_low: set[int] = set()    # st_dev of the disks now below min_free_disk_mb
         self._keep_failed = False
+        self._retry_until: float | None = None    # needs-user, but tried again then (give_up_retry)
+        self._login_restored = False
 
     # ================================================================ public API
 
@@ -223,6 +235,9 @@ class Supervisor:
             await self._record_lost_keeper(self.lock.lost)
         for warning in self.config.warnings:        # e.g. a config holding hf_token readable by others
             self._notice("warning", warning)
+        said = keep_login_notice(self.layout, self.config.source) if self.config.login.keep_login else None
+        if said:
+            self._notice("info", said)
         self._check_identity(force=True)
         for path in self.layout.log_files:
             self._add_tailer(path, from_start=False)
@@ -335,6 +350,17 @@ class Supervisor:
                     break
                 if go == "stop":
                     self._set_state(ev.STOPPED, reason="manual", detail="the restart was called off")
+                retry_at, self._retry_until = self._retry_until, None
+                if go == "wait" and retry_at is not None:
+                    # Gave up on a cause that can clear by itself: look again then, unless a
+                    # command comes first (s starts now, a stop stays stopped).
+                    go = await self._backoff(retry_at)
+                    if self._closing:
+                        break
+                    if go == "stop":
+                        self._set_state(ev.STOPPED, reason="manual", detail="the retry was called off")
+                    elif self.clock.monotonic() >= retry_at:
+                        self._notice("info", "trying again after giving up (give_up_retry)")
                 if go != "start":
                     await self._wait_for_start()
                     if self._closing:
@@ -390,6 +416,7 @@ class Supervisor:
             except OSError as exc:      # a full disk or a planted link: the node logs in again instead
                 restored = []
                 self._notice("warning", f"keep_login: could not put the saved login files back: {exc}")
+            self._login_restored = bool(restored)
             if restored:
                 self._notice("info", "keep_login: put the saved login files back: "
                              + ", ".join(p.name for p in restored))
@@ -417,7 +444,7 @@ class Supervisor:
             self._record_orphans(res.orphans_killed)
         if not res.ok:
             self._emit(ev.PreflightFailed(problems=list(res.problems)))
-            self._set_state(ev.NEEDS_USER, reason="preflight", detail=res.problems[0])
+            self._give_up("preflight", res.problems[0], clears=res.clears_by_itself)
             return False
         if self._closing or self._stop_wanted:
             self._set_state(ev.STOPPED, reason="manual")
@@ -454,6 +481,7 @@ class Supervisor:
         run = _Run(number=transcript.run, launcher=launcher, transcript=transcript, started_at=now,
                    stop=asyncio.get_running_loop().create_future(), timers_from=now,
                    rounds_at_start=self.progress.rounds_completed, container=box, pyenv=pyenv)
+        run.login_restored, self._login_restored = self._login_restored, False
         self._run = run
         run.exit_task = asyncio.create_task(self._wait_exit(run), name=f"run {run.number}")
         if self.config.login.keep_login:
@@ -493,7 +521,7 @@ class Supervisor:
                   + (f": it has {format_duration(cfg.exit_grace)} to exit by itself" if grace else ""))
         self._set_state(ev.STOPPING, reason=reason, detail=detail)
         if grace:
-            await asyncio.wait({run.exit_task}, timeout=cfg.exit_grace)
+            await self._exit_grace(run, cfg.exit_grace)
         run.signalled = req is not None and not run.exit_task.done()
         if run.container is not None:
             await self._stop_container(run)
@@ -521,6 +549,9 @@ class Supervisor:
             return None
 
         decision, match = self._decide(run, req, result.orphans_killed)
+        if decision.action == RESTART:
+            unclean = self._stop_unclean(result)
+            decision = self.policy.after_stop(decision, clean=not unclean, why=unclean)
         self._record(run, action=decision.action, reason=decision.reason, match=match, decision=decision,
                      orphans=result.orphans_killed)
         if decision.action == RESTART:
@@ -531,8 +562,24 @@ class Supervisor:
                             next_restart_in=decision.delay_s)
         else:
             detail = decision.detail + (f"; {decision.hint}" if decision.hint else "")
-            self._set_state(ev.NEEDS_USER, reason=decision.reason, detail=detail)
+            self._give_up(decision.reason, detail, clears=self._clears(decision.reason))
         return decision
+
+    def _clears(self, reason: str) -> bool:
+        try:
+            sig = self.catalogue.get(reason)
+        except KeyError:
+            return False
+        return clears_by_itself(reason, sig.cls, sig.action)
+
+    def _give_up(self, reason: str, detail: str, *, clears: bool) -> None:
+        """needs-user. A cause that can clear by itself is tried again after give_up_retry
+        (doubling), with the countdown in next_restart_in; one only a person can fix waits."""
+        delay = self.policy.give_up_retry() if clears else None
+        self._retry_until = None if delay is None else self.clock.monotonic() + delay
+        if delay is not None:
+            detail += f"; swarmtui tries again in {format_duration(delay)} (or start it now)"
+        self._set_state(ev.NEEDS_USER, reason=reason, detail=detail, next_restart_in=delay)
 
     def _decide(self, run: _Run, req: _StopRequest | None, orphans: list[dict]) -> tuple[Decision, Match | None]:
         if req is not None and req.kind == "manual":
@@ -659,7 +706,7 @@ class Supervisor:
             await asyncio.wait({run.exit_task}, timeout=cfg.stop_timeout)
             gone = run.exit_task.done()
             self._emit(ev.StopStep(step="ctrl-c", remaining=0 if gone else 1,
-                                   detail=f"Ctrl-C typed into the docker client's terminal; the client "
+                                   detail="Ctrl-C typed into the docker client's terminal; the client "
                                           + (f"exited in {time.monotonic() - t0:.2f}s" if gone else
                                              f"still runs after {format_duration(cfg.stop_timeout)}")))
         ok, detail = await docker_way.stop(box, timeout=cfg.term_timeout, env=self.env)
@@ -670,9 +717,10 @@ class Supervisor:
     async def _stop_left_containers(self) -> None:
         """Containers an earlier keeper of this checkout started and left running (it died):
         found by our label with its recorded run id, stopped before the next start."""
-        past = sorted(self.own.earlier_run_ids)
-        if not past:
+        past = sorted(self.own.earlier_run_ids)[:20]
+        if not past or self._left_checked:
             return
+        self._left_checked = True           # they can only be from before this keeper: once
         cli = docker_way.docker_cli(self.argv, self.env)
         for name in await docker_way.leftovers(cli, past, self.env):
             ok, detail = await docker_way.stop(docker_way.Container(name, cli), timeout=self.config.restart.term_timeout,
@@ -910,23 +958,12 @@ class Supervisor:
                 level = level_of(text)
             self._lines.append(ev.LogLine(source=source, line=n, text=text, level=level,
                                           detection=matches[-1].id if matches else None, truncated=cut,
-                                          bar=self._bar_of(source, text)))
+                                          bar=self._bars.mark(source, text)))
             self._schedule_flush()
         if parsed is not None:
             self._on_parsed(parsed, now)
         for m in matches:
             self._on_match(m)
-
-    def _bar_of(self, source: str, text: str) -> str | None:
-        """The label of the tqdm bar this line redraws, or None. tqdm.write() blanks the bar with
-        a line of spaces before it prints: that belongs to the bar too (a view hides it)."""
-        bar = progress_bar(text)
-        if bar is not None:
-            self._bars[source] = bar.label
-            return bar.label
-        if text and not text.strip():
-            return self._bars.get(source)
-        return None
 
     def _on_parsed(self, p: Any, now: float) -> None:
         if self.progress.feed(p, now):
@@ -972,10 +1009,35 @@ class Supervisor:
         sig = self.catalogue.get("login-waiting")
         self._emit(ev.Detected(id=sig.id, cls=sig.cls, action=sig.action, text=f"waiting for {what}",
                                source="engine", line=0, hint=sig.hint))
+        note = f"; {self.ssh_note}" if self.ssh_note else ""
         self._set_state(ev.LOGIN_REQUIRED, reason="login-waiting",
-                        detail=f"waiting for {what}: log in at {self.url} (over SSH first: {self.ssh_hint})")
+                        detail=f"waiting for {what}: log in at {self.url} (over SSH first: {self.ssh_hint}{note})")
         self._emit(ev.LoginRequired(url=self.url, ssh_hint=self.ssh_hint, waiting_for=what))
+        if what == "key activation" and run.login_restored:
+            self._tasks.append(asyncio.create_task(self._doubt_restored_login(run), name="restored login"))
         self._wake.set()
+
+    async def _doubt_restored_login(self, run: _Run) -> None:
+        """keep_login put a login back and the login server still does not take its key as
+        activated: it never will (revoked, or from another session). Drop the copies, so no later
+        start restores them again, and ask for a browser login."""
+        await self.clock.sleep(RESTORED_LOGIN_PATIENCE)
+        if run is not self._run or not run.active or run.login_waiting != "key activation" or not run.login_restored:
+            return
+        run.login_restored = False
+        try:
+            self.keeper.reject()
+        except OSError as exc:
+            self._notice("warning", f"keep_login: could not drop the kept login files in {self.keeper.dir}: {exc}")
+        waited = format_duration(RESTORED_LOGIN_PATIENCE)
+        self._notice("warning", f"keep_login: the login server did not accept the restored login (its key is "
+                                f"still not activated after {waited}); the kept copies were dropped: log in again")
+        note = f"; {self.ssh_note}" if self.ssh_note else ""
+        self._set_state(ev.LOGIN_REQUIRED, reason="login-rejected",
+                        detail=f"the restored login was not accepted: log in again at {self.url} "
+                               f"(over SSH first: {self.ssh_hint}{note})")
+        self._emit(ev.LoginRequired(url=self.url, ssh_hint=self.ssh_hint,
+                                    waiting_for="a new browser login (the restored one was not accepted)"))
 
     def _login_done(self, now: float) -> None:
         run = self._run
@@ -1232,6 +1294,62 @@ class Supervisor:
         run.detections.append(m)
         self._emit(ev.Detected(id=m.id, cls=m.cls, action=m.action, text=m.text, source=m.source, line=0, hint=m.hint))
         self._request_stop(_StopRequest("detect", m.id, match=m))
+
+    async def _exit_grace(self, run: _Run, limit: float) -> None:
+        """exit_grace: up to `limit` (real time) for the script to exit by itself after a fatal
+        line. In the genrl eras python often exits 0 after it and the script then sits in its
+        final `wait` on the login server, which never ends: so the grace also ends once the
+        trainer is gone and the script is seen blocked there, in two looks GRACE_LOOK_S apart
+        (asleep in wait() with only its background servers as children, and not run at all in
+        between). A script in its EXIT trap fails that test: it has forked `rm`, or runs, or
+        was woken between the looks; cutting its trap short is what the grace is for."""
+        t0 = time.monotonic()
+        end = t0 + limit
+        before: WaitLook | None = None
+        blocked = False
+        while not run.exit_task.done():
+            left = end - time.monotonic()
+            if left <= 0:
+                break
+            await asyncio.wait({run.exit_task}, timeout=min(left, GRACE_LOOK_S))
+            if run.exit_task.done():
+                break
+            look = self._final_wait_look(run)
+            if (look is not None and before is not None and look.switches == before.switches
+                    and self._trainer_alive() is False):
+                blocked = True
+                break
+            before = look
+        took = time.monotonic() - t0
+        if run.exit_task.done():
+            detail = f"the script exited by itself in {took:.2f}s"
+        elif blocked:
+            detail = (f"the trainer is gone and the script waits on its login server (its final `wait`): "
+                      f"grace ended after {took:.2f}s")
+        else:
+            detail = f"the script still runs after {format_duration(limit)}"
+        self._emit(ev.StopStep(step="exit-grace", remaining=0 if run.exit_task.done() else 1, detail=detail))
+
+    def _final_wait_look(self, run: _Run) -> WaitLook | None:
+        """The launcher, when it sleeps on its background servers only; None otherwise. Only for
+        a run whose trainer was seen: one never seen may be out of our sight (in a container),
+        and then its absence says nothing."""
+        pid = self.own.launch_pid
+        if not run.trainer_seen or run.container is not None or pid is None:
+            return None
+        look = wait_look(pid)
+        return look if look is not None and look.waits_on_background() else None
+
+    def _stop_unclean(self, result: Any) -> str:
+        """Why the stop just made is not clean ('' when it is): something of ours still alive, or
+        the login port not free. Either makes a fresh start fail again, so no instant restart."""
+        if not result.clean:
+            return f"{len(result.remaining)} process(es) of ours still alive"
+        try:
+            st = port_status(self.layout.login_port, self.tree)
+        except Exception as exc:  # unverified is not clean
+            return f"the login port could not be looked at: {exc!r}"
+        return "" if st.state == "free" else st.describe()
 
     def _check_identity(self, force: bool = False) -> dict | None:
         try:

@@ -30,7 +30,7 @@ import os
 import socket
 import struct
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 from swarmtui import __version__, paths
 
@@ -104,27 +104,43 @@ def ask(checkout: Path | str, kind: str, *, name: str, timeout: float = 5.0) -> 
 
 
 def ask_path(path: Path, kind: str, *, name: str, timeout: float = 5.0) -> list[dict[str, Any]]:
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.settimeout(timeout)
+    s = connect(path, timeout)
     try:
-        try:
-            s.connect(str(path))
-        except (FileNotFoundError, ConnectionRefusedError) as exc:
-            raise NoKeeper(str(exc)) from None
         s.sendall(hello(name) + encode(kind))
-        buf = b""
         out = []
-        while True:
-            chunk = s.recv(1 << 16)
-            if not chunk:
-                break
-            buf += chunk
-            *lines, buf = buf.split(b"\n")
-            for line in lines:
-                if line.strip():
-                    out.append(decode(line))
-            if out and out[-1]["t"] == "bye":
+        for msg in messages(s):
+            out.append(msg)
+            if msg["t"] == "bye":
                 break
         return out
     finally:
         s.close()
+
+
+def connect(path: Path, timeout: float | None = None) -> socket.socket:
+    """A blocking connection to a keeper's socket; NoKeeper when nothing listens there."""
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    s.settimeout(timeout)
+    try:
+        s.connect(str(path))
+    except (FileNotFoundError, ConnectionRefusedError) as exc:
+        s.close()
+        raise NoKeeper(str(exc)) from None
+    except BaseException:
+        s.close()
+        raise
+    return s
+
+
+def messages(s: socket.socket) -> Iterator[dict[str, Any]]:
+    """Every message from a blocking socket, until the other side hangs up."""
+    buf = b""
+    while True:
+        chunk = s.recv(1 << 16)
+        if not chunk:
+            return
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        for line in lines:
+            if line.strip():
+                yield decode(line)

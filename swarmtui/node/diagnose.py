@@ -98,13 +98,15 @@ _NAMES_KEPT = 1024
 # gensyn-genrl's `genrl.` loggers and paths, the rg-swarm.yaml config of v0.5.0-v0.6): it names
 # rgym, the era most v0.5+ output is from, until something names the era itself.
 ERA_TOKENS: tuple[tuple[bytes, str, bool], ...] = (
+    # genrl-swarm's first: its checkouts (v0.5.0-v0.5.1) still hold hivemind_exp/, so a mention of
+    # hivemind_exp does not outvote it (_era_evidence)
+    (b"genrl_swarm", "genrl-swarm", True),
+    (b"genrl-swarm", "genrl-swarm", True),
     (b"hivemind_exp", "hivemind", True),
     (b"Which swarm would you like to join", "hivemind", True),
     (b"How many parameters (in billions)", "hivemind", True),
     (b"connect to the Testnet? [Y/n]", "hivemind", True),
     (b"Post about rl-swarm on X/twitter", "hivemind", True),
-    (b"genrl_swarm", "genrl-swarm", True),
-    (b"genrl-swarm", "genrl-swarm", True),
     (b"rgym_exp", "rgym", True),
     (b"AI Prediction Market", "rgym", True),
     (b"Playing PRG game", "rgym", True),

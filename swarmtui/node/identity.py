@@ -364,7 +364,7 @@ def identity_report(layout: Layout, known_eoa: str | None = None,
         problems.append(Problem(
             "login-not-activated", "the newest API key is not activated yet",
             f"finish the login in the browser at http://localhost:{layout.login_port} "
-            "(over SSH: ssh -L 3000:localhost:3000 HOST)"))
+            f"(over SSH: ssh -L {layout.login_port}:localhost:{layout.login_port} HOST)"))
     if known_eoa and login.address and known_eoa.lower() != login.address.lower():
         problems.append(Problem(
             "eoa-mismatch",

@@ -492,6 +492,7 @@ class BarState:
     pct: int
     n: float
     total: float | None             # None when tqdm does not know it (`?`)
+    elapsed: float | None = None    # seconds since the bar began, when shown
 
     @property
     def done(self) -> bool:
@@ -501,7 +502,7 @@ class BarState:
 # tqdm's l_bar is `{desc}: {percentage:3.0f}%|`, then the bar, then `| {n_fmt}/{total_fmt} [...`;
 # n_fmt may carry a unit prefix (`1.2k`) when unit_scale is on.
 _BAR = re.compile(r"(?:([^|\n]{1,200}?): )? *(\d{1,3})%\|[^|\n]{0,1000}\| *(\d{1,15}(?:\.\d{1,6})?)([kMGTP]?)"
-                  r"/(?:(\d{1,15}(?:\.\d{1,6})?)([kMGTP]?)|\?)")
+                  r"/(?:(\d{1,15}(?:\.\d{1,6})?)([kMGTP]?)|\?)(?: \[([\d:]{1,12})<)?")
 _SCALE = {"": 1.0, "k": 1e3, "M": 1e6, "G": 1e9, "T": 1e12, "P": 1e15}
 
 
@@ -514,4 +515,24 @@ def progress_bar(text: str) -> BarState | None:
     if m is None:
         return None
     total = float(m.group(5)) * _SCALE[m.group(6)] if m.group(5) is not None else None
-    return BarState((m.group(1) or "").strip(), int(m.group(2)), float(m.group(3)) * _SCALE[m.group(4)], total)
+    elapsed = _clock_seconds(m.group(7)) if m.group(7) else None
+    return BarState((m.group(1) or "").strip(), int(m.group(2)), float(m.group(3)) * _SCALE[m.group(4)], total,
+                    elapsed)
+
+
+class BarMarks:
+    """Which lines of each source are redraws of a tqdm bar, for LogLine.bar: the bar's label
+    (None for any other line). tqdm.write() blanks the bar with a line of spaces before it
+    prints: that line belongs to the bar too (a view hides it)."""
+
+    def __init__(self) -> None:
+        self._label: dict[str, str] = {}       # source -> label of the last bar drawn there
+
+    def mark(self, source: str, text: str) -> str | None:
+        bar = progress_bar(text)
+        if bar is not None:
+            self._label[source] = bar.label
+            return bar.label
+        if text and not text.strip():
+            return self._label.get(source)
+        return None

@@ -39,6 +39,7 @@ from swarmtui.tui.panes.history import HistoryPane, record_time
 from swarmtui.tui.panes.identity import IdentityPane
 from swarmtui.tui.panes.log import LogPane
 from swarmtui.tui.panes.logview import LogView
+from swarmtui.tui.panes.needs_you import NeedsYouBox
 from swarmtui.tui.panes.processes import ProcessPane
 from swarmtui.tui.panes.progress import ProgressPane
 from swarmtui.tui.panes.status import StatusBar
@@ -159,6 +160,10 @@ class SwarmApp(App[int]):
         self._preflight_toast = ""
         self._signals_installed: list[int] = []
         self._last_peer: str | None = None
+        # Rounds the engine has counted, and the count when the current run started: what a
+        # restart could throw away. An attached panel may join mid-run: then it cannot tell.
+        self._rounds_total = 0
+        self._rounds_at_run_start: int | None = None if attached else 0
         self._login_notified = False
         # Set by run_panel (the real process, not tests sharing one interpreter): see on_mount.
         self.freeze_heap_after_start = False
@@ -185,6 +190,7 @@ class SwarmApp(App[int]):
         node_label = home_relative(getattr(layout, "root", None))
         era = getattr(layout, "era_label", "") or getattr(layout, "era", "")
         yield StatusBar(node_label, era, id="status")
+        yield NeedsYouBox(id="needs-you")
         with Container(id="panes"):
             yield ProgressPane(self.stall_limit_s, id="progress-pane", classes="pane")
             yield Static("", id="pane-tabs")
@@ -380,7 +386,7 @@ class SwarmApp(App[int]):
             ev.Exited: lambda e: None,
             ev.OrphanKilled: self._on_orphan,
             ev.StopStep: self._on_stop_step,
-            ev.ProgressUpdate: lambda e: self.query_one(ProgressPane).set_progress(e, self.clock()),
+            ev.ProgressUpdate: self._on_progress,
             ev.ProcessSnapshot: self._on_procs,
             ev.IdentityChanged: self._on_identity,
             ev.LoginRequired: self._on_login,
@@ -391,9 +397,22 @@ class SwarmApp(App[int]):
             ev.Notice: self._on_notice,
         }
 
+    def _on_progress(self, e: ev.ProgressUpdate) -> None:
+        self._rounds_total = e.rounds_completed
+        self.query_one(ProgressPane).set_progress(e, self.clock())
+
+    def rounds_this_run(self) -> int | None:
+        """Rounds finished since the current run started (the engine counts over its whole life),
+        or None where this panel did not see the run start (attached mid-run)."""
+        if self._rounds_at_run_start is None:
+            return None
+        return max(0, self._rounds_total - self._rounds_at_run_start)
+
     def _on_state(self, e: ev.StateChanged) -> None:
         previous = self.state
         self.state = e.state
+        if e.state == ev.STARTING and previous != ev.STARTING:
+            self._rounds_at_run_start = self._rounds_total      # a new run: none of its rounds yet
         self.status.set_state(e, self.clock())
         identity = self.query_one(IdentityPane)
         if e.state != ev.LOGIN_REQUIRED and identity.login_url:
@@ -401,10 +420,49 @@ class SwarmApp(App[int]):
             self._login_notified = False
             self._dismiss_toasts(LOGIN_TOAST_TITLE)   # "Login required" under RUNNING confused
         if e.state == ev.NEEDS_USER and previous != ev.NEEDS_USER and not self._said_already(e.detail):
-            self.notify(f"Needs you: {e.detail or e.reason}", title="swarmtui", severity="error", timeout=20)
+            # Short: the needs-you box holds the whole text for as long as it applies, and a long
+            # toast stacked over it at 80 columns and hid its end.
+            self.notify(f"Needs you ({e.reason or e.state}): the box at the top says why and what to do",
+                        title="swarmtui", severity="error", timeout=8)
         if e.state == ev.STOPPED and self._quitting:
             self.exit(0)
+        self._show_needs_you()
         self.refresh_bindings()
+
+    def _show_needs_you(self) -> None:
+        """The needs-you box follows the state: up (with the keys that act now) while the node
+        waits for a person, down as soon as it does not."""
+        box = self.query_one(NeedsYouBox)
+        if self.state != ev.NEEDS_USER:
+            if box.shown:
+                box.hide()
+                self.query_one("#panes").set_class(False, "-needs-you")
+                self.status.detail_below = False
+                self.status.tick(self.clock())
+            return
+        status = self.status
+        box.show_needs(status.reason, status.detail, self._needs_you_keys())
+        self.query_one("#panes").set_class(True, "-needs-you")
+        status.detail_below = True
+        status.tick(self.clock())
+
+    def _needs_you_keys(self) -> tuple[tuple[str, str], ...]:
+        """What acts on the wait, by the key the operator has for it (their keymap applied)."""
+        if self.pending_prompt is not None:
+            return ((self.key_for("answer"), "answer the node's question"),)
+        if self._node_running():
+            return ((self.key_for("stop-start"), "stop the node"), (self.key_for("restart"), "restart it"))
+        return ((self.key_for("stop-start"), "try again now"),)
+
+    def key_for(self, binding_id: str) -> str:
+        """The first key bound to `binding_id` as the footer shows it, keymap applied. From the
+        class bindings and the config, not the screen's active ones: those drop a key while a
+        text box that types it has focus."""
+        default = next(b for b in self.BINDINGS if isinstance(b, Binding) and b.id == binding_id)
+        key = (self.keymap_config.get(binding_id) or default.key).split(",")[0].strip()
+        if key == default.key:
+            return self.get_key_display(default)
+        return self.get_key_display(Binding(key, default.action))
 
     def _on_prompt(self, e: ev.PromptSeen) -> None:
         if e.answered:
@@ -413,6 +471,7 @@ class SwarmApp(App[int]):
         self.status.prompt_pending = True
         self.status.tick(self.clock())
         self.notify(f"The node asks: {short(e.text, 80)}", severity="warning", timeout=10)
+        self._show_needs_you()
         self.refresh_bindings()
         if not isinstance(self.screen, ModalScreen):
             self.action_answer_prompt()
@@ -433,7 +492,10 @@ class SwarmApp(App[int]):
                     timeout=6)
 
     def _on_procs(self, e: ev.ProcessSnapshot) -> None:
-        self._procs_alive = any(p.ours for p in e.procs)
+        alive = any(p.ours for p in e.procs)
+        if alive != self._procs_alive:
+            self._procs_alive = alive
+            self._show_needs_you()          # whether `s` stops the node or tries again
         self.query_one(ProcessPane).set_procs(e.procs)
 
     def _on_stop_step(self, e: ev.StopStep) -> None:
@@ -486,6 +548,8 @@ class SwarmApp(App[int]):
         day = _dt.timedelta(hours=24)
         count = 0
         for record in self.query_one(HistoryPane).records:
+            if record.get("action", "restart") != "restart":
+                continue            # a stop you asked for or a clean-up is not a restart
             t = record_time(record)
             if t is None or now - t <= day:
                 count += 1
@@ -511,6 +575,7 @@ class SwarmApp(App[int]):
             self.status.prompt_pending = False
             if isinstance(self.screen, PromptScreen):
                 self.screen.dismiss(None)
+            self._show_needs_you()
             self.refresh_bindings()
         backups = (" Backup: " + ", ".join(e.backups)) if e.backups else ""
         self.notify(f"{e.action}: {e.detail or ('done' if e.ok else 'failed')}.{backups}",
@@ -615,6 +680,23 @@ class SwarmApp(App[int]):
         return self.state in WAITING_STATES and self._procs_alive
 
     def action_restart(self) -> None:
+        if not self._node_running() or self.engine is None:
+            # Nothing runs, so nothing is lost: r starts the node now, asking nothing (and before
+            # the engine exists, send() says it is still starting).
+            self._send_restart()
+            return
+        text = wording.restart(self.layout, self.keep_login, self.status.uptime(self.clock()),
+                               self.rounds_this_run(), self.stop_timeout_s)
+        # The safe choice first: it has the focus, so Enter cancels.
+        choices = (Choice("no", "Cancel", "n"), Choice("yes", "Restart now", "y", "error"))
+
+        def done(answer: str | None) -> None:
+            if answer == "yes":
+                self._send_restart()
+
+        self.push_screen(ConfirmScreen(text, choices), done)
+
+    def _send_restart(self) -> None:
         self.send(ev.RestartNode(reason="manual"))
         self.notify("Restart requested (reason: manual)", timeout=4)
 
@@ -694,7 +776,7 @@ class SwarmApp(App[int]):
         """(key as currently mapped, what it does) for every panel binding, keymap applied."""
         rows = []
         described = {
-            "restart": "restart the node now (recorded as 'manual')",
+            "restart": "restart the node (asks, and says whether a reward submission is pending)",
             "stop-start": "stop the node (asks) / start it",
             "logout": "log out: back up and remove the login files (asks)",
             "reset-identity": "reset identity: move swarm.pem to a backup (asks)",
@@ -754,6 +836,7 @@ class SwarmApp(App[int]):
             self.status.prompt_pending = False
             self.status.tick(self.clock())
             self.send(ev.AnswerPrompt(text=answer, secret=prompt.secret))
+            self._show_needs_you()
             self.refresh_bindings()
 
         self.push_screen(PromptScreen(prompt.text, prompt.secret), done)

@@ -139,6 +139,24 @@ def busy_events() -> list[ev.Event]:
     return events
 
 
+# What the supervisor says when the identity is taken and no leftover of ours held it: the
+# longest needs-you text the engine writes (detail; hint), cut by the status line at any width.
+IDENTITY_TAKEN_DETAIL = (
+    "no leftover process of ours held this identity, so another node (another machine, or a copy of "
+    "this swarm.pem) is online with it: restarting cannot help; another node is online with this "
+    "swarm.pem: usually our own orphaned p2pd (swarmtui kills it); otherwise stop the other machine's "
+    "node. Never delete the pem (hivemind PR #511)")
+
+
+def needs_you_events() -> list[ev.Event]:
+    """The busy node's run ended on a taken identity: nothing of ours runs, the node waits."""
+    events = [e for e in busy_events() if not isinstance(e, (ev.StateChanged, ev.ProcessSnapshot))]
+    events += [ev.ProcessSnapshot(procs=[p for p in processes() if not p.ours]),
+               ev.StateChanged(state=ev.NEEDS_USER, reason="identity-taken", detail=IDENTITY_TAKEN_DETAIL,
+                               uptime_s=41.0)]
+    return events
+
+
 @dataclass
 class StillEngine:
     """Replays `events` on start and records what it is sent. Stays in whatever state the events
@@ -170,14 +188,14 @@ class StillEngine:
         self.killed += 1
 
 
-def still_app(**kw: Any):
-    """The panel over the still picture, with every moving part frozen."""
+def still_app(events: Callable[[], list[ev.Event]] = busy_events, **kw: Any):
+    """The panel over the still picture (`events`), with every moving part frozen."""
     from swarmtui.tui.app import SwarmApp
 
     options: dict[str, Any] = dict(host=HOST, user=USER, clock=frozen_clock, wall_clock=frozen_wall_clock,
                                    stall_limit_s=1800.0, catch_signals=False)
     options.update(kw)
-    return SwarmApp(lambda emit: StillEngine(emit), **options)
+    return SwarmApp(lambda emit: StillEngine(emit, events=events()), **options)
 
 
 async def settle(pilot, timeout: float = 10.0) -> None:

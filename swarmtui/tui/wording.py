@@ -84,6 +84,32 @@ def stop(layout: Any, keep_login: bool, stop_timeout_s: float | None = None) -> 
     )
 
 
+def restart(layout: Any, keep_login: bool, uptime_s: float | None, rounds_this_run: int | None,
+            stop_timeout_s: float | None = None) -> Confirmation:
+    """A restart ends the run, and rl-swarm loses the rewards it batched since its last submission
+    (once per 3 h of a run's life): say whether that is the case before doing it."""
+    from swarmtui.engine.history import SUBMIT_PERIOD_S, reward_loss_possible
+
+    loss, why = reward_loss_possible(uptime_s, rounds_this_run)
+    period = f"{SUBMIT_PERIOD_S / 3600:g} h"
+    if loss:
+        rewards = (f"A submission is pending: {why}. rl-swarm submits batched rewards once per {period} of a "
+                   "run's life; a restart throws that batch away.")
+    elif loss is False:
+        rewards = f"No submission is pending: {why}."
+    else:
+        rewards = (f"Whether a submission is pending cannot be told ({why}): a restart can throw away up to "
+                   f"{period} of batched rewards.")
+    return Confirmation(
+        "Restart the node now?",
+        (
+            rewards,
+            *stop(layout, keep_login, stop_timeout_s).lines[:2],
+            "Then the node starts again at once; the history records the restart as 'manual'.",
+        ),
+    )
+
+
 def quit_running(layout: Any, keep_login: bool, can_leave_running: bool) -> Confirmation:
     if can_leave_running:
         first = ("The node runs under its keeper, not in this panel: detach and it keeps running "

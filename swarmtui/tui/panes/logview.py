@@ -38,7 +38,7 @@ import bisect
 import math
 import re
 from collections import OrderedDict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from rich.cells import cell_len
@@ -102,7 +102,7 @@ class Entry:
     line: int
     full: str = ""                  # the line as the node wrote it (text is its shortened form)
     bar: str | None = None          # a tqdm bar's label when this line is one (redrawn in place)
-    next_src: "Entry | None" = None  # the next line shown from the same source
+    next_src: "Entry | None" = field(default=None, repr=False, compare=False)   # the next shown line of its source
 
     @property
     def plain(self) -> str:
@@ -195,7 +195,8 @@ class LogView(ScrollView, can_focus=True):
         self._recent: OrderedDict[str, Entry] = OrderedDict()   # fold key -> its shown entry, newest last
         self._last_of: dict[str, Entry] = {}        # source -> its newest shown line
         self._follow: dict[str, Entry] = {}         # source -> the shown line its last folded copy matched
-        self._bar_at: dict[str, tuple[Entry, BarState | None]] = {}     # source -> its bar being redrawn
+        # (source, bar label) -> the line of that bar being redrawn, and its last state
+        self._bar_at: dict[tuple[str, str], tuple[Entry, BarState | None]] = {}
         self._styles: dict[str, Style] | None = None
         # Small on purpose: a screenful or two is all that is ever re-used, and every cached Strip
         # is a dozen objects the garbage collector walks (its pauses delay key presses).
@@ -226,6 +227,7 @@ class LogView(ScrollView, can_focus=True):
         tags = self._tags
         recent = self._recent
         received = 0
+        redraws = self.redraws
         for ln in lines:
             received += 1
             text = screen_safe(ln.text)
@@ -250,7 +252,7 @@ class LogView(ScrollView, can_focus=True):
                 before.next_src = e
             self._last_of[ln.source] = e
             if ln.bar is not None:
-                self._bar_at[ln.source] = (e, progress_bar(full))
+                self._bar_at[(ln.source, ln.bar)] = (e, progress_bar(full))
             elif len(full) >= FOLD_MIN_CHARS:
                 key = fold_key(full)
                 recent[key] = e
@@ -261,8 +263,10 @@ class LogView(ScrollView, can_focus=True):
                 width = cells
         self.total_received += received
         if not new:
+            if self.redraws != redraws:     # a bar redrawn wider than any line: the view grows
+                self._set_virtual_size(Size(self._width, len(self.view)))
             return 0
-        self._width = min(width, MAX_VIEW_WIDTH)
+        self._width = min(max(width, self._width), MAX_VIEW_WIDTH)      # _redraw may have widened it
         entries.extend(new)
         shown = new
         if self._filtered is not None:
@@ -320,18 +324,21 @@ class LogView(ScrollView, can_focus=True):
 
     def _redraw(self, ln: LogLine, text: str, entries: list[Entry], new: list[Entry]) -> bool:
         """A tqdm redraw: True when it took the place of the bar's earlier redraw (or was the
-        blank line tqdm.write clears the bar with), False when it starts a line of its own (a new
-        bar, a bar that went back to 0, or the last one finished or scrolled out)."""
+        blank line tqdm.write clears the bar with), False when it starts a line of its own: a
+        new bar (another label or total, a count or a clock that went back: the next stage's
+        bar starts at 0/20), or the last one scrolled out. A finished bar is redrawn too (after
+        the last tqdm.write of a stage): that is still the same bar."""
         if not text.strip():
             self.redraws += 1
             return True
-        at = self._bar_at.get(ln.source)
+        at = self._bar_at.get((ln.source, ln.bar))
         state = progress_bar(text)
         if at is None or state is None:
             return False
         e, prev = at
         live = (new and e.seq >= new[0].seq) or (entries and e.seq >= entries[0].seq)
-        if not live or e.bar != ln.bar or prev is None or prev.done or state.n < prev.n or state.total != prev.total:
+        if not live or e.bar != ln.bar or prev is None or state.n < prev.n or state.total != prev.total or (
+                state.elapsed is not None and prev.elapsed is not None and state.elapsed < prev.elapsed):
             return False
         e.text = text
         e.full = ""
@@ -341,7 +348,7 @@ class LogView(ScrollView, can_focus=True):
             e.detection = ln.detection
         e.cells = TAG_WIDTH + 1 + (len(text) if text.isascii() else cell_len(text))
         self._width = min(max(self._width, e.cells), MAX_VIEW_WIDTH)
-        self._bar_at[ln.source] = (e, state)
+        self._bar_at[(ln.source, ln.bar)] = (e, state)
         self.redraws += 1
         self._forget_strips()
         self.refresh()

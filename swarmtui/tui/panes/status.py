@@ -33,6 +33,9 @@ class StatusBar(Static):
         self.restarts_24h = 0
         self.banner = ""
         self.prompt_pending = False
+        # The app's needs-you box shows the whole detail: this line then only points at it,
+        # rather than repeating it cut short.
+        self.detail_below = False
         self._uptime_base: float | None = None
         self._uptime_at = 0.0
         self._backoff_base: float | None = None
@@ -52,7 +55,8 @@ class StatusBar(Static):
         else:
             self._uptime_base = None if event.uptime_s is None else event.uptime_s
             self._uptime_at = now
-        if event.state == ev.BACKOFF and event.next_restart_in is not None:
+        # needs-user with a countdown: swarmtui gave up, and tries again then (give_up_retry).
+        if event.state in (ev.BACKOFF, ev.NEEDS_USER) and event.next_restart_in is not None:
             self._backoff_base, self._backoff_at = event.next_restart_in, now
         else:
             self._backoff_base = None
@@ -90,7 +94,8 @@ class StatusBar(Static):
         parts += [("restarts 24h ", "dim"), (str(self.restarts_24h), "bold"), "  "]
         wait = self.restart_in(now)
         if wait is not None:
-            parts += [("next restart in ", "dim"), (duration(wait), "bold $warning"), "  "]
+            label = "trying again in " if self.state == ev.NEEDS_USER else "next restart in "
+            parts += [(label, "dim"), (duration(wait), "bold $warning"), "  "]
         # Cleaned here, where they are drawn: a state's detail quotes node output, and the label
         # is a directory name. A printable string costs one C-level check per tick.
         parts += [(sanitize(self.node_label), "bold"), ("  ", ""), (sanitize(self.era_label), "dim")]
@@ -98,9 +103,12 @@ class StatusBar(Static):
         if self.banner:
             line2 = Content.assemble((" ! ", "bold $background on $warning"), " ", (sanitize(self.banner), "$text-warning"))
         else:
-            why = sanitize(" · ".join(x for x in (self.reason, self.detail) if x))
+            detail = "" if self.detail_below else self.detail
+            why = sanitize(" · ".join(x for x in (self.reason, detail) if x))
             hint = ""
-            if self.prompt_pending:
+            if self.detail_below:
+                hint = "why and what to do: below"
+            elif self.prompt_pending:
                 hint = "the node asks a question: press a to answer"
             elif self.state == ev.LOGIN_REQUIRED:
                 hint = "log in: see the identity pane"
