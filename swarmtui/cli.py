@@ -157,15 +157,36 @@ def _dispatch(module: str, args: argparse.Namespace) -> int:
     return int(run(args) or 0)
 
 
+def _leading_config(argv: list[str]) -> tuple[list[str], str | None]:
+    """Take a `--config FILE` (or `--config=FILE`) given before everything else off the front, so
+    the word after it can be a command. Anything else is left for the parsers to judge."""
+    if argv and argv[0].startswith("--config="):
+        return argv[1:], argv[0].split("=", 1)[1]
+    if len(argv) >= 2 and argv[0] == "--config":
+        return argv[2:], argv[1]
+    return argv, None
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     top, subs = build_parsers()
     try:
+        argv, config = _leading_config(argv)
         if argv and argv[0] in subs:
             name = argv[0]
-            args = subs[name].parse_args(argv[1:])
+            rest = argv[1:]
+            if config is not None:
+                # `swarmtui --config X demo`: the top-level option belongs to the command after
+                # it (one given after the command wins); one that takes no config says so.
+                if "--config" not in subs[name].format_usage():
+                    subs[name].error("--config is not an option of this command")
+                if not any(a == "--config" or a.startswith("--config=") for a in rest):
+                    rest = ["--config", config, *rest]
+            args = subs[name].parse_args(rest)
             args.command = name
             return _dispatch(COMMANDS[name][0], args)
+        if config is not None:
+            argv = ["--config", config, *argv]
         args = top.parse_args(argv)
         target = args.node_dir
         if target != "." and not os.path.exists(target) and os.sep not in target and not target.startswith("."):

@@ -3,6 +3,7 @@ and can hold each request (a hanging service) until it is closed."""
 
 from __future__ import annotations
 
+import asyncio
 import http.server
 import json
 import socket
@@ -11,7 +12,7 @@ import time
 
 
 class Receiver:
-    def __init__(self, hang: float = 0.0):
+    def __init__(self, hang: float = 0.0, port: int = 0):
         self.raw: list[bytes] = []
         self.paths: list[str] = []
         self.arrived = 0                    # requests that reached the handler (held ones too)
@@ -39,7 +40,7 @@ class Receiver:
             def log_message(self, format, *args):  # noqa: A002 - quiet
                 pass
 
-        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", port), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_address[1]
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -52,12 +53,14 @@ class Receiver:
         with self._lock:
             return [json.loads(b) for b in self.raw]
 
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[dict]:
+    async def wait_for(self, count: int, timeout: float = 15.0) -> list[dict]:
+        """Until `count` messages arrived; the event loop runs meanwhile (the keeper's alert
+        timer lives on it)."""
         end = time.monotonic() + timeout
         while time.monotonic() < end:
             if len(self.raw) >= count:
                 return self.bodies()
-            time.sleep(0.02)
+            await asyncio.sleep(0.02)
         raise AssertionError(f"the receiver got {len(self.raw)} of {count} message(s): {self.bodies()}")
 
     def close(self) -> None:

@@ -92,7 +92,7 @@ async def test_a_crash_loop_that_ends_in_needs_user_sends_exactly_one_alert_with
         await h.sup.start()
         st = await h.wait_state(ev.NEEDS_USER, timeout=90)
         assert st.reason == "oom-killed" and st.next_restart_in == 1800.0     # give_up_retry's default
-        (body,) = receiver.wait_for(1)
+        (body,) = await receiver.wait_for(1)
         await asyncio.sleep(1.0)                    # and nothing after it
         assert len(receiver.raw) == 1
         node = f"node0 ({animal_of(h)})"
@@ -132,7 +132,7 @@ async def test_five_restarts_within_a_minute_send_one_gathered_alert(harness, re
         await settle(0.3)
         assert receiver.raw == []
         clock.advance(25)                       # the window of min_interval is over
-        (body,) = receiver.wait_for(1)
+        (body,) = await receiver.wait_for(1)
         await asyncio.sleep(0.5)
         assert len(receiver.raw) == 1
         assert body["title"].startswith(f"swarmtui: node0 ({animal_of(h)}) 5 restarts in 1m")
@@ -170,7 +170,8 @@ async def test_a_receiver_that_hangs_60s_does_not_delay_the_next_restart(harness
         assert hanging.arrived >= 1, "the alert never reached the hanging service"
         assert hanging.raw == [], "the service answered: it was not hanging"
         assert took < 10.0, f"the restart waited for the alert service ({took:.1f} s)"
-        await h.wait_state(ev.RUNNING, timeout=30)
+        await h.wait_for(lambda e: isinstance(e, ev.StateChanged) and e.state == ev.RUNNING, timeout=30,
+                         since=h.events.index(second), what="run 2 running")
     finally:
         hanging.close()
         await exports.close(0.5)
@@ -209,6 +210,7 @@ async def test_no_alert_body_carries_a_planted_secret(harness, receiver):
                                     backoff_max=0.3, startup_failures=3, budget=10))
     h.config.answers["hf_token"] = planted["hf"]
     exports = await wire(h)
+    exports.policy.login_alert_after = 0.0      # the login alert below goes out at once
     try:
         await h.sup.start()
         await h.wait_state(ev.NEEDS_USER, timeout=90)
@@ -223,12 +225,14 @@ async def test_no_alert_body_carries_a_planted_secret(harness, receiver):
         h.sup.emit(ev.LoginRequired(url="http://localhost:3000", ssh_hint=f"ssh -L 3000:localhost:3000 {leak}",
                                     waiting_for=leak))
         h.sup.emit(ev.HistoryAppended(record={"reason": "keeper-lost", "text": leak, "hint": leak}))
-        receiver.wait_for(2 + 1 + 4)            # 2 restarts, the give-up, and the four above
+        await receiver.wait_for(2 + 1 + 4)            # 2 restarts, the give-up, and the four above
         await asyncio.sleep(0.5)
         raw = b"\n".join(receiver.raw).decode()
         assert len(receiver.raw) == 7 and "[hidden]" in raw
         for name, value in planted.items():
             assert value not in raw and value.lower() not in raw.lower(), f"{name} was sent"
+        for name in ("eoa", "account"):
+            assert planted[name][2:].lower() not in raw.lower(), f"{name} was sent without its 0x"
         assert b64 not in raw and b64[:40] not in raw and url_token not in raw
         # the planted login was the one the node ran with: the secrets were there to leak
         kept = paths.node_state_dir(h.root) / "login" / "userData.json"
@@ -255,21 +259,24 @@ async def test_a_crash_loop_gives_up_tries_again_after_give_up_retry_and_recover
             clock.advance(10)
         gave_up = await h.wait_state(ev.NEEDS_USER, timeout=30)
         assert gave_up.next_restart_in == 120.0 and "swarmtui tries again in 2m" in gave_up.detail
-        (first,) = receiver.wait_for(1)
+        (first,) = await receiver.wait_for(1)
         assert "keeps failing (oom-killed)" in first["title"] and "tries again in 2m" in first["message"]
         clock.advance(119)
         await settle(0.3)
         assert h.sup.state == ev.NEEDS_USER, "tried again before give_up_retry"
+        since = len(h.events)
         clock.advance(1)
         await h.wait_for(lambda e: isinstance(e, ev.StateChanged) and e.state == ev.STARTING
-                         and e.detail.startswith("run 4:"), timeout=30, what="the retry's run")
-        assert any(isinstance(e, ev.Notice) and "trying again after giving up" in e.text for e in h.events)
-        await h.wait_state(ev.RUNNING, timeout=30)
-        await h.wait_for(lambda e: isinstance(e, ev.ProgressUpdate) and e.rounds_completed >= 1, timeout=30,
-                         what="a round of the healthy run")
+                         and e.detail.startswith("run 4:"), timeout=30, what="the retry's run", since=since)
+        assert any(isinstance(e, ev.Notice) and "trying again after giving up" in e.text for e in h.events[since:])
+        await h.wait_for(lambda e: isinstance(e, ev.StateChanged) and e.state == ev.RUNNING, timeout=30,
+                         what="the retry running", since=since)
+        rounds = h.sup.progress.rounds_completed
+        await h.wait_for(lambda e: isinstance(e, ev.ProgressUpdate) and e.rounds_completed > rounds, timeout=30,
+                         what="a round of the healthy run", since=since)
         assert len(receiver.raw) == 1
         clock.advance(600)                      # stable_after of healthy running
-        bodies = receiver.wait_for(2)
+        bodies = await receiver.wait_for(2)
         assert bodies[1]["title"].startswith(f"swarmtui: node0 ({animal_of(h)}) healthy again")
         assert "running for 10m without a problem" in bodies[1]["message"]
         await asyncio.sleep(0.5)

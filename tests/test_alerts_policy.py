@@ -109,8 +109,8 @@ def test_recovered_follows_only_a_node_that_alerted_and_only_after_stable_after(
     assert quiet.tick() == [] and quiet.due() is None
 
     p = policy(clock, stable_after=600)
-    p.observe(ev.LoginRequired(url="http://localhost:3000", ssh_hint="ssh -L 3000:localhost:3000 op@203.0.113.7",
-                               waiting_for="userData.json"))
+    assert len(p.observe(ev.Detected(id="silence", cls="hang", action="restart", source="engine", line=0,
+                                     text="no output at all for 20m"))) == 1
     p.observe(ev.StateChanged(state=ev.RUNNING))
     clock.advance(300)
     p.observe(ev.StateChanged(state=ev.BACKOFF, next_restart_in=10))   # not healthy: the clock starts over
@@ -127,14 +127,25 @@ def test_recovered_follows_only_a_node_that_alerted_and_only_after_stable_after(
 def test_login_identity_stall_and_lost_keeper_alerts():
     clock = FakeClock()
     p = policy(clock, min_interval=0)
-    (login,) = p.observe(ev.LoginRequired(url="http://localhost:3001", waiting_for="key activation",
-                                          ssh_hint="ssh -L 3001:localhost:3001 -p 2222 op@203.0.113.7"))
+    p.observe(ev.StateChanged(state=ev.LOGIN_REQUIRED))
+    assert p.observe(ev.LoginRequired(url="http://localhost:3001", waiting_for="key activation",
+                                      ssh_hint="ssh -L 3001:localhost:3001 -p 2222 op@203.0.113.7")) == []
+    clock.advance(59)
+    assert p.tick() == []                       # a login done within a minute is nobody's news
+    clock.advance(1)
+    (login,) = p.tick()
+    assert "has waited 1m for key activation" in login.body
     assert "http://localhost:3001" in login.body and "ssh -L 3001:localhost:3001 -p 2222 op@203.0.113.7" in login.body
     (ident,) = p.observe(ev.IdentityChanged(report={"pem_state": "ok", "peer_id": "QmPeerTwo",
                                                     "animal_name": "swift green owl"}))
     assert ident.kind == "identity-changed" and "QmPeerTwo" in ident.body and "QmPeerOne" in ident.body
     (gone,) = p.observe(ev.IdentityChanged(report={"pem_state": "missing"}))
-    assert "NEW identity" in gone.body
+    assert "NEW identity" in gone.body and "QmPeerTwo" in gone.body
+    assert p.observe(ev.IdentityChanged(report={"pem_state": "missing", "login": {}})) == []   # said once
+    assert p.observe(ev.IdentityChanged(report={"pem_state": "ok", "peer_id": "QmPeerTwo"})) == []  # put back
+    p.observe(ev.IdentityChanged(report={"pem_state": "missing"}))
+    (made,) = p.observe(ev.IdentityChanged(report={"pem_state": "ok", "peer_id": "QmPeerNew"}))
+    assert "QmPeerNew" in made.body and "has a new identity" in made.title
     (stall,) = p.observe(ev.Detected(id="stalled", cls="hang", action="restart", source="engine", line=0,
                                      text="no round progress for 30m", hint="look at the swarm's status"))
     assert "no round progress for 30m" in stall.body and "restarting the node now" in stall.body
@@ -204,3 +215,25 @@ def test_catalogue_hints_name_the_real_port_and_the_working_tunnel():
     out = localize_hint(hint, 3005, "ssh -L 3005:localhost:3005 op@203.0.113.7")
     assert out == "log in at http://localhost:3005; on a server first run `ssh -L 3005:localhost:3005 op@203.0.113.7`"
     assert "3000" not in localize_hint("the login server's port (3000)", 3005, "x")
+
+
+def test_a_login_finished_within_a_minute_sends_nothing():
+    clock = FakeClock()
+    p = policy(clock, min_interval=0)
+    p.observe(ev.StateChanged(state=ev.LOGIN_REQUIRED))
+    p.observe(ev.LoginRequired(url="http://localhost:3000", ssh_hint="ssh", waiting_for="userData.json"))
+    clock.advance(30)
+    p.observe(ev.StateChanged(state=ev.STARTING, reason="logged-in"))
+    clock.advance(3600)
+    assert p.tick() == [] and p.due() is None
+
+
+def test_login_file_values_are_secrets_but_their_field_names_are_words(tmp_path):
+    from swarmtui.engine.redact import login_file_secrets
+
+    data = tmp_path / "userData.json"
+    data.write_text('{"org-PLANTED-9": {"userId": "user-PLANTED-9", "orgId": "org-PLANTED-9", '
+                    '"address": "0x' + "c" * 40 + '", "email": "p@example.org"}}')
+    r = Redactor(login_file_secrets([data]))
+    out = r("the EOA address and email of org org-PLANTED-9, user user-PLANTED-9")
+    assert out == f"the EOA address and email of org {MASK}, user {MASK}"

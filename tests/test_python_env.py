@@ -121,3 +121,35 @@ async def test_preflight_problem_for_a_missing_configured_venv_and_warnings(tmp_
     await check_python(lay, pyenv, str(other / "bin"), res)
     assert res.notices and str(other / "bin" / "python") in res.notices[0]
     assert len(res.warnings) == 1 and 'set [launch] venv = ".venv"' in res.warnings[0]
+
+
+async def test_an_interpreter_binary_is_asked_its_version_once_until_it_changes(tmp_path):
+    # The pre-flight runs before every (re)start; starting an interpreter is a good part of the
+    # time a restart takes. A copy of this interpreter is asked once; then its bytes are broken
+    # (same inode and mtime): the answer still comes, from memory. A new mtime asks again.
+    import shutil
+
+    python = tmp_path / "python3"
+    shutil.copy2(os.path.realpath(sys.executable), python)
+    version = "%d.%d.%d" % sys.version_info[:3]
+    assert await python_version(python) == version
+    st = python.stat()
+    with open(python, "r+b") as f:
+        f.seek(4)
+        f.write(b"\0" * 64)
+    os.utime(python, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert await python_version(python) == version
+    os.utime(python, ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert await python_version(python) is None
+
+
+async def test_a_script_on_path_is_asked_every_time(tmp_path):
+    # A pyenv shim is a script: which python it runs can change between two starts.
+    shim = tmp_path / "python"
+    shim.write_text("#!/bin/sh\necho 3.10.1\n")
+    shim.chmod(0o755)
+    assert await python_version(shim) == "3.10.1"
+    st = shim.stat()
+    shim.write_text("#!/bin/sh\necho 3.12.0\n")
+    os.utime(shim, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert await python_version(shim) == "3.12.0"

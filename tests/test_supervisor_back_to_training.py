@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import re
-import socket
 import subprocess
 import sys
 import time
@@ -152,8 +151,10 @@ async def test_exit_grace_lets_a_trap_finish_even_with_the_trainer_gone(harness)
     steps = [s.step for s in h.of(ev.StopStep)]
     grace = next(s for s in h.of(ev.StopStep) if s.step == "exit-grace")
     assert grace.detail.startswith("the script exited by itself in ") and grace.remaining == 0
-    assert "sigint" not in steps
+    # Our signals, if any, only reach what the trap's own `kill` is still taking down: the script
+    # itself was gone first.
     assert _index(h, lambda e: isinstance(e, ev.Exited)) < _index(h, lambda e: e is grace)
+    assert steps.index("exit-grace") < (steps.index("sigint") if "sigint" in steps else len(steps))
     assert ">> cleanup done" in h.text()
 
 
@@ -189,6 +190,6 @@ async def test_exit_grace_never_ends_early_while_the_script_runs_its_trap(harnes
     assert h.sup._run.trainer_seen, "the stand-in trainer was never seen: the test proves nothing"
     grace = next(s for s in h.of(ev.StopStep) if s.step == "exit-grace")
     assert grace.detail.startswith("the script exited by itself in "), grace.detail
-    assert "sigint" not in [s.step for s in h.of(ev.StopStep)]
+    assert _index(h, lambda e: isinstance(e, ev.Exited)) < _index(h, lambda e: e is grace)
     assert ">> cleanup done" in h.text()
     assert list((h.root / "modal-login/temp-data").glob("*.json")) == []

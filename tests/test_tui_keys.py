@@ -393,7 +393,7 @@ async def test_help_lists_keys_as_remapped_by_the_config():
         await pilot.press("question_mark")
         await settle(pilot)
         keys = dict((what, key) for key, what in app.screen.keys)
-        assert keys["restart the node (asks, and says whether a reward submission is pending)"] == "x"
+        assert keys["restart the node (asks; says if a reward submission is pending)"] == "x"
         assert "l" in keys["log out: back up and remove the login files (asks)"]
 
 
@@ -575,3 +575,25 @@ async def test_a_question_answered_in_another_panel_closes_here():
         await settle(pilot, 0.1)
         assert not isinstance(app.screen, PromptScreen) and app.pending_prompt is None
     assert engine.commands == []                   # nothing typed here
+
+
+async def test_f1_opens_the_help_and_the_help_names_both_keys():
+    app, engine = make_app(RUNNING)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("f1")
+        await settle(pilot)
+        assert isinstance(app.screen, HelpScreen)
+        keys = dict((what, key) for key, what in app.screen.keys)
+        assert keys["this help"] == "?, f1"
+
+
+async def test_ctrl_c_says_in_plain_words_which_key_quits():
+    app, engine = make_app(RUNNING, keymap={"quit": "x"})
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+c")
+        await settle(pilot)
+        said = [m for _, m in app.toasts if "ctrl+c" in m]
+        assert said == ["ctrl+c does not quit swarmtui: press x to quit (asks)"], app.toasts
+        assert engine.closed == [] and not isinstance(app.screen, ConfirmScreen)

@@ -253,9 +253,10 @@ async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
         pane.add_lines([LogLine("pty", 1, hello, level="INFO"), LogLine("pty", 2, bar), LogLine("pty", 3, bar)])
         pane.add_lines([LogLine(launcher, 1, hello, level="INFO"), LogLine(launcher, 2, debug, level="DEBUG")])
         await pilot.pause()
-        assert [(e.source, e.full or e.text) for e in view.entries] == [
-            ("pty", hello), ("pty", bar), ("pty", bar), (launcher, debug)]   # repeats in one source stay
-        assert view.folded == 1 and view.total_received == 5
+        # a repeat in one source is not a copy: it is counted on its line (×2), not folded
+        assert [(e.source, e.full or e.text, e.repeats) for e in view.entries] == [
+            ("pty", hello, 0), ("pty", bar, 1), (launcher, debug, 0)]
+        assert view.folded == 1 and view.repeats == 1 and view.total_received == 5
         assert screen_text(app).count("sly pensive lynx") == 1
         # a copy that carries a detection is folded too, and the shown line takes its mark
         crash = "[2025-11-26 14:21:00,000][genrl][ERROR] - Exception occurred during game run."
@@ -419,3 +420,92 @@ def test_log_lines_from_an_older_engine_and_a_newer_one_both_load():
     new = dict(old, lines=[dict(old["lines"][0], bar="Map", colour="red")])
     assert ev.Event.from_dict(new).lines[0].bar == "Map"
     assert ev.Event.from_dict(json.loads(ev.LinesOut(lines=[LogLine("pty", 1, "y", bar="")]).to_json())).lines[0].bar == ""
+
+
+def hydra_warning(i: int) -> LogLine:
+    # the same warning each time, with its own time stamp (the header is shortened on screen)
+    return LogLine(source="logs/swarm_launcher.log", line=i, level="WARNING",
+                   text=f"[2025-11-26 14:{i // 60 % 60:02d}:{i % 60:02d},000][genrl][WARNING] - Failed to submit to chain")
+
+
+async def test_a_flood_of_one_repeated_line_is_one_line_with_its_count():
+    app = LogApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        pane.add_lines(lines(0, 3, source="logs/swarm_launcher.log", word="before"))
+        for batch in range(4):                               # a flood across batches
+            pane.add_lines([hydra_warning(batch * 60 + i) for i in range(60)])
+            await pilot.pause()
+        assert screen_text(app).count("Failed to submit to chain") == 1
+        assert "×240" in screen_text(app)
+        assert "before 000000" in screen_text(app)           # what came before is still there
+        assert len(view.entries) == 4 and view.repeats == 239 and view.total_received == 243
+        pane.add_lines([hydra_warning(240), hydra_warning(241)])
+        await pilot.pause()
+        assert "×242" in screen_text(app) and "×240" not in screen_text(app)   # the row is drawn anew
+        # a different line ends the run; the same warning after it starts a new count
+        pane.add_lines([LogLine("logs/swarm_launcher.log", 999, "Starting round: 12/1000000.")])
+        pane.add_lines([hydra_warning(300), hydra_warning(301)])
+        await pilot.pause()
+        assert [e.repeats for e in view.entries[-3:]] == [241, 0, 1]
+        rows = [row for row in screen_text(app).splitlines() if "Failed to submit" in row]
+        assert len(rows) == 2 and "×242" in rows[0] and rows[1].rstrip(" │").endswith("×2")
+
+
+async def test_only_the_same_message_from_the_same_source_right_after_is_collapsed():
+    app = LogApp()
+    async with app.run_test(size=(100, 20)) as pilot:
+        pane = app.query_one(LogPane)
+        view = pane.view
+        warn = hydra_warning(1)
+        other_level = LogLine(warn.source, 2, warn.text.replace("[WARNING]", "[ERROR]"), level="ERROR")
+        alternating = [LogLine("pty", i, f"tick {i % 2}: the same two lines in turn") for i in range(6)]
+        pane.add_lines([warn, other_level, *alternating])
+        await pilot.pause()
+        assert len(view.entries) == 8 and view.repeats == 0
+        assert "×" not in screen_text(app)
+        assert not view.check_action("show_repeats", ())          # enter offers nothing here
+
+
+async def test_enter_on_a_collapsed_line_shows_each_repeat_with_its_time():
+    from swarmtui.engine import events as ev
+    from swarmtui.tui.panes.logview import REPEATS_KEPT
+    from swarmtui.tui.screens.repeats import RepeatsScreen
+    from tests.tui_engine import make_app
+
+    flood = [hydra_warning(i) for i in range(REPEATS_KEPT + 50)]
+    app, engine = make_app([ev.StateChanged(state=ev.RUNNING, uptime_s=5.0), ev.LinesOut(lines=flood, partial="")])
+    async with app.run_test(size=(120, 40)) as pilot:
+        await pilot.pause(0.1)
+        assert app.log_view.selected().repeats == REPEATS_KEPT + 49
+        assert app.log_view.check_action("show_repeats", ())       # enter opens the newest line
+        await pilot.press("enter")
+        await pilot.pause(0.1)
+        screen = app.screen
+        assert isinstance(screen, RepeatsScreen)
+        shown = screen.lines()
+        assert shown[0] == flood[0].text and shown[-1] == flood[-1].text          # the full lines, times too
+        assert len(shown) == REPEATS_KEPT + 1                                     # bounded
+        assert "49 in between were counted, not kept" in str(screen.query_one("#repeats-note").render())
+        await pilot.press("escape")
+        await pilot.pause()
+        assert not isinstance(app.screen, RepeatsScreen)
+
+
+async def test_the_copies_kept_for_enter_stay_bounded_whatever_the_pattern():
+    from swarmtui.tui.panes.logview import REPEAT_HOLDERS, REPEATS_KEPT
+
+    app = LogApp(max_lines=5000)
+    async with app.run_test(size=(100, 20)) as pilot:
+        view = app.query_one(LogPane).view
+        # one warning 300 times, then another line, over and over: many collapsed lines
+        for block in range(REPEAT_HOLDERS + 20):
+            view.append([hydra_warning(i) for i in range(300)] +
+                        [LogLine("logs/swarm_launcher.log", block, f"Starting round: {block}/1000000.")])
+        await pilot.pause()
+        heads = [e for e in view.entries if e.repeats]
+        assert len(heads) == REPEAT_HOLDERS + 20 and all(e.repeats == 299 for e in heads)   # every count stays
+        kept = sum(len(e.copies or ()) for e in heads)
+        assert kept == REPEAT_HOLDERS * REPEATS_KEPT                                       # the copies do not
+        assert len(heads[-1].copies) == REPEATS_KEPT and not heads[0].copies

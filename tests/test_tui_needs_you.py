@@ -90,3 +90,32 @@ async def test_node_text_in_the_box_is_sanitized():
         text = box_text(app)
         assert "\x1b" not in text and "\x07" not in text
         assert "bad line red" in text
+
+
+async def test_every_preflight_problem_is_in_the_box_not_only_the_first():
+    problems = ["port 3000 is held by pid 77 (node, not ours): stop it or set [launch] login_port",
+                "only 120 MB free on / (the node needs 2048 MB): free some space"]
+    app, engine = make_app([ev.PreflightFailed(problems=problems),
+                            ev.StateChanged(state=ev.NEEDS_USER, reason="preflight", detail=problems[0]),
+                            ev.ProcessSnapshot(procs=[])])
+    async with app.run_test(size=(80, 24)) as pilot:
+        await settle(pilot)
+        shown = " ".join(screen_text(app).split())
+        assert all(" ".join(p.split()) in shown for p in problems)
+        assert "s: try again now" in shown
+
+
+async def test_a_login_wait_shows_the_url_and_the_whole_tunnel_command_in_any_layout():
+    app, engine = make_app([ev.StateChanged(state=ev.RUNNING, uptime_s=1.0)])
+    async with app.run_test(size=(80, 24)) as pilot:            # compact: the identity pane is a tab away
+        await settle(pilot)
+        engine.emit(ev.StateChanged(state=ev.LOGIN_REQUIRED, reason="login-waiting"))
+        engine.emit(ev.LoginRequired(url="http://localhost:3000", ssh_hint="", waiting_for="userData.json"))
+        await settle(pilot)
+        shown = " ".join(screen_text(app).split())
+        assert shown.startswith("LOG IN") and "http://localhost:3000" in shown
+        assert f"ssh -L 3000:localhost:3000 {frozen.USER}@{frozen.HOST}" in shown
+        assert "tab: to the Identity pane" in shown and "c: copy the tunnel command (in that pane)" in shown
+        engine.emit(ev.StateChanged(state=ev.RUNNING, reason="logged in", uptime_s=30.0))
+        await settle(pilot)
+        assert not app.query_one(NeedsYouBox).display

@@ -53,8 +53,12 @@ async def test_restart_filter_follow_stop_start_and_quit_on_a_real_node(sim_pane
         await until(pilot, lambda: app.state == ev.RUNNING, what="running")
         await until(pilot, lambda: panel.pids and len(view.entries) > 40, what="node output and a snapshot")
 
-        # r: the restart happens and is in the history pane, reason manual
+        # r: asked first (a restart can throw batched rewards away), then it happens and is in
+        # the history pane, reason manual
         await pilot.press("r")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), what="the restart question")
+        assert "Restart the node now?" in app.screen.confirmation.title
+        await pilot.press("y")
         history = app.query_one(HistoryPane)
         await until(pilot, lambda: history.records, what="a history record")
         assert history.records[-1]["reason"] == "manual"

@@ -78,6 +78,8 @@ def test_demo_in_tmux_restart_shows_in_history_and_quit_leaves_nothing(tmp_path)
         assert seen, "the node is running but none of its processes was found"
 
         term.keys("r")
+        term.wait_for("Restart the node now?")           # asked: a restart can lose batched rewards
+        term.keys("y")
         screen = term.wait(lambda s: "Restart history · " in s and "manual" in history_column(s), timeout=20,
                            what="the manual restart in the history pane")
         assert "restart asked for by you" in history_column(screen)
@@ -166,10 +168,11 @@ def test_needs_you_shows_its_whole_fix_at_80x24_without_a_key(tmp_path):
             # the box's rows (its left edge is a thick bar), words rejoined across the wraps
             return " ".join(row[1:].strip() for row in screen.splitlines() if row.startswith("█"))
 
-        # Toasts stack up from the bottom right and can cover the box's right half for a few
-        # seconds at 80 columns; the box stays, so its end shows once they go, with no key.
+        # Toasts stack up from the bottom right and cover the box's right half at 80 columns
+        # for their 10 s; the box stays, so its end shows once they go, with no key. (Textual
+        # left expired toasts drawn until something repainted their rows: this waited for ever.)
         screen = term.wait(lambda s: "Never delete the pem (hivemind PR #511)" in box(s) and "s: try again now" in box(s),
-                           timeout=45, what="the needs-you box with the whole hint and its key")
+                           timeout=30, what="the needs-you box with the whole hint and its key")
         assert "NEEDS YOU" in screen.splitlines()[0]
         assert "so another node" in box(screen)        # the words the status line used to cut
     finally:

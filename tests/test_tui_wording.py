@@ -33,3 +33,15 @@ def test_formatters():
     assert fmt.ssh_tunnel_command(3111, "gpu", "op") == "ssh -L 3111:localhost:3111 op@gpu"
     assert fmt.parse_ts("2025-11-26T14:30:00.000Z").hour == 14
     assert fmt.parse_ts("garbage") is None
+
+
+def test_restart_says_whether_a_reward_submission_is_pending():
+    layout = StillLayout()
+    pending = "\n".join(wording.restart(layout, False, uptime_s=3600.0, rounds_this_run=4).lines)
+    assert "A submission is pending: 4 round(s) finished" in pending and "throws that batch away" in pending
+    none = "\n".join(wording.restart(layout, False, uptime_s=3600.0, rounds_this_run=0).lines)
+    assert "No submission is pending" in none and "throws" not in none
+    unknown = "\n".join(wording.restart(layout, True, uptime_s=None, rounds_this_run=None).lines)
+    assert "cannot be told" in unknown and "up to 3 h of batched rewards" in unknown
+    # how it stops (the same sequence as s) and what happens to the login files
+    assert "SIGINT" in pending and "browser login" in pending and "puts them back" in unknown

@@ -19,7 +19,10 @@ def run(args) -> int:
         if not (node_dir / "run_rl_swarm.sh").is_file():
             raise UserError(f"no restart history for {node_dir} (and it is not an rl-swarm checkout: "
                             "no run_rl_swarm.sh)", exit_code=1)
-        sys.stdout.write(sanitize(f"no restarts recorded yet for {node_dir.resolve()}") + "\n")
+        # With --json, stdout is data (one record a line) and no records is no lines: a sentence
+        # there breaks `| jq`. The note goes to stderr.
+        out = sys.stderr if args.json else sys.stdout
+        out.write(sanitize(f"no restarts recorded yet for {node_dir.resolve()}") + "\n")
         return 0
     loaded = store.load()          # a symlink or FIFO there: UnsafeFileError, one line
     records = loaded.records
@@ -28,6 +31,8 @@ def run(args) -> int:
         # skipped goes to stderr, so stdout stays one JSON object per line.
         for rec in records:
             sys.stdout.write(terminal_json(rec, separators=(",", ":")) + "\n")
+        if not records:
+            sys.stderr.write(sanitize(f"no restarts recorded yet for {node_dir.resolve()}") + "\n")
         _say_skipped(loaded, store.path, sys.stderr)
         return 0
     if not records:

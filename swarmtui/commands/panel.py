@@ -83,6 +83,44 @@ def check_keymap(keys: dict[str, str]) -> None:
         # the terminal from there, and no key is typed as one.
         if not isinstance(key, str) or not key.strip() or not key.isprintable():
             raise UserError(f"config.toml: [keys] {binding_id}: not a key: {key!r}")
+        # Textual takes any string as a key and binds it silently: a name no key press ever
+        # produces would leave the action with no key at all.
+        for one in key.split(","):
+            if not is_key_name(one.strip()):
+                raise UserError(f"config.toml: [keys] {binding_id} = {key!r}: {one.strip()!r} is not a key name "
+                                "(examples: r, R, ctrl+r, f5, question_mark, slash, pageup)")
+
+
+_MODIFIERS = frozenset(("ctrl", "shift", "alt", "meta", "super", "hyper"))
+
+
+def is_key_name(key: str) -> bool:
+    """Whether a key press can produce `key` as Textual names keys: a single character, or
+    [modifier+...]name, where name is one character, one of Textual's named keys (f1, pageup,
+    escape, ...), or the name Textual gives a punctuation character (question_mark, slash)."""
+    import unicodedata
+
+    from textual.keys import KEY_NAME_REPLACEMENTS, Keys, key_to_character
+
+    if len(key) == 1:
+        return key.isprintable()
+    *modifiers, name = key.split("+")
+    if not name or any(m not in _MODIFIERS for m in modifiers):
+        return False
+    if len(name) == 1 or name in KEY_NAME_REPLACEMENTS.values():
+        return True
+    if name in {k.value for k in Keys if "<" not in k.value}:
+        return True
+    # A character's name counts only if it is the one Textual's events carry: "question_mark"
+    # for "?", but not "solidus" (events say "slash") nor "latin_small_letter_a" (events say "a").
+    char = key_to_character(name)
+    if char is None or len(char) != 1 or char.isalnum():
+        return False
+    try:
+        event_name = unicodedata.name(char).lower().replace("-", "_").replace(" ", "_")
+    except ValueError:
+        return False
+    return KEY_NAME_REPLACEMENTS.get(event_name, event_name) == name
 
 
 def supervisor_factory(node_dir: Path, config: Any, **options: Any) -> Callable:

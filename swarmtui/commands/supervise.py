@@ -115,7 +115,8 @@ class Printer:
             where = f"{e.source}:{e.line}: " if e.source not in ("engine", "progress") else ""
             return [f"{e.id} [{e.action}] {where}{e.text[:200]}"]
         if isinstance(e, ev.RestartScheduled):
-            return [f"{e.reason}: restart {e.attempt} in a row, in {_duration(e.delay_s)}"
+            when = "at once" if e.delay_s < 0.5 else f"in {_duration(e.delay_s)}"
+            return [f"{e.reason}: restart {e.attempt} in a row, {when}"
                     if e.attempt else f"{e.reason}: restarting now"]
         if isinstance(e, ev.Exited):
             how = f"killed by {_signal_name(e.signal)}" if e.signal else f"exit code {e.code}"

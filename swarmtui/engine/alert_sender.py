@@ -36,7 +36,10 @@ Notice = Callable[[str, str], None]
 
 
 def apprise_available() -> bool:
-    return importlib.util.find_spec("apprise") is not None
+    try:
+        return importlib.util.find_spec("apprise") is not None
+    except (ImportError, ValueError):       # a broken install, or an import blocked on purpose
+        return False
 
 
 MISSING = "apprise is not installed (pip install 'apprise>=1.9', or reinstall swarmtui)"
@@ -161,11 +164,14 @@ class AlertSender:
 
     def _deliver(self, i: int, alert: Alert, attempt: int, retries: list) -> None:
         url = self.urls[i]
+        redact: Callable[[str], str] = lambda text: text
         try:
             redact = self.redactor()
             error = self.send(url, redact(alert.title), redact(alert.body))
         except Exception as exc:  # the worker must outlive anything a send does
             error = clean_error(f"{type(exc).__name__}: {exc}", url)
+        if error is not None:
+            error = redact(error)           # a service may quote the message back
         if error is None:
             self.sent += 1
             if i in self._failing:

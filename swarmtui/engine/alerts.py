@@ -29,6 +29,9 @@ _LOOPING_ACTIONS = frozenset({"restart", "restart-after-cleanup", "warn"})
 # Kinds that count as "this node alerted", so that `recovered` follows once it is healthy.
 _TROUBLE = frozenset({"needs-user", "crash-loop", "login-required", "restart", "stalled", "keeper-lost"})
 _RETRY_SUFFIX = re.compile(r"; swarmtui tries again in [^;]*$")
+# A login done within this long (someone at the browser, a restored login taking a moment) is
+# nobody's news: the alert goes out only if the node still waits then.
+LOGIN_ALERT_AFTER = 60.0
 
 
 @dataclass(frozen=True)
@@ -53,7 +56,8 @@ class AlertPolicy:
         self.catalogue = catalogue or Catalogue.load()
         self.host = host or _host_name()
         self.animal: str | None = None
-        self._peer: str | None = None
+        self._peer: str | None = None          # the last peer id swarm.pem held (kept while it is gone)
+        self._pem_missing = False
         self._state = ""
         self._backoff_until: float | None = None
         self._running_since: float | None = None
@@ -61,6 +65,8 @@ class AlertPolicy:
         self._last: dict[str, float] = {}
         self._held: dict[str, tuple[Alert, int]] = {}
         self._restarts: list[tuple[float, str]] = []
+        self._login: tuple[float, ev.LoginRequired] | None = None     # a login wait not told yet
+        self.login_alert_after = LOGIN_ALERT_AFTER
 
     # ------------------------------------------------------------ inputs
 
@@ -77,10 +83,7 @@ class AlertPolicy:
                 if self.min_interval <= 0:
                     self._flush_restarts(now, out)
         elif isinstance(e, ev.LoginRequired):
-            self._send("login-required", now, out, f"waits for a login ({e.waiting_for})",
-                       what=f"run_rl_swarm.sh waits for {e.waiting_for}",
-                       did=f"nothing is restarted while it waits; log in at {e.url} (from your own machine "
-                           f"first: {e.ssh_hint})")
+            self._login = (now + self.login_alert_after, e)
         elif isinstance(e, ev.Detected) and e.id in ("stalled", "silence"):
             self._send("stalled", now, out, "stalled" if e.id == "stalled" else "went silent",
                        what=e.text, did="restarting the node now", hint=e.hint)
@@ -96,6 +99,8 @@ class AlertPolicy:
         """When tick() next has something to do (injected clock), or None."""
         times = [t + self.min_interval for t in (self._window(),) if t is not None]
         times += [self._last.get(k, 0.0) + self.min_interval for k in self._held]
+        if self._login is not None:
+            times.append(self._login[0])
         if self._running_since is not None and self._alerted_or_pending():
             times.append(self._running_since + self.stable_after)
         return min(times) if times else None
@@ -103,6 +108,13 @@ class AlertPolicy:
     def tick(self) -> list[Alert]:
         now = self.clock.monotonic()
         out: list[Alert] = []
+        if self._login is not None and now >= self._login[0]:
+            e = self._login[1]
+            self._login = None
+            self._send("login-required", now, out, f"waits for a login ({e.waiting_for})",
+                       what=f"run_rl_swarm.sh has waited {_dur(self.login_alert_after)} for {e.waiting_for}",
+                       did=f"nothing is restarted while it waits; log in at {e.url} (from your own machine "
+                           f"first: {e.ssh_hint})")
         window = self._window()
         if window is not None and now >= window + self.min_interval:
             self._flush_restarts(now, out)
@@ -130,6 +142,8 @@ class AlertPolicy:
 
     def _state_changed(self, e: ev.StateChanged, now: float, out: list[Alert]) -> None:
         self._state = e.state
+        if e.state != ev.LOGIN_REQUIRED:
+            self._login = None                  # logged in (or gone) before anybody had to be told
         self._backoff_until = now + e.next_restart_in if e.next_restart_in is not None else None
         if e.state == ev.RUNNING:
             if self._running_since is None:
@@ -161,18 +175,20 @@ class AlertPolicy:
         peer = report.get("peer_id") if report.get("pem_state") == "ok" else None
         animal = report.get("animal_name") if peer else None
         before, before_animal = self._peer, self.animal
+        was_missing, self._pem_missing = self._pem_missing, report.get("pem_state") == "missing"
         if peer:
             self._peer, self.animal = peer, animal or self.animal
         if before is None:
             return
+        if was_missing and peer == before:
+            return                              # the backup was put back: the same identity
         if peer and peer != before:
             self._send("identity-changed", now, out, "has a new identity",
                        what=f"swarm.pem now holds peer {peer} ({animal or 'no name'}); it was {before} "
                             f"({before_animal or 'no name'})",
                        did="nothing: the node goes on with the new identity; if the old one is yours, stop the node "
                            "and put your backup of swarm.pem back", count_trouble=False)
-        elif report.get("pem_state") == "missing":
-            self._peer = None
+        elif self._pem_missing and not was_missing:
             self._send("identity-changed", now, out, "lost its swarm.pem",
                        what=f"swarm.pem is gone (it held peer {before}, {before_animal or 'no name'})",
                        did="the next start creates a NEW identity unless you put your backup of swarm.pem back",

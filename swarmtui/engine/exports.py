@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-from pathlib import Path
 from typing import Any, Callable, Mapping
 
 from swarmtui import paths

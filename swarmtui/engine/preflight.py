@@ -63,8 +63,36 @@ def foreign_node(layout: Layout, tree: ProcTree) -> list[str]:
     return [f"{p.pid} {p.cmdline[:100]}" for p in tree.foreign_node()]
 
 
+# Versions of interpreter binaries asked before, by (real path, inode, mtime): the pre-flight runs
+# before every start, and starting an interpreter costs 50-100 ms of each restart (issue 16). A
+# script (a pyenv shim) may pick another python each time: never cached.
+_VERSIONS: dict[tuple[str, int, int], str] = {}
+
+
+def _binary_key(python: Path | str) -> tuple[str, int, int] | None:
+    try:
+        real = os.path.realpath(python)
+        st = os.stat(real)
+        with open(real, "rb") as f:
+            if f.read(4) != b"\x7fELF":
+                return None
+    except OSError:
+        return None
+    return real, st.st_ino, st.st_mtime_ns
+
+
 async def python_version(python: Path | str, env: Mapping[str, str] | None = None) -> str | None:
     """"3.11.9" for an interpreter, None when it cannot be run (argv, no shell, bounded)."""
+    key = _binary_key(python)
+    if key is not None and key in _VERSIONS:
+        return _VERSIONS[key]
+    version = await _ask_version(python, env)
+    if version is not None and key is not None:
+        _VERSIONS[key] = version
+    return version
+
+
+async def _ask_version(python: Path | str, env: Mapping[str, str] | None) -> str | None:
     try:
         proc = await asyncio.create_subprocess_exec(
             str(python), "-c", "import sys; print('%d.%d.%d' % sys.version_info[:3])",

@@ -32,6 +32,7 @@ _PATTERNS = (
     re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}"),   # an email
     re.compile(r"\bhf_[A-Za-z0-9]{8,}"),                                # a Hugging Face token
 )
+_HEX_VALUE = re.compile(r"0x[0-9a-fA-F]{16,}")
 # Keys in the login files that are bookkeeping, not secrets (a timestamp is no secret).
 _NOT_SECRET_KEYS = frozenset({"createdAt", "activated"})
 
@@ -52,7 +53,10 @@ class Redactor:
         with self._lock:
             for v in values:
                 if isinstance(v, str) and len(v.strip()) >= _MIN_SECRET:
-                    self._values.add(v.strip())
+                    v = v.strip()
+                    self._values.add(v)
+                    if _HEX_VALUE.fullmatch(v):
+                        self._values.add(v[2:])     # an address is also written without its 0x
 
     def __call__(self, text: str) -> str:
         with self._lock:
@@ -60,8 +64,8 @@ class Redactor:
         for v in values:
             if v in text:
                 text = text.replace(v, MASK)
-            elif v.lower() != v and v.lower() in text.lower():
-                # Addresses are written in any case (checksummed or not).
+            if v.lower() in text.lower():
+                # Addresses and keys are written in any case (checksummed or not).
                 text = re.sub(re.escape(v), MASK, text, flags=re.IGNORECASE)
         kept = {f"\x00{i}\x00": a for i, a in enumerate(self.allow) if a in text}
         for place, a in kept.items():
@@ -88,7 +92,8 @@ def _strings(data: Any) -> Iterable[str]:
         for k, v in data.items():
             if k in _NOT_SECRET_KEYS:
                 continue
-            yield str(k)
+            if not str(k).isalpha():
+                yield str(k)                # the orgId keys both files; field names are plain words
             yield from _strings(v)
     elif isinstance(data, list):
         for v in data:

@@ -8,6 +8,9 @@ commands come in through send(). The states, in the words the user sees:
                                                               pre-flight problem, a prompt no
                                                               rule answers, a conflict)
                                             \\-> stopped      (asked to stop)
+    needs-user -> starting after give_up_retry (doubling to 6 h), when the cause can clear by
+                  itself (a crash loop, the login port held, a full disk, the network); never for
+                  one only a person can fix (policy.clears_by_itself, PreflightResult.clears_by_itself)
 
 How a run ends decides what comes next:
 - a catalogue detection with a restart action stops the node at once (the stop sequence starts
@@ -70,7 +73,7 @@ DETECT_REPEAT_S = 10.0              # the same detection text is reported again 
 TAIL_STEP_MS = 500                  # log files are the second source (the pty is first): batch them
 TAIL_RECHECK_MS = 5000              # and look at them by stat at least this often (events may lie)
 DISK_EVERY_S = 30.0                 # free space of the checkout and the state dir, looked at this often
-GRACE_LOOK_S = 0.04                 # s (real time): exit_grace looks at the script this often; two looks
+GRACE_LOOK_S = 0.025                # s (real time): exit_grace looks at the script this often; two looks
                                     # with no run in between prove it blocked in `wait` (_exit_grace)
 TRAINER_GONE_GRACE = 1.0            # s (real time): the script exits within ms of its trainer when it
                                     # exits at all (set -e, ERR trap, cleanup); one that lingers waits
@@ -525,7 +528,10 @@ class Supervisor:
         run.signalled = req is not None and not run.exit_task.done()
         if run.container is not None:
             await self._stop_container(run)
-        result = await self.tree.stop(report=self._emit, int_timeout=cfg.stop_timeout, term_timeout=cfg.term_timeout)
+        # Polled every 20 ms (not 50): the script dies within ms of our SIGINT, and until the group
+        # is seen gone the node is offline for nothing (issue 16).
+        result = await self.tree.stop(report=self._emit, int_timeout=cfg.stop_timeout, term_timeout=cfg.term_timeout,
+                                      poll=0.02)
         try:
             await asyncio.wait_for(asyncio.shield(run.exit_task), 10.0)
         except (asyncio.TimeoutError, Exception):

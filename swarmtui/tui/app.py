@@ -47,6 +47,7 @@ from swarmtui.tui.screens.confirm import Choice, ConfirmScreen
 from swarmtui.tui.screens.help import HelpScreen
 from swarmtui.tui.screens.prompt import PromptScreen
 from swarmtui.tui.screens.record import RecordScreen
+from swarmtui.tui.screens.repeats import RepeatsScreen
 
 # Below this size the panel shows status, progress and one pane at a time (tab switches).
 COMPACT_WIDTH = 100
@@ -83,6 +84,9 @@ class SwarmApp(App[int]):
     # shows how to get out and where every other key is explained.
     BINDINGS = [
         _binding("question_mark", "help", "Help", "help", key_display="?"),
+        # F1 is where many terminal programs keep their help; its own id, so the footer shows
+        # "?" once and a keymap can move either.
+        _binding("f1", "help", "Help", "help-f1", show=False),
         _binding("q", "quit_panel", "Quit", "quit"),
         _binding("r", "restart", "Restart", "restart"),
         _binding("s", "stop_start", "Stop/Start", "stop-start"),
@@ -158,6 +162,7 @@ class SwarmApp(App[int]):
         self._unmounting = False
         self._procs_alive = False       # the last process snapshot showed a process of ours
         self._preflight_toast = ""
+        self._preflight_problems: list[str] = []
         self._signals_installed: list[int] = []
         self._last_peer: str | None = None
         # Rounds the engine has counted, and the count when the current run started: what a
@@ -431,9 +436,25 @@ class SwarmApp(App[int]):
 
     def _show_needs_you(self) -> None:
         """The needs-you box follows the state: up (with the keys that act now) while the node
-        waits for a person, down as soon as it does not."""
+        waits for a person (needs-user, or a browser login), down as soon as it does not."""
         box = self.query_one(NeedsYouBox)
+        identity = self.query_one(IdentityPane)
+        if self.state == ev.LOGIN_REQUIRED and identity.login_url:
+            # In the compact layout the identity pane (URL, tunnel) is one tab away: the box says
+            # what to do wherever the focus is.
+            url = identity.login_url
+            waiting = f" (the node waits for {identity.waiting_for})" if identity.waiting_for else ""
+            detail = (f"open {url} in a browser on this machine and log in{waiting}. From another machine, "
+                      f"tunnel first: {identity.ssh_command} — then open {url} there.")
+            keys = ((self.key_for("next-pane"), "to the Identity pane"),
+                    (self.key_for("copy"), "copy the tunnel command (in that pane)"))
+            box.show_needs("", detail, keys, label="LOG IN", login=True)
+            self.query_one("#panes").set_class(True, "-needs-you")
+            self.status.detail_below = True
+            self.status.tick(self.clock())
+            return
         if self.state != ev.NEEDS_USER:
+            self._preflight_problems = []
             if box.shown:
                 box.hide()
                 self.query_one("#panes").set_class(False, "-needs-you")
@@ -441,7 +462,10 @@ class SwarmApp(App[int]):
                 self.status.tick(self.clock())
             return
         status = self.status
-        box.show_needs(status.reason, status.detail, self._needs_you_keys())
+        detail = status.detail
+        if status.reason == "preflight" and self._preflight_problems:
+            detail = "; ".join(self._preflight_problems)
+        box.show_needs(status.reason, detail, self._needs_you_keys())
         self.query_one("#panes").set_class(True, "-needs-you")
         status.detail_below = True
         status.tick(self.clock())
@@ -518,6 +542,7 @@ class SwarmApp(App[int]):
     def _on_login(self, e: ev.LoginRequired) -> None:
         pane = self.query_one(IdentityPane)
         pane.set_login(e.url, e.waiting_for)
+        self._show_needs_you()
         if not self._login_notified:
             self._login_notified = True
             self.notify(f"Log in at {e.url} — tunnel: {pane.ssh_command}", title=LOGIN_TOAST_TITLE,
@@ -564,8 +589,13 @@ class SwarmApp(App[int]):
     def _on_preflight(self, e: ev.PreflightFailed) -> None:
         text = "; ".join(e.problems) or "pre-flight failed"
         self._preflight_toast = text
+        # The needs-you state that follows names only the first problem: the box shows them all.
+        self._preflight_problems = list(e.problems)
         self.status.set_detail(f"cannot start: {short(text, 140)}", self.clock())
-        self.notify(text, title="Cannot start the node", severity="error", timeout=30)
+        # Cut short and up for 10 s: the needs-you box keeps the whole text on screen, and this
+        # toast at full length for 30 s covered that box's right half at 80 columns.
+        self.notify(f"{short(text, 100)} (the box at the top says what to do)", title="Cannot start the node",
+                    severity="error", timeout=10)
 
     def _on_action_done(self, e: ev.ActionDone) -> None:
         if e.action == "answer" and self.pending_prompt is not None:
@@ -650,9 +680,13 @@ class SwarmApp(App[int]):
     def _describe_binding(self, binding_id: str, description: str) -> None:
         import dataclasses
 
-        for key, bindings in self._bindings.key_to_bindings.items():
-            bindings[:] = [dataclasses.replace(b, description=description) if b.id == binding_id else b
-                           for b in bindings]
+        # A new list per key, never the old one changed in place: the instance's map is a shallow
+        # copy of the class's, so an in-place change reached every later panel in the process
+        # (an attached panel's "Detach" showed in the next one's footer).
+        key_to_bindings = self._bindings.key_to_bindings
+        for key, bindings in list(key_to_bindings.items()):
+            key_to_bindings[key] = [dataclasses.replace(b, description=description) if b.id == binding_id else b
+                                    for b in bindings]
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
         if action in PANEL_ACTIONS and isinstance(self.screen, ModalScreen):
@@ -769,6 +803,13 @@ class SwarmApp(App[int]):
         # ctrl+q (Textual's own quit key) takes the same road as q.
         self.action_quit_panel()
 
+    def action_help_quit(self) -> None:
+        """ctrl+c. Textual's own answer is a toast written in markup, and toasts here never parse
+        markup (node text is full of brackets): it showed `Press [b]ctrl+q[/b]`. Plain words."""
+        self.notify(f"ctrl+c does not quit swarmtui: press {self.key_for('quit')} to quit "
+                    f"({'asks' if self._node_running() else 'nothing runs, so it asks nothing'})",
+                    title="Quit?", timeout=6)
+
     def action_help(self) -> None:
         self.push_screen(HelpScreen(self.key_table(), str(clipboard.copy_file_path()), attached=self.attached))
 
@@ -776,7 +817,7 @@ class SwarmApp(App[int]):
         """(key as currently mapped, what it does) for every panel binding, keymap applied."""
         rows = []
         described = {
-            "restart": "restart the node (asks, and says whether a reward submission is pending)",
+            "restart": "restart the node (asks; says if a reward submission is pending)",
             "stop-start": "stop the node (asks) / start it",
             "logout": "log out: back up and remove the login files (asks)",
             "reset-identity": "reset identity: move swarm.pem to a backup (asks)",
@@ -787,6 +828,7 @@ class SwarmApp(App[int]):
             "prev-pane": "previous pane",
             "answer": "answer the node's pending question",
             "help": "this help",
+            "help-f1": "this help",
             "quit": ("detach: the panel quits, the node keeps running under its keeper (asks: detach, "
                      "or stop the node and quit)" if self.attached else "quit (asks while the node runs)"),
         }
@@ -796,6 +838,9 @@ class SwarmApp(App[int]):
             binding = active.binding
             if binding.id in described and active.node is self:
                 by_id.setdefault(binding.id, []).append(self.get_key_display(binding))
+        # F1 is a second key for help: one row that names both.
+        by_id.setdefault("help", []).extend(by_id.pop("help-f1", []))
+        del described["help-f1"]
         for binding_id, what in described.items():
             if binding_id in by_id:
                 rows.append((", ".join(by_id[binding_id]), what))
@@ -844,6 +889,10 @@ class SwarmApp(App[int]):
     def on_history_pane_record_chosen(self, message: HistoryPane.RecordChosen) -> None:
         self.push_screen(RecordScreen(message.record))
 
+    def on_log_view_repeats_chosen(self, message: LogView.RepeatsChosen) -> None:
+        e = message.entry
+        self.push_screen(RepeatsScreen(e.tag, e.full or e.text, list(e.copies or ()), e.repeats))
+
     # ---------------------------------------------------------------- toasts
 
     def notify(self, message: str, *, title: str = "", severity="information", timeout=None, markup: bool = False) -> None:
@@ -855,6 +904,16 @@ class SwarmApp(App[int]):
         self.toasts.append((str(severity), message))
         del self.toasts[:-50]
         super().notify(message, title=title, severity=severity, timeout=timeout, markup=markup)
+        if self.is_running:
+            # Textual 8.2.8 takes an expired toast out of its screen without repainting what was
+            # under it: in a real terminal the toast stayed drawn (over the needs-you box) until
+            # something else redrew those rows. Measured in tmux with a bare App: stale without
+            # this, clean with it.
+            shown_for = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
+            self.set_timer(shown_for + 0.3, self._repaint_after_toast)
+
+    def _repaint_after_toast(self) -> None:
+        self.screen.refresh()
 
     # ---------------------------------------------------------------- copy
 

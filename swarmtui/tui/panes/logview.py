@@ -30,6 +30,12 @@ Progress bars in place: tqdm redraws its bar with `\r`, and each redraw reaches 
 (the engine marks it, LogLine.bar). A redraw replaces the bar's line instead of adding one, so
 a training stage is one line showing its last state; a new bar (or one that starts over) gets
 a line of its own.
+
+Repeats collapsed: under a flood one warning, printed thousands of times a second, filled the
+whole log and pushed out everything else. A line that repeats the line shown just before it
+(same source, same message: its time stamp may differ, node.logparse.fold_key) is counted on
+that line, drawn as `×240`, as lnav and journalctl viewers do. The newest REPEATS_KEPT copies
+are kept with it, so `enter` on the line shows them (their own times included).
 """
 
 from __future__ import annotations
@@ -37,7 +43,7 @@ from __future__ import annotations
 import bisect
 import math
 import re
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from typing import Iterable
 
@@ -64,6 +70,11 @@ TAG_WIDTH = 8
 FOLD_WINDOW = 4096
 # Shorter lines (blank lines, "Done.") are common to many sources without being copies.
 FOLD_MIN_CHARS = 16
+# Copies of a repeated line kept for `enter` to show (the newest ones), and how many collapsed
+# lines keep theirs (the newest): at most 64 x 200 lines held, whatever the flood's pattern
+# (one warning with a line between every 300 would otherwise keep 200 copies per shown line).
+REPEATS_KEPT = 200
+REPEAT_HOLDERS = 64
 
 
 def screen_safe(text: str) -> str:
@@ -103,6 +114,14 @@ class Entry:
     full: str = ""                  # the line as the node wrote it (text is its shortened form)
     bar: str | None = None          # a tqdm bar's label when this line is one (redrawn in place)
     next_src: "Entry | None" = field(default=None, repr=False, compare=False)   # the next shown line of its source
+    key: str = ""                   # fold_key of the full line ("" for a bar): what a repeat matches
+    repeats: int = 0                # lines right after it that said the same, collapsed into it
+    copies: "deque[str] | None" = field(default=None, repr=False, compare=False)   # the newest of them, full
+
+    @property
+    def count_note(self) -> str:
+        """` ×N` (N = this line and its repeats) after a collapsed line, "" otherwise."""
+        return f"  ×{self.repeats + 1}" if self.repeats else ""
 
     @property
     def plain(self) -> str:
@@ -134,6 +153,7 @@ class LogView(ScrollView, can_focus=True):
         "logview--match",
         "logview--cursor",
         "logview--note",
+        "logview--count",
     }
 
     DEFAULT_CSS = """
@@ -148,6 +168,7 @@ class LogView(ScrollView, can_focus=True):
         & > .logview--match { background: $accent; color: $text; text-style: bold; }
         & > .logview--cursor { background: $primary 40%; }
         & > .logview--note { color: $text-muted; text-style: italic; }
+        & > .logview--count { color: $text-accent; text-style: bold; }
     }
     """
 
@@ -160,7 +181,17 @@ class LogView(ScrollView, can_focus=True):
         Binding("end", "follow", "Follow", id="follow"),
         Binding("n", "search_next", "Next match", id="search-next"),
         Binding("N", "search_prev", "Prev match", id="search-prev"),
+        # Not in the footer: under a flood the newest line is nearly always a ×N one, and the
+        # 80-column footer would lose "q Quit" for it. The ×N itself and the help point here.
+        Binding("enter", "show_repeats", "Repeats", id="show-repeats", show=False),
     ]
+
+    class RepeatsChosen(Message):
+        """`enter` on a line that counts repeats (×N): the app opens them up."""
+
+        def __init__(self, entry: Entry) -> None:
+            super().__init__()
+            self.entry = entry
 
     class FollowChanged(Message):
         """Following the tail started or stopped, or the count of unread lines changed."""
@@ -175,6 +206,9 @@ class LogView(ScrollView, can_focus=True):
             return not self.following
         if action in ("search_next", "search_prev"):
             return bool(self.search_term)
+        if action == "show_repeats":
+            selected = self.selected()
+            return bool(selected is not None and selected.repeats)
         return True
 
     def __init__(self, max_lines: int = 5000, *, id: str | None = None, classes: str | None = None):
@@ -192,6 +226,8 @@ class LogView(ScrollView, can_focus=True):
         self.total_received = 0
         self.folded = 0                     # lines not shown: another source's copy was
         self.redraws = 0                    # tqdm redraws shown in place of an earlier one
+        self.repeats = 0                    # lines counted on the line before them (×N), not shown
+        self._holders: deque[Entry] = deque()   # the lines that keep copies of their repeats, oldest first
         self._recent: OrderedDict[str, Entry] = OrderedDict()   # fold key -> its shown entry, newest last
         self._last_of: dict[str, Entry] = {}        # source -> its newest shown line
         self._follow: dict[str, Entry] = {}         # source -> the shown line its last folded copy matched
@@ -228,11 +264,33 @@ class LogView(ScrollView, can_focus=True):
         recent = self._recent
         received = 0
         redraws = self.redraws
+        repeated = False
+        last = entries[-1] if entries else None
         for ln in lines:
             received += 1
             text = screen_safe(ln.text)
             if ln.bar is not None and self._redraw(ln, text, entries, new):
                 continue
+            key = ""
+            if ln.bar is None:
+                if new:
+                    last = new[-1]
+                if last is not None and last.source == ln.source and last.bar is None:
+                    # The same as the line shown just before it: counted there, not shown again.
+                    # The cheap test first (a flood repeats itself exactly); the message with
+                    # another time stamp next.
+                    if text == (last.full or last.text):
+                        key = last.key
+                    else:
+                        key = fold_key(text) if len(text) >= FOLD_MIN_CHARS else text.rstrip()
+                    if key == last.key and last.truncated == ln.truncated:
+                        self._repeat(last, ln, text)
+                        repeated = True
+                        continue
+                elif len(text) >= FOLD_MIN_CHARS:
+                    key = fold_key(text)
+                else:
+                    key = text.rstrip()
             if self._folds(ln, text):
                 continue
             self._seq += 1
@@ -245,7 +303,7 @@ class LogView(ScrollView, can_focus=True):
             if ln.truncated:
                 cells += 24
             e = Entry(self._seq, tag, text, ln.level, ln.detection, ln.truncated, cells, ln.source, ln.line,
-                      full if full is not text else "", ln.bar)
+                      full if full is not text else "", ln.bar, key=key)
             new.append(e)
             before = self._last_of.get(ln.source)
             if before is not None:
@@ -254,7 +312,6 @@ class LogView(ScrollView, can_focus=True):
             if ln.bar is not None:
                 self._bar_at[(ln.source, ln.bar)] = (e, progress_bar(full))
             elif len(full) >= FOLD_MIN_CHARS:
-                key = fold_key(full)
                 recent[key] = e
                 recent.move_to_end(key)
                 if len(recent) > FOLD_WINDOW:
@@ -263,8 +320,10 @@ class LogView(ScrollView, can_focus=True):
                 width = cells
         self.total_received += received
         if not new:
-            if self.redraws != redraws:     # a bar redrawn wider than any line: the view grows
+            if self.redraws != redraws or repeated:     # a bar redrawn or a count grew wider than any line
                 self._set_virtual_size(Size(self._width, len(self.view)))
+            if repeated:
+                self.refresh()          # only counts changed: the rows of their lines
             return 0
         self._width = min(max(width, self._width), MAX_VIEW_WIDTH)      # _redraw may have widened it
         entries.extend(new)
@@ -292,6 +351,34 @@ class LogView(ScrollView, can_focus=True):
         if not self.following and shown:
             self.post_message(self.FollowChanged(self))
         return len(shown)
+
+    def action_show_repeats(self) -> None:
+        selected = self.selected()
+        if selected is not None and selected.repeats:
+            self.post_message(self.RepeatsChosen(selected))
+
+    def _repeat(self, e: Entry, ln: LogLine, text: str) -> None:
+        """`ln` says what the shown line `e` says: count it there and keep it for `enter`."""
+        e.repeats += 1
+        self.repeats += 1
+        if e.copies is None:
+            e.copies = deque(maxlen=REPEATS_KEPT)
+            holders = self._holders
+            holders.append(e)
+            if len(holders) > REPEAT_HOLDERS:
+                holders.popleft().copies = deque(maxlen=0)     # still counted; its copies go
+        e.copies.append(text)
+        if ln.detection and not e.detection:
+            e.detection = ln.detection
+        e.cells = TAG_WIDTH + 1 + (len(e.text) if e.text.isascii() else cell_len(e.text)) + len(e.count_note)
+        if e.truncated:
+            e.cells += 24
+        if e.cells > self._width:
+            self._width = min(e.cells, MAX_VIEW_WIDTH)
+        # Only this line's rows are drawn anew; every other remembered row stays valid.
+        for is_cursor in (False, True):
+            self._cache.discard((e.seq, is_cursor))
+            self._rows.discard((e.seq, is_cursor))
 
     def _folds(self, ln: LogLine, text: str) -> bool:
         """Is this line a copy of one another source already showed? Then the shown line stays
@@ -672,7 +759,7 @@ class LogView(ScrollView, can_focus=True):
             # Looked up once per style change, not once per rendered row: rich_style is costly.
             self._styles = {
                 n: self.get_component_rich_style(f"logview--{n}", partial=True)
-                for n in ("tag", "error", "warning", "debug", "detection", "match", "cursor", "note")
+                for n in ("tag", "error", "warning", "debug", "detection", "match", "cursor", "note", "count")
             }
             self._styles["base"] = self.rich_style
         return self._styles[name]
@@ -771,4 +858,8 @@ class LogView(ScrollView, can_focus=True):
         cells = TAG_WIDTH + 1 + (len(text) if text.isascii() else cell_len(text))
         if e.truncated:
             cells += cell_len(f" …(+{e.truncated} chars cut)")
+        if e.repeats:
+            note = e.count_note
+            segments.append(Segment(note, line_style + self._style("count")))
+            cells += len(note)
         return Strip(segments, cells)

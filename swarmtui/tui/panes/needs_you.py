@@ -20,17 +20,21 @@ class NeedsYouBox(Static):
         self.reason = ""
         self.detail = ""
         self.keys: tuple[tuple[str, str], ...] = ()
+        self.label = "NEEDS YOU"
         self.display = False
 
     @property
     def shown(self) -> bool:
         return bool(self.display)
 
-    def show_needs(self, reason: str, detail: str, keys: tuple[tuple[str, str], ...]) -> None:
-        """Show (or update) the box; `keys` are (key as displayed, what it does)."""
-        if self.display and (reason, detail, keys) == (self.reason, self.detail, self.keys):
+    def show_needs(self, reason: str, detail: str, keys: tuple[tuple[str, str], ...], *,
+                   label: str = "NEEDS YOU", login: bool = False) -> None:
+        """Show (or update) the box; `keys` are (key as displayed, what it does). `login`: the
+        wait is a browser login (a warning, not an error)."""
+        if self.display and (reason, detail, keys, label) == (self.reason, self.detail, self.keys, self.label):
             return      # the engine repeats its state: no re-layout for the same words
-        self.reason, self.detail, self.keys = reason, detail, keys
+        self.reason, self.detail, self.keys, self.label = reason, detail, keys, label
+        self.set_class(login, "-login")
         self.update(self.render_content())
         self.display = True
 
@@ -41,7 +45,8 @@ class NeedsYouBox(Static):
     def render_content(self) -> Content:
         # Node text (a pre-flight problem quotes a path, a detection quotes a line) is cleaned here,
         # where it is drawn.
-        parts: list[tuple[str, str] | str] = [(" NEEDS YOU ", "bold $background on $error"), " "]
+        tone = "$warning" if self.has_class("-login") else "$error"
+        parts: list[tuple[str, str] | str] = [(f" {sanitize(self.label)} ", f"bold $background on {tone}"), " "]
         if self.reason:
             parts += [(sanitize(self.reason), "bold $text-error"), ": "]
         parts.append(sanitize(self.detail) or "the node waits for you")

@@ -32,6 +32,7 @@ LOG_KEYS = (
     ("end", "follow the tail again"),
     ("n / N", "next / previous search match"),
     ("esc", "close the search or filter box (a filter box: undo)"),
+    ("enter", "on a line marked ×N (the same line N times in a row): each of them"),
 )
 
 
