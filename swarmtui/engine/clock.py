@@ -22,6 +22,19 @@ class Clock(Protocol):
     async def sleep(self, seconds: float) -> None: ...
 
 
+async def sleep_or_wake(clock: Clock, seconds: float, wake: asyncio.Event) -> None:
+    """Sleep `seconds` on `clock`, or less when `wake` is set first: the shape of every engine
+    loop that waits for its next deadline but must react at once to a command or a new event."""
+    sleeper = asyncio.ensure_future(clock.sleep(seconds))
+    waker = asyncio.ensure_future(wake.wait())
+    try:
+        await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for t in (sleeper, waker):
+            if not t.done():
+                t.cancel()
+
+
 class MonotonicClock:
     """The real clock: time.monotonic for intervals, time.time for timestamps people read."""
 

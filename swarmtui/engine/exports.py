@@ -18,7 +18,7 @@ from swarmtui import paths
 from swarmtui.engine import events as ev
 from swarmtui.engine.alert_sender import MISSING, AlertSender, apprise_available, send_one
 from swarmtui.engine.alerts import AlertPolicy
-from swarmtui.engine.clock import Clock, MonotonicClock
+from swarmtui.engine.clock import Clock, MonotonicClock, sleep_or_wake
 from swarmtui.engine.config import Config
 from swarmtui.engine.hooks import HOOK_LOG, HookRunner
 from swarmtui.engine.login import KEEP_DIR
@@ -160,14 +160,7 @@ class Exports:
                 continue
             self._wake.clear()
             wait = 3600.0 if due is None else due - now
-            sleeper = asyncio.ensure_future(self.clock.sleep(wait))
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in (sleeper, waker):
-                    if not t.done():
-                        t.cancel()
+            await sleep_or_wake(self.clock, wait, self._wake)
 
     def _notice(self, level: str, text: str) -> None:
         """From any thread: the notice is emitted on the loop (the panel and --json show it)."""

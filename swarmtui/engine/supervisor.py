@@ -42,7 +42,7 @@ from typing import Any, Callable, Mapping
 
 from swarmtui import paths
 from swarmtui.engine import events as ev
-from swarmtui.engine.clock import Clock, MonotonicClock
+from swarmtui.engine.clock import Clock, MonotonicClock, sleep_or_wake
 from swarmtui.engine.config import Config, format_duration
 from swarmtui.engine.history import (EvidenceBuffer, HistoryStore, RestartRecord, TranscriptWriter, iso_utc,
                                      reward_loss_possible)
@@ -1124,14 +1124,7 @@ class Supervisor:
             due = self._check_timers(now)
             wait = 60.0 if due is None else max(0.0, min(60.0, due - now))
             self._wake.clear()
-            sleeper = asyncio.ensure_future(self.clock.sleep(wait))
-            waker = asyncio.ensure_future(self._wake.wait())
-            try:
-                await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
-            finally:
-                for t in (sleeper, waker):
-                    if not t.done():
-                        t.cancel()
+            await sleep_or_wake(self.clock, wait, self._wake)
 
     def _check_timers(self, now: float) -> float | None:
         """Fire silence/stalled when due; else the next time either could be due."""
