@@ -16,12 +16,12 @@ import importlib.util
 import itertools
 import logging
 import queue
-import threading
 import time
 from typing import Callable, Sequence
 
 from swarmtui.engine.alerts import Alert
 from swarmtui.engine.redact import mask_url, url_secrets
+from swarmtui.engine.worker_queue import STOP, QueuedWorker
 from swarmtui.node.text import sanitize
 
 CONNECT_TIMEOUT = 5.0
@@ -29,7 +29,6 @@ READ_TIMEOUT = 10.0
 RETRY_DELAYS = (30.0, 120.0, 600.0)     # s after a failure: then the alert is given up on
 QUEUE_MAX = 64                          # alerts waiting for the worker; more are dropped (and said)
 _ERROR_CHARS = 300
-_STOP = object()
 
 Send = Callable[[str, str, str], "str | None"]
 Notice = Callable[[str, str], None]
@@ -99,49 +98,25 @@ def clean_error(error: str, url: str) -> str:
     return text[:_ERROR_CHARS] + ("…" if len(text) > _ERROR_CHARS else "")
 
 
-class AlertSender:
+class AlertSender(QueuedWorker):
     """submit() queues and returns at once; a daemon thread sends, retries and reports."""
+    thread_name = "swarmtui-alerts"
 
     def __init__(self, urls: Sequence[str], *, redactor: Callable[[], Callable[[str], str]], notice: Notice,
                  send: Send = send_one, retry_delays: Sequence[float] = RETRY_DELAYS, queue_max: int = QUEUE_MAX):
         self.urls = list(urls)
         self.redactor = redactor              # a fresh redactor per delivery: secrets read at send time
-        self.notice = notice                  # called on the worker thread: the caller hands it over
+        super().__init__(queue_max, notice)
         self.send = send
         self.retry_delays = tuple(retry_delays)
         self.sent = 0
         self.failed = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=queue_max)
-        self._thread: threading.Thread | None = None
         self._failing: set[int] = set()
-        self._dropped = 0
         self._seq = itertools.count()
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="swarmtui-alerts", daemon=True)
-            self._thread.start()
-
-    def submit(self, alert: Alert) -> bool:
-        try:
-            self._queue.put_nowait(alert)
-        except queue.Full:
-            self._dropped += 1
-            if self._dropped == 1:
-                self.notice("warning", f"alerts cannot be sent as fast as they come: the services are slow or "
-                                       f"down, so alerts are dropped (more than {self._queue.maxsize} wait)")
-            return False
-        return True
-
-    def close(self, timeout: float = 2.0) -> None:
-        """Let the worker send what waits, for at most `timeout`; a service that hangs is left
-        behind (the thread is a daemon)."""
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            return
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def falling_behind(self) -> str:
+        return ("alerts cannot be sent as fast as they come: the services are slow or "
+                f"down, so alerts are dropped (more than {self._queue.maxsize} wait)")
 
     # ------------------------------------------------------------ the worker
 
@@ -153,7 +128,7 @@ class AlertSender:
                 item = self._queue.get(timeout=timeout)
             except queue.Empty:
                 item = None
-            if item is _STOP:
+            if item is STOP:
                 return
             if item is not None:
                 for i in range(len(self.urls)):

@@ -14,14 +14,13 @@ from __future__ import annotations
 
 import json
 import os
-import queue
 import signal
 import subprocess
-import threading
 import time
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from swarmtui.engine.worker_queue import STOP, QueuedWorker
 from swarmtui.node.text import sanitize
 from swarmtui.safefile import ensure_private_dir, open_append
 
@@ -29,10 +28,11 @@ SKIPPED = frozenset({"lines", "processes", "progress", "history_loaded"})
 HOOK_LOG = "hooks.log"
 HOOK_LOG_MAX = 5 << 20
 QUEUE_MAX = 100
-_STOP = object()
 
 
-class HookRunner:
+class HookRunner(QueuedWorker):
+    thread_name = "swarmtui-hooks"
+
     def __init__(self, argv: Sequence[str], *, timeout: float, log_path: Path, node: Path | str,
                  notice: Callable[[str, str], None], scrub: Callable[[Any], Any] = lambda v: v,
                  env: Mapping[str, str] | None = None, state_root: Path | None = None):
@@ -40,7 +40,7 @@ class HookRunner:
         self.timeout = float(timeout)
         self.log_path = Path(log_path)
         self.node = str(node)
-        self.notice = notice                # called on the worker thread: the caller hands it over
+        super().__init__(QUEUE_MAX, notice)
         self.scrub = scrub
         base = dict(os.environ if env is None else env)
         base.pop("SWARMTUI_NOTIFY_URLS", None)      # the alert services' tokens are not the hook's
@@ -48,44 +48,21 @@ class HookRunner:
         self.state_root = state_root
         self.runs = 0
         self.failures = 0
-        self._queue: queue.Queue = queue.Queue(maxsize=QUEUE_MAX)
-        self._thread: threading.Thread | None = None
         self._failing = False
-        self._dropped = 0
 
     def wants(self, kind: str) -> bool:
         return kind not in SKIPPED
 
-    def start(self) -> None:
-        if self._thread is None:
-            self._thread = threading.Thread(target=self._run, name="swarmtui-hooks", daemon=True)
-            self._thread.start()
-
-    def submit(self, event: dict[str, Any]) -> bool:
-        try:
-            self._queue.put_nowait(event)
-        except queue.Full:
-            self._dropped += 1
-            if self._dropped == 1:
-                self.notice("warning", f"[hooks] on_event is slower than the events: more than {QUEUE_MAX} wait, "
-                                       "so events are skipped for it")
-            return False
-        return True
-
-    def close(self, timeout: float = 2.0) -> None:
-        try:
-            self._queue.put(_STOP, timeout=timeout)
-        except queue.Full:
-            return
-        if self._thread is not None:
-            self._thread.join(timeout)
+    def falling_behind(self) -> str:
+        return (f"[hooks] on_event is slower than the events: more than {QUEUE_MAX} wait, "
+                "so events are skipped for it")
 
     # ------------------------------------------------------------ the worker
 
     def _run(self) -> None:
         while True:
             item = self._queue.get()
-            if item is _STOP:
+            if item is STOP:
                 return
             try:
                 self.run_one(item)
