@@ -7,7 +7,8 @@ tracebacks, failures and benign lines) into a temp file, then times:
   2. the `swarmtui diagnose --json` command end to end (a subprocess),
   3. `grep -c -E` with the catalogue's patterns (translated to POSIX ERE),
 and prints lines/s for each (min and median of several runs, wall and CPU time, with the load
-average before and after) and the ratio. Target: >= 300,000 lines/s for diagnose.
+average before and after) and the ratio. Targets: >= 300,000 lines/s for diagnose, and within 3x
+of grep's time (issue 16).
 
     .venv-test/bin/python benchmarks/bench_diagnose.py [--lines N] [--keep FILE] [--repeat N] [--cli-repeat N]
 """
@@ -240,11 +241,16 @@ def main() -> int:
             pats = ere_patterns()
             cmd = [grep, "-c", "-E"] + [a for p in pats for a in ("-e", p)] + [str(path)]
             env = dict(os.environ, LC_ALL="C")
-            grep_s, gp = _time(lambda: subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env))
+            # Best of as many runs as diagnose had: one grep run on a shared machine is a lottery.
+            greps = [_time(lambda: subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env))
+                     for _ in range(max(1, args.repeat))]
+            grep_s, gp = min(greps, key=lambda g: g[0])
             if gp.returncode in (0, 1):
-                print(f"grep -c -E ({len(pats)} patterns)  {grep_s:6.2f} s  {n / grep_s:>12,.0f} lines/s   "
+                print(f"grep -c -E ({len(pats)} patterns, best of {len(greps)})  {grep_s:6.2f} s  {n / grep_s:>12,.0f} lines/s   "
                       f"({gp.stdout.decode().strip()} matching lines)")
-                print(f"ratio diagnose/grep: {min(wall) / grep_s:.1f}x the time of grep")
+                ratio, cli_ratio = min(wall) / grep_s, min(cli) / grep_s
+                print(f"ratio diagnose/grep: {ratio:.2f}x the time of grep in-process, {cli_ratio:.2f}x for the "
+                      f"command (target <= 3x, issue 16: {'met' if max(ratio, cli_ratio) <= 3 else 'NOT met'})")
             else:
                 print(f"grep failed: {gp.stderr.decode().strip()[:200]}")
         print(f"after: {_load()}")

@@ -20,6 +20,13 @@
    run launched; 7. the launcher exits by itself -> the next run launched. With the default
    restart policy (each failure the first in a row: stable_after is tiny here), then with the old
    one (first restart after 10 s, exit_grace waited out unless the script exits) on --old-runs.
+8. keeper keeps up (issue 16): `swarmtui supervise --json` while the node floods its terminal with
+   lines that match nothing (httpx DEBUG chatter; --flood-line picks another) at 1k/3k/10k/30k
+   lines/s, plus 50 probe lines a second that carry their write time and a warn detection
+   ("Could not fetch round and stage"): line written -> its detection printed (p50/p90), and the
+   keeper's own CPU (its children, the node, not counted). Targets: p90 <= 50 ms at 30k lines/s;
+   CPU <= 1.5x supervisord's (supervisord's log capture, issue 16's table: 6-7 / 18 / 28-31 /
+   37-38 % of a core; bench_peers.py measures it beside us).
 Everything runs in temp dirs with private ports and state dirs; nothing is left behind.
 """
 
@@ -284,6 +291,133 @@ async def bench_flood(seconds: float) -> None:
           f"({'none lost' if missing <= 0 else f'{missing} missing'})")
 
 
+FLOOD_FILLER = ('[2026-01-01 12:00:00,000][httpx][DEBUG] - HTTP Request: POST '
+                'https://gensyn-testnet.g.alchemy.com/public "HTTP/1.1 200 OK"')
+SUPERVISORD_CPU = {1000: "6-7", 3000: "18", 10000: "28-31", 30000: "37-38"}     # issue 16, % of a core
+
+
+def flood_writer(rate: float, filler: str, probes_per_s: float = 50.0) -> str:
+    """A node script whose python prints `filler` at `rate` lines/s (in bursts every 2 ms) and a
+    probe line with its write time every 1/probes_per_s s."""
+    return ("python3 - <<'EOF'\nimport os, sys, time\nout = sys.stdout\nprobes = open('probes_written', 'a')\n"
+            f"line = {filler!r}\nrate = {rate!r}\nevery = {1.0 / probes_per_s!r}\n"
+            "start = time.monotonic()\nn = 0\nnext_probe = start\n"
+            "while True:\n"
+            "    now = time.monotonic()\n"
+            "    due = int((now - start) * rate)\n"
+            "    if due > n:\n"
+            "        k = min(due - n, max(50, int(rate / 100)))\n        n += k\n        out.write((line + '\\n') * k)\n"
+            "    if now >= next_probe:\n"
+            "        next_probe += every\n"
+            "        open('count.tmp', 'w').write(str(n))\n        os.replace('count.tmp', 'written_count')\n"
+            "        at = time.time()\n"
+            "        out.write('[2026-01-01 12:00:00,000][genrl.game][DEBUG] - Could not fetch round and stage: '\n"
+            "                  'probe %.6f. Next check in 5.0s.\\n' % at)\n"
+            "        probes.write('%.6f\\n' % at)\n        probes.flush()\n"
+            "    out.flush()\n"
+            "    time.sleep(0.002)\nEOF\n")
+
+
+def bare_pty_rate(rate: float, filler: str, seconds: float = 4.0) -> float:
+    """Lines/s the flood writer gets through a pty that a bare loop drains: what the pty and this
+    machine allow at all, the ceiling for any keeper reading a terminal."""
+    root = TMP / f"bare-pty-{rate:g}"
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "flood.sh").write_text(flood_writer(rate, filler))
+    master, slave = os.openpty()
+    p = subprocess.Popen(["bash", "flood.sh"], cwd=root, stdout=slave, stderr=slave, start_new_session=True)
+    os.close(slave)
+    lines = 0
+    try:
+        time.sleep(0.5)
+        t0 = time.monotonic()
+        while time.monotonic() - t0 < seconds:
+            lines += os.read(master, 1 << 16).count(b"\n")
+        return lines / (time.monotonic() - t0)
+    finally:
+        os.killpg(p.pid, signal.SIGKILL)
+        p.wait()
+        os.close(master)
+
+
+def keeper_flood(rate: float, seconds: float, filler: str,
+                 warmup: float = 4.0) -> tuple[float, list[float], float, int]:
+    """(keeper CPU % of one core, [seconds from probe written to its detection printed], lines/s
+    the node managed to write: a keeper that falls behind slows a writer on its terminal, probes
+    the node wrote in the measured window)."""
+    import json
+    import threading
+
+    root = tiny_checkout(f"keeper-flood-{rate:g}", flood_writer(rate, filler))
+    cfg = write_config("keeper-flood", "[watch]\nmin_free_disk_mb = 1\n[restart]\nwarn_repeat = 1000000000\n")
+    p = subprocess.Popen([sys.executable, "-m", "swarmtui", "supervise", str(root), "--config", str(cfg), "--json"],
+                         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=clean_env(), start_new_session=True)
+    got: list[tuple[float, float]] = []     # (arrival, written)
+
+    def read() -> None:
+        assert p.stdout is not None
+        for raw in p.stdout:
+            now = time.time()
+            if b"probe " not in raw:
+                continue
+            try:
+                text = json.loads(raw).get("text", "")
+                got.append((now, float(text.split("probe ", 1)[1].split(". Next", 1)[0])))
+            except (ValueError, IndexError):
+                continue
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    ps = psutil.Process(p.pid)
+    try:
+        def written() -> int:
+            try:
+                return int((root / "written_count").read_text() or 0)
+            except (OSError, ValueError):
+                return 0
+
+        time.sleep(warmup)
+        c0, t0, w0, n0 = ps.cpu_times(), time.monotonic(), time.time(), written()
+        time.sleep(seconds)
+        c1, t1, w1, n1 = ps.cpu_times(), time.monotonic(), time.time(), written()
+        cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0) * 100
+        time.sleep(0.5)     # the probes written just before w1 come back
+    finally:
+        p.send_signal(signal.SIGTERM)
+        try:
+            p.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(p.pid, signal.SIGKILL)
+        reader.join(5)
+    try:
+        sent = sum(1 for v in (root / "probes_written").read_text().split() if w0 <= float(v) <= w1)
+    except (OSError, ValueError):
+        sent = 0
+    return cpu, [arrived - at for arrived, at in got if w0 <= at <= w1], (n1 - n0) / (t1 - t0), sent
+
+
+def bench_keeper_flood(seconds: float, filler: str, rates: list[float]) -> None:
+    print(f"8. keeper keeps up: `supervise --json`, the terminal flooded with {filler[:60]!r}..., "
+          f"{seconds:.0f} s a rate; target p90 <= 50 ms at 30k lines/s, CPU <= 1.5x supervisord's")
+    top = max(rates)
+    print(f"   ceiling: the same writer asked for {10 * top:,.0f} lines/s, into a pty drained by a bare read loop: "
+          f"{bare_pty_rate(10 * top, filler):,.0f} lines/s")
+    for rate in rates:
+        cpu, lat, achieved, sent = keeper_flood(rate, seconds, filler)
+        ref = SUPERVISORD_CPU.get(int(rate))
+        target = ""
+        if ref is not None:
+            hi = float(ref.split("-")[-1])
+            target = f" (supervisord {ref} %: target <= {1.5 * hi:.0f} %{', met' if cpu <= 1.5 * hi else ', NOT met'})"
+        if lat:
+            ms = [v * 1000 for v in lat]
+            lat_s = (f"written -> processed p50 {statistics.median(ms):.1f} ms, p90 {pct(ms, 90):.1f} ms, "
+                     f"max {max(ms):.1f} ms ({len(ms)} of the {sent} probes written back within 0.5 s)")
+        else:
+            lat_s = "no probe came back"
+        print(f"   {rate:>6,.0f} lines/s (the node wrote {achieved:,.0f}/s): keeper CPU {cpu:5.1f} %{target}; {lat_s}")
+
+
 def summary(name: str, values: list[float]) -> str:
     ms = [v * 1000 for v in values]
     return (f"{name}: n={len(ms)} p50 {statistics.median(ms):.1f} ms, p90 {pct(ms, 90):.1f} ms, "
@@ -297,7 +431,10 @@ def main() -> None:
     ap.add_argument("--long-seconds", type=float, default=60.0)
     ap.add_argument("--flood-seconds", type=float, default=10.0)
     ap.add_argument("--old-runs", type=int, default=3, help="runs of 6 and 7 with the old restart policy (slow)")
-    ap.add_argument("--only", default="1,2,3,3b,4,5,6,7", help="which measurements, e.g. 3,3b")
+    ap.add_argument("--only", default="1,2,3,3b,4,5,6,7,8", help="which measurements, e.g. 3,3b")
+    ap.add_argument("--keeper-seconds", type=float, default=8.0, help="8: seconds measured at each rate")
+    ap.add_argument("--keeper-rates", default="1000,3000,10000,30000", help="8: lines/s")
+    ap.add_argument("--flood-line", default=FLOOD_FILLER, help="8: the line the node floods with")
     args = ap.parse_args()
     only = {x.strip() for x in args.only.split(",")}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
@@ -315,6 +452,9 @@ def main() -> None:
             bench_long(args.long_seconds)
         if "5" in only:
             asyncio.run(bench_flood(args.flood_seconds))
+        if "8" in only:
+            bench_keeper_flood(args.keeper_seconds, args.flood_line,
+                               [float(r) for r in args.keeper_rates.split(",") if r.strip()])
         for item, kind, what in (("6", "fatal", "fatal line written -> node launched again"),
                                  ("7", "exit", "launcher exit -> node launched again")):
             if item in only:

@@ -23,6 +23,7 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "attach": ("keepers", "open the panel on the node's running keeper"),
     "stop": ("keepers", "stop the node (full stop sequence) and its background keeper"),
     "ls": ("keepers", "list every keeper of this user on this host"),
+    "fleet": ("fleet", "the fleet overview (fleet.toml): every node, local and over ssh; start/stop/restart"),
     "supervise": ("supervise", "run and keep alive a node in the foreground, printing one line per event"),
     "service": ("service", "install, remove or show a systemd unit that keeps the node"),
     "diagnose": ("diagnose", "read saved node output and report what swarmtui would have seen"),
@@ -91,14 +92,24 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p.add_argument("--json", action="store_true", help="print one JSON object per event")
     p.add_argument("--lines", action="store_true", help="also print the node's output lines as events")
     p.add_argument("--background", action="store_true", help=argparse.SUPPRESS)   # run by `swarmtui start`
+    p.add_argument("--name", default=None, help=argparse.SUPPRESS)          # a fleet node's name (fleet start)
+    p.add_argument("--overrides", default=None, help=argparse.SUPPRESS)     # its config overrides (JSON)
 
     p = sub("start")
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
     p.add_argument("--config", metavar="FILE", help="config file")
+    p.add_argument("--name", default=None, help=argparse.SUPPRESS)      # a fleet node's name (fleet start over ssh)
 
     p = sub("attach")
-    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.description = (COMMANDS["attach"][1] + ". NODE_DIR may be HOST:DIR (scp's form, e.g. "
+                     "ubuntu@gpu-box:~/rl-swarm): the keeper on that host is reached with your own ssh "
+                     "(`ssh HOST swarmtui attach --stdio DIR`, its config, keys and agent; no question is "
+                     "asked, so use a key or ssh-agent). SWARMTUI_SSH sets the ssh command and its options.")
+    p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR",
+                   help="the checkout, here or as HOST:DIR on another host (default: the current directory)")
     p.add_argument("--read-only", action="store_true", help="watch only: the keeper refuses this viewer's commands")
+    p.add_argument("--remote-command", metavar="CMD", default="swarmtui",
+                   help="how HOST runs swarmtui, for HOST:DIR (default: swarmtui; e.g. ~/.local/bin/swarmtui)")
     p.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)   # the keeper protocol on stdin/stdout (ssh)
 
     p = sub("stop")
@@ -106,6 +117,16 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
 
     p = sub("ls")
     p.add_argument("--json", action="store_true", help="one JSON object per keeper")
+    p.add_argument("--fleet", nargs="?", const="", default=None, metavar="FILE",
+                   help="list the fleet's nodes instead (default file: the config dir's fleet.toml), "
+                        "remote ones over ssh")
+
+    p = sub("fleet")
+    p.add_argument("action", nargs="?", choices=("start", "stop", "restart"), default=None,
+                   help="start, stop or restart the named nodes (all without names); none: the overview")
+    p.add_argument("names", nargs="*", metavar="NAME", help="fleet node names")
+    p.add_argument("--fleet", metavar="FILE", default=None, help="fleet file (default: the config dir's fleet.toml)")
+    p.add_argument("--config", metavar="FILE", help="config file the local nodes' keepers use")
 
     p = sub("service")
     p.add_argument("action", choices=("install", "uninstall", "status"), help="what to do")
@@ -124,8 +145,15 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p.add_argument("--json", action="store_true", help="print one JSON object")
 
     p = sub("identity")
+    p.usage = "swarmtui identity [NODE_DIR] [--json]\n       swarmtui identity restore [NODE_DIR] [BACKUP] [--json] [--yes]"
+    p.description = (COMMANDS["identity"][1] + ". `identity restore` lists swarmtui's backups of swarm.pem "
+                     "and the login files (newest first, numbered); with BACKUP (its number, file name or "
+                     "path) it puts that one back, after backing up the current file; never while the node "
+                     "runs. (A checkout folder named restore: write ./restore.)")
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.add_argument("more", nargs="*", help=argparse.SUPPRESS)        # restore's NODE_DIR and BACKUP
     p.add_argument("--json", action="store_true", help="print one JSON object (never a secret)")
+    p.add_argument("--yes", "-y", action="store_true", help="restore: do not ask (for scripts)")
 
     p = sub("history")
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
@@ -182,7 +210,9 @@ def main(argv: list[str] | None = None) -> int:
                     subs[name].error("--config is not an option of this command")
                 if not any(a == "--config" or a.startswith("--config=") for a in rest):
                     rest = ["--config", config, *rest]
-            args = subs[name].parse_args(rest)
+            # Intermixed: `fleet stop --fleet F gpu0` names gpu0 (plain parse_args had taken the
+            # positionals before the option as all there were, and refused the name after it).
+            args = subs[name].parse_intermixed_args(rest)
             args.command = name
             return _dispatch(COMMANDS[name][0], args)
         if config is not None:

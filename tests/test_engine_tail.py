@@ -472,3 +472,25 @@ async def test_catch_up_reads_the_renamed_file_then_the_new_one(tmp_path):
             assert f.tailer.catch_up() == [("old 3", 3), ("new 2", 2)]
         await asyncio.sleep(2.5)
         assert f.texts == []                    # the follower goes on after them, not again
+
+
+async def test_follow_batches_gives_each_read_whole_and_in_order(tmp_path):
+    # The keeper's way (issue 16): one call per read, never an empty batch, lines as lines() gives them.
+    log = tmp_path / "swarm_launcher.log"
+    log.write_text("".join(f"line {i}\n" for i in range(1, 501)))
+    batches: list[list[TailLine]] = []
+    tailer = LogTailer(log, from_start=True, backend=BACKEND["name"])
+    task = asyncio.create_task(tailer.follow_batches(batches.append))
+    try:
+        end = time.monotonic() + 4
+        while sum(map(len, batches)) < 500 and time.monotonic() < end:
+            await asyncio.sleep(0.02)
+        append(log, "late one\nlate two\n")
+        while sum(map(len, batches)) < 502 and time.monotonic() < end + 4:
+            await asyncio.sleep(0.02)
+    finally:
+        tailer.stop()
+        await asyncio.wait_for(task, 3)
+    got = [tl for b in batches for tl in b]
+    assert got == [(f"line {i}", i) for i in range(1, 501)] + [("late one", 501), ("late two", 502)]
+    assert all(batches) and len(batches) < 502     # batched: far fewer calls than lines

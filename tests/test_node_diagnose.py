@@ -542,3 +542,124 @@ def make_co(root: Path) -> Path:
     make_checkout(root, "hivemind")
     (root / "logs").mkdir(exist_ok=True)
     return root
+
+
+def test_repeated_already_finished_lines_are_skipped_without_changing_the_report(tmp_path, monkeypatch):
+    # genrl repeats "Already finished round: R" while it waits for the chain (issue 16: diagnose
+    # within 3x of grep); the fast path skips a repeat only when nothing else came in between.
+    hdr = "[2025-10-26 23:30:27,852][genrl.logging_utils.global_defs][INFO] - "
+    lines = []
+    for r in (10, 11, 13):          # 12 is skipped: a detection the repeats must not hide or double
+        lines += [hdr + f"Starting round: {r}/1000000."] + [hdr + f"Already finished round: {r}. Next check in {w}s."
+                                                              for w in (5.0, 10.0, 20.0)]
+        lines.append(hdr + "Exception occurred during game run.")
+        lines += [hdr + f"Already finished round: {r}. Next check in 5.0s."] * 2
+    path = tmp_path / "swarm_launcher.log"
+    path.write_text("\n".join(lines) + "\n")
+    reports, rounds = [], []
+    for skip in (False, True):
+        monkeypatch.setattr(Diagnoser, "skip_repeats", skip)
+        d = Diagnoser()
+        calls = []
+        real = d._round
+        monkeypatch.setattr(d, "_round", lambda ev, name, n: (calls.append(n), real(ev, name, n)))
+        with open(path, "rb") as f:
+            d.read(f, str(path))
+        reports.append(everything(d.finish()))
+        rounds.append(len(calls))
+    assert reports[0] == reports[1] == everything(reference(path))
+    assert rounds[1] < rounds[0]
+    assert [d["id"] for d in reports[1]["detections"]].count("skipped-round") == 1
+
+
+def test_era_evidence_searching_only_after_the_best_so_far_picks_what_a_full_search_picks():
+    # _era_evidence looks for each token only after the best position found so far (issue 16:
+    # speed); the era it picks must be the one a full search of every token picks.
+    import random
+
+    def full_search(d, block):
+        best = weak = None
+        for token, era, strong in dg.ERA_TOKENS:
+            if not strong and d._era_strong is not None:
+                continue
+            pos = block.rfind(token)
+            if pos < 0:
+                continue
+            if strong:
+                if era == "hivemind" and (d._era_strong == "genrl-swarm" or (best and best[1] == "genrl-swarm")):
+                    continue
+                if best is None or pos > best[0]:
+                    best = (pos, era)
+            elif weak is None or pos > weak[0]:
+                weak = (pos, era)
+        return ("strong", best[1]) if best else ("weak", weak[1]) if weak else None
+
+    rng = random.Random(16)
+    tokens = [t for t, _, _ in dg.ERA_TOKENS] + [b"nothing here", b"genrl", b"hivemind"]
+    for _ in range(400):
+        block = b"\n".join(rng.choice(tokens) for _ in range(rng.randint(0, 6)))
+        for prior in (None, "genrl-swarm", "rgym"):
+            d = Diagnoser()
+            d._era_strong = prior
+            want = full_search(d, block)
+            d._era_evidence(block, len(block))
+            if want is None:
+                assert d._era_strong == prior and d._era_weak is None
+            elif want[0] == "strong":
+                assert d._era_strong == want[1], (block, prior)
+            else:
+                assert d._era_weak == want[1] and d._era_strong is None, (block, prior)
+
+
+def test_memmem_and_python_searches_mark_exactly_the_lines_holding_the_needle():
+    """bytesearch: both searches against the plain definition (split into lines, `in`), on random
+    blocks built to put hits at a block's start and end, several in a line, across the `size`
+    cut and in a last line with no newline."""
+    from swarmtui.node import bytesearch
+
+    if sys.platform.startswith("linux"):
+        assert bytesearch.MEMMEM is not None, "glibc's memmem not loaded: diagnose runs its slow scan"
+    searches = [s for s in (bytesearch.MEMMEM, bytesearch.PYTHON) if s is not None]
+    rng = random.Random(16)
+    needles = [b"rror", b"round", b"No such process", b"ab", b"x" * 40]
+    for _ in range(300):
+        parts = [rng.choice([b"\n", b"a", b"b", b"rro", b"r", b"round", b"ror", b"No such process", b"No such proces",
+                             b"xxxxxxxxxx", b"\r", b"\xf0\x9f\x90\x9d"]) for _ in range(rng.randint(0, 60))]
+        block = b"".join(parts)
+        size = rng.randint(0, len(block))
+        for needle in needles:
+            want: dict[int, int] = {}
+            start = 0
+            for line in block[:size].split(b"\n"):
+                if needle in line:
+                    want[start] = 4
+                start += len(line) + 1
+            for search in searches:
+                got = {0: 1} if rng.random() < 0.3 else {}      # flags already there are or-ed into
+                before = dict(got)
+                search(block, size, needle, got, 4)
+                expect = {k: before.get(k, 0) | want.get(k, 0) for k in set(before) | set(want)}
+                assert got == expect, (search, block, size, needle)
+
+
+def test_diagnose_reports_the_same_with_either_search(tmp_path):
+    """The whole report of the generated mixed log (every era, failures, tracebacks) with the
+    memmem search and with the bytes.find one, chunk edges included."""
+    from swarmtui.node import bytesearch
+
+    spec = importlib.util.spec_from_file_location("bench_diagnose", ROOT / "benchmarks" / "bench_diagnose.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    path = tmp_path / "mixed.log"
+    bench.generate(path, 20_000, seed=11)
+    reports = []
+    for search in (bytesearch.MEMMEM, bytesearch.PYTHON):
+        if search is None:
+            continue
+        d = Diagnoser()
+        d._search = search
+        with open(path, "rb") as f:
+            d.read(f, str(path))
+        reports.append(d.finish())
+    assert reports[0].detections and reports[0].rounds_completed
+    assert all(summary(r) == summary(reports[0]) and everything(r) == everything(reports[0]) for r in reports)

@@ -277,14 +277,28 @@ def test_several_pem_backups(tmp_path):
     raw = libp2p_key_bytes()
     write_pem(root / "swarm.pem", raw)
     write_pem(root / "swarm.pem.bak", raw, mode=0o600)
+    write_pem(root / "other.pem", libp2p_key_bytes(2), mode=0o600)
     backups = tmp_path / "backups"
     backups.mkdir()
     write_pem(backups / "20250101-swarm.pem", libp2p_key_bytes(1), mode=0o600)
     rep = identity_report(inspect_checkout(root, env={}), backups_dir=backups)
     (p,) = [p for p in rep.problems if p.code == "pem-backups"]
-    assert "2 other key files, 1 with a different peer id" in p.message
+    # swarmtui's own backup (another peer id) is listed, never counted: only the checkout's files
+    assert "2 other key files in the checkout, 1 with a different peer id" in p.message
+    assert "20250101" not in p.message
     same = {os.path.basename(b["path"]): b["same_identity"] for b in rep.backups}
-    assert same == {"swarm.pem.bak": True, "20250101-swarm.pem": False}
+    assert same == {"other.pem": False, "swarm.pem.bak": True, "20250101-swarm.pem": False}
+
+
+def test_after_a_reset_the_backup_of_the_old_key_in_the_state_dir_is_no_problem(tmp_path):
+    root = make_checkout(tmp_path / "n", "codezero")
+    write_pem(root / "swarm.pem", libp2p_key_bytes(3))       # the new identity
+    backups = tmp_path / "backups"
+    backups.mkdir()
+    write_pem(backups / "20250101T000000Z-swarm.pem", libp2p_key_bytes(1), mode=0o600)   # the old one
+    rep = identity_report(inspect_checkout(root, env={}), backups_dir=backups)
+    assert [p.code for p in rep.problems if p.code == "pem-backups"] == []
+    assert [b["same_identity"] for b in rep.backups] == [False]
 
 
 def test_swarmtuis_own_backups_of_the_same_key_are_fine_but_clutter_in_the_checkout_is_not(tmp_path):

@@ -189,17 +189,7 @@ def test_diagnose_on_a_hostile_log_is_clean_and_still_finds_the_fatal_line(tmp_p
 # ---------------------------------------------------------------- (e) the panel
 
 
-def screen_strips(app):
-    return list(app.screen._compositor.render_strips())
-
-
-def screen_text(app) -> str:
-    return "\n".join(strip.text for strip in screen_strips(app))
-
-
-def links_on_screen(app) -> list[str]:
-    return [seg.style.link for strip in screen_strips(app) for seg in strip
-            if seg.style is not None and seg.style.link]
+from tests.screen_read import links_on_screen, screen_text  # noqa: E402  (public API only)
 
 
 def hostile_events() -> list[ev.Event]:

@@ -388,7 +388,9 @@ def test_demo_logs_in_crashes_once_then_stays_healthy(tmp_path):
         first.kill_all()  # what a supervisor does with a node that sits in `wait`
         text = strip(first.stdout)
         assert "Waiting for API key to be activated..." in text or "API key is activated! Proceeding..." in text
-        assert text.count("Starting round") == 3  # two rounds, then the third dies
+        # the first round dies (about 20 s into `swarmtui demo`): a fault, the restart and the
+        # recovery all show within the demo's first minute
+        assert text.count("Starting round") == 1
         assert "Exception occurred during game run." in text
         second = Node(root, pty=False, stdin=ANSWERS["codezero"])
         second.wait_for(r"(🐝 Joining round: \d+\n(?s:.*)){3}", timeout=40, where="stdout")

@@ -31,3 +31,64 @@ async def test_states_show_at_once_and_log_lines_at_the_log_interval():
         await pilot.pause()
         texts = _texts(app)
         assert texts[-2:] == [">> held back for a moment", ">> and its neighbour"]   # in order, none lost
+
+
+async def test_a_batch_of_lines_is_shown_when_it_arrives_not_at_the_next_tick():
+    """Waiting for the drain tick was most of a line's way to the screen: a LinesOut asks for a
+    drain of its own, as soon as log_interval allows (here at once; the tick is an hour away)."""
+    app = still_app(drain_interval=3600.0, log_interval=0.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        app._emit(ev.LinesOut(lines=[ev.LogLine("pty", 1, ">> on screen without a tick")]))
+        app._emit(ev.StateChanged(state=ev.BACKOFF, reason="oom-killed", next_restart_in=30.0))
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if ">> on screen without a tick" in _texts(app):
+                break
+        assert _texts(app)[-1] == ">> on screen without a tick"
+        assert app.state == ev.BACKOFF          # what came with the lines is drained with them
+
+
+async def test_a_flood_batch_goes_in_by_chunks_in_order_and_none_is_lost():
+    """A big batch goes into the log LOG_CHUNK lines per loop turn (a key pressed meanwhile
+    waits for one chunk, not the whole batch); the rest follows on its own, in order."""
+    from swarmtui.tui.app import LOG_CHUNK
+
+    app = still_app(drain_interval=3600.0, log_interval=0.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        before = len(_texts(app))
+        n = 2 * LOG_CHUNK + 500
+        app._emit(ev.LinesOut(lines=[ev.LogLine("pty", i, f">> flood line {i:05d}") for i in range(n)],
+                              partial="bar 50%"))
+        app._drain()
+        assert len(_texts(app)) == before + LOG_CHUNK       # one chunk now, the rest after
+        for _ in range(50):
+            await pilot.pause(0.02)
+            if len(_texts(app)) == before + n:
+                break
+        assert _texts(app)[before:] == [f">> flood line {i:05d}" for i in range(n)]
+        assert app.log_pane._partial == "bar 50%"           # the bar comes with the last chunk
+
+
+async def test_after_a_key_the_log_waits_for_the_keys_work_and_loses_nothing(monkeypatch):
+    """A key's work (a screen to build) takes several turns of the loop; a log batch in each of
+    them delayed the key under a flood. After a key the lines are held for KEY_FIRST_S (long
+    here, so the test does not race the clock), then shown, none lost."""
+    from swarmtui.tui import app as app_module
+
+    app = still_app(drain_interval=3600.0, log_interval=0.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        monkeypatch.setattr(app_module, "KEY_FIRST_S", 30.0)
+        await pilot.press("question_mark")
+        await pilot.pause(0.05)
+        app._emit(ev.LinesOut(lines=[ev.LogLine("pty", 1, ">> came right after a key")]))
+        await pilot.pause(0.1)
+        app._drain_tick()
+        assert ">> came right after a key" not in _texts(app)      # held: the key goes first
+        await pilot.press("escape")
+        monkeypatch.setattr(app_module, "KEY_FIRST_S", 0.0)
+        app._drain_tick()
+        await pilot.pause()
+        assert _texts(app)[-1] == ">> came right after a key"

@@ -33,8 +33,7 @@ def lines(start: int, n: int, source: str = "pty", level: str | None = None, wor
     return [LogLine(source=source, line=i, text=f"{word} {i:06d}", level=level) for i in range(start, start + n)]
 
 
-def screen_text(app: App) -> str:
-    return "\n".join(s.text for s in app.screen._compositor.render_strips())
+from tests.screen_read import row_backgrounds, screen_text  # noqa: E402  (public API only)
 
 
 async def test_follows_the_tail_and_the_screen_shows_the_newest_line():
@@ -264,8 +263,7 @@ async def test_a_log_file_copy_of_a_terminal_line_is_shown_once():
         await pilot.pause()
 
         def crash_row_background():
-            rows = [s for s in app.screen._compositor.render_strips() if "Exception occurred" in s.text]
-            return {seg.style.bgcolor for seg in rows[0] if seg.text.strip() and seg.style}
+            return row_backgrounds(app, "Exception occurred")
 
         unmarked = crash_row_background()
         pane.add_lines([LogLine(launcher, 3, crash, level="ERROR", detection="game-run-exception")])
@@ -509,3 +507,53 @@ async def test_the_copies_kept_for_enter_stay_bounded_whatever_the_pattern():
         kept = sum(len(e.copies or ()) for e in heads)
         assert kept == REPEAT_HOLDERS * REPEATS_KEPT                                       # the copies do not
         assert len(heads[-1].copies) == REPEATS_KEPT and not heads[0].copies
+
+
+def test_the_log_views_one_split_fold_key_equals_logparse_fold_key():
+    """LogView splits a line's header once and derives its fold key from that split
+    (logview.fold_key_of); it must stay the key node.logparse.fold_key gives, for every format
+    the node writes, or copies and repeats would stop being recognised."""
+    from swarmtui.node.logparse import fold_key, split_header
+    from swarmtui.tui.panes.logview import _CLOCK, _LEVEL_WORD, fold_key_of, key_and_short, shorten_header
+
+    texts = ["", "Done.", "   trailing spaces   ", "[PRINT] not a header"]
+    for name in sorted(FIX.glob("*.txt")) + sorted(FIX.glob("*.log")):
+        texts += name.read_text(errors="replace").splitlines()
+    texts += ["2025-06-01 10:00:00,123 - DEBUG - root:12 - [PRINT] {'reward': 0.5}  ",
+              "INFO:hivemind_exp.trainer:Joining round: 4", "[2025-10-26 23:30:27,852][genrl][WARNING] - retry  ",
+              "[2025-10-26 23:30:27,852][genrl][WARN] - [PRINT] aliased  ", "[2025-10-26 23:30:27,85][genrl][INFO] - x",
+              "[swarm_launcher] 2025-10-26 23:30:27,852 INFO: training log"]
+    assert len(texts) > 250
+    for text in texts:
+        text = sanitize(text)
+        parts = split_header(text)
+        assert fold_key_of(text, parts) == fold_key(text), text
+        # shorten_header's slice of a Hydra time stamp: the clock the regex finds, for any stamp.
+        level, _logger, stamp, message = parts
+        clock = _CLOCK.search(stamp) if stamp else None
+        shown = text if level is None and stamp is None else (
+            ((clock.group(0) + " ") if clock else "") + _LEVEL_WORD.get(level or "", "") + message)
+        assert shorten_header(text, parts) == shorten_header(text) == shown, text
+        assert key_and_short(text) == (fold_key(text), shown), text     # the flood's one-call path
+
+
+def test_a_batch_of_lines_goes_on_the_wire_as_asdict_would_put_it_and_comes_back_equal():
+    """LinesOut.to_dict skips dataclasses.asdict's deep copy (the keeper encodes every batch for
+    its viewers); what it gives must stay what asdict gives, key order included, and decode to
+    the same lines (also for a line dict carrying a key a newer engine added)."""
+    import dataclasses
+
+    from swarmtui.engine import events as ev
+    from swarmtui.engine import wire
+
+    batch = ev.LinesOut(lines=[LogLine("pty", 1, "plain"), LogLine("logs/swarm.log", 2, "Map: 40%|███", level="INFO",
+                                                                    detection="oom", truncated=12, bar="Map")],
+                        partial="train: 3%", ts="2026-01-01T00:00:00.000Z")
+    data = batch.to_dict()
+    expected = {"event": "lines", **dataclasses.asdict(batch)}
+    assert data == expected and list(data) == list(expected)
+    assert [list(d) for d in data["lines"]] == [list(d) for d in expected["lines"]]
+    back = ev.Event.from_dict(wire.decode(wire.encode("event", e=data))["e"])
+    assert back == batch
+    data["lines"][0]["colour"] = "red"          # a field of a newer engine: left out, not fatal
+    assert ev.Event.from_dict(data).lines == batch.lines

@@ -41,8 +41,7 @@ def sim_panel(tmp_path):
         panel.cleanup()
 
 
-def screen_text(app) -> str:
-    return "\n".join(s.text for s in app.screen._compositor.render_strips())
+from tests.screen_read import screen_text  # noqa: E402  (public API only)
 
 
 async def test_restart_filter_follow_stop_start_and_quit_on_a_real_node(sim_panel):

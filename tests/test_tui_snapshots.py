@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from swarmtui.tui.frozen import needs_you_events, settle, still_app
+from swarmtui.tui.frozen import backoff_events, busy_events, login_events, needs_you_events, settle, still_app
 
 
 @pytest.fixture(autouse=True)
@@ -22,14 +22,6 @@ def _frozen_environment(monkeypatch):
     yield
     monkeypatch.undo()
     time.tzset()
-
-
-def test_main_120x40(snap_compare):
-    assert snap_compare(still_app(), terminal_size=(120, 40), run_before=settle)
-
-
-def test_main_80x24(snap_compare):
-    assert snap_compare(still_app(), terminal_size=(80, 24), run_before=settle)
 
 
 def test_help_screen(snap_compare):
@@ -50,11 +42,35 @@ def test_logout_confirmation(snap_compare):
     assert snap_compare(still_app(), terminal_size=(120, 40), run_before=run_before)
 
 
-# A state that waits for a person: the whole reason and fix, wrapped, and the key that acts, in
-# both layouts (the status line alone cut this text at every width).
-def test_needs_you_80x24(snap_compare):
+# Every state a person meets, at every size the issue tried (issue 14): RUNNING, NEEDS YOU (its
+# whole reason and fix on screen, and the key that acts: the status line alone cut it at every
+# width), LOGIN REQUIRED and BACKING OFF, from 60x20 to 200x60.
+STATES = {"running": busy_events, "needs_you": needs_you_events, "login_required": login_events,
+          "backing_off": backoff_events}
+SIZES = ((60, 20), (80, 24), (120, 40), (200, 60))
+
+
+@pytest.mark.parametrize("size", SIZES, ids=[f"{w}x{h}" for w, h in SIZES])
+@pytest.mark.parametrize("state", list(STATES))
+def test_state(snap_compare, state, size):
+    assert snap_compare(still_app(STATES[state]), terminal_size=size, run_before=settle)
+
+
+def test_needs_you_no_color(snap_compare, monkeypatch):
+    # Textual reads NO_COLOR when the app is made: monochrome, the box still stands out.
+    monkeypatch.setenv("NO_COLOR", "1")
     assert snap_compare(still_app(needs_you_events), terminal_size=(80, 24), run_before=settle)
 
 
-def test_needs_you_120x40(snap_compare):
-    assert snap_compare(still_app(needs_you_events), terminal_size=(120, 40), run_before=settle)
+def test_needs_you_16_colours(snap_compare):
+    # TERM=xterm: the 16 colours themselves, the focus and the footer keys cyan, not error red.
+    assert snap_compare(still_app(needs_you_events, low_colour=True), terminal_size=(80, 24), run_before=settle)
+
+
+def test_record_page(snap_compare):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("tab", "tab", "enter")
+        await pilot.pause()
+
+    assert snap_compare(still_app(), terminal_size=(120, 40), run_before=run_before)

@@ -18,8 +18,7 @@ class TablesApp(App):
             yield ProcessPane()
 
 
-def screen_text(app: App) -> str:
-    return "\n".join(s.text for s in app.screen._compositor.render_strips())
+from tests.screen_read import screen_text  # noqa: E402  (public API only)
 
 
 async def test_tables_drawn_before_their_idle_measuring_still_show_whole_cells():
@@ -31,7 +30,7 @@ async def test_tables_drawn_before_their_idle_measuring_still_show_whole_cells()
             history.add(record)
         procs.set_procs(processes())
         # draw right now, before either table has had an idle moment
-        app.screen._compositor.render_update(full=True)
+        app.export_screenshot()          # a full render of the screen, as a terminal would get
         for table in (history.table, procs.table):
             for y in range(table.row_count + 1):
                 table.render_line(y)

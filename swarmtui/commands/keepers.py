@@ -45,9 +45,11 @@ def keeper_log(root: Path) -> Path:
     return paths.node_state_dir(root) / "keeper.log"
 
 
-def spawn_keeper(root: Path, config: str | None) -> int:
+def spawn_keeper(root: Path, config: str | None, *, name: str | None = None, overrides: Path | None = None,
+                 env: dict[str, str] | None = None) -> int:
     """Start `supervise --background` detached from us (double fork: it is nobody's child, so no
-    zombie is left with a panel that runs for days) and return its pid."""
+    zombie is left with a panel that runs for days) and return its pid. A fleet node's keeper
+    also gets its name, its config overrides file and its environment (`env`, over ours)."""
     from swarmtui.safefile import ensure_private_dir, open_append
     from swarmtui import paths
 
@@ -57,6 +59,11 @@ def spawn_keeper(root: Path, config: str | None) -> int:
     argv = [sys.executable, "-m", "swarmtui", "supervise", str(root), "--background"]
     if config:
         argv += ["--config", str(Path(config).expanduser().resolve())]
+    if name:
+        argv += ["--name", name]
+    if overrides is not None:
+        argv += ["--overrides", str(overrides)]
+    child_env = {**os.environ, **env} if env else None
     r, w = os.pipe()
     pid = os.fork()
     if pid == 0:                                    # pragma: no cover - runs in the child
@@ -75,6 +82,8 @@ def spawn_keeper(root: Path, config: str | None) -> int:
                 signal.signal(sig, signal.SIG_DFL)
             signal.pthread_sigmask(signal.SIG_SETMASK, ())
             os.chdir(str(root))
+            if child_env is not None:
+                os.execve(sys.executable, argv, child_env)
             os.execv(sys.executable, argv)
         finally:
             os._exit(127)
@@ -108,15 +117,15 @@ def _alive(pid: int) -> bool:
         return True
 
 
-def ensure_keeper(root: Path, config: str | None, say=lambda text: None) -> tuple[dict[str, Any], bool]:
-    """The checkout's keeper's status, starting one first if none answers. Returns (status,
-    started_now)."""
+def ensure_keeper(root: Path, config: str | None, say=lambda text: None, **spawn: Any) -> tuple[dict[str, Any], bool]:
+    """The checkout's keeper's status, starting one first if none answers (with spawn_keeper's
+    keyword arguments). Returns (status, started_now)."""
     from swarmtui.engine.keeper import how_to_reach, read_state
 
     status = status_of(root)
     if status is not None:
         return status, False
-    pid = spawn_keeper(root, config)
+    pid = spawn_keeper(root, config, **spawn)
     say(f"starting a keeper for {root} (pid {pid}, log {keeper_log(root)})")
     end = time.monotonic() + START_WAIT_S
     while time.monotonic() < end:
@@ -158,7 +167,13 @@ def run_start(args) -> int:
     root = _root(args.node_dir)
     if getattr(args, "config", None) and not Path(args.config).expanduser().is_file():
         raise UserError(f"config file not found: {args.config}")
-    status, started = ensure_keeper(root, getattr(args, "config", None))
+    name = getattr(args, "name", None)
+    if name is not None:
+        from swarmtui.engine.fleet_file import NAME
+
+        if not NAME.match(name):
+            raise UserError(f"--name {name!r}: 1-32 letters, digits, '.', '_' or '-'")
+    status, started = ensure_keeper(root, getattr(args, "config", None), name=name)
     what = "started" if started else "already running"
     print(sanitize(f"keeper {what} for {root}: pid {status['pid']}, state {status['state']}"
                    + (f" ({status['reason']})" if status.get("reason") else "")))
@@ -167,8 +182,18 @@ def run_start(args) -> int:
 
 
 def run_attach(args) -> int:
+    from swarmtui.engine.channel import split_target
+
+    remote = split_target(args.node_dir)
     if getattr(args, "stdio", False):
+        if remote is not None:
+            raise UserError("--stdio bridges a keeper of this host: give its folder, not HOST:DIR")
         return _bridge_stdio(_root(args.node_dir))
+    if remote is not None:
+        from swarmtui.commands.panel import open_remote
+
+        return open_remote(*remote, read_only=bool(args.read_only),
+                           remote_command=getattr(args, "remote_command", None) or "swarmtui")
     from swarmtui.commands.panel import open_attached
 
     return open_attached(Path(args.node_dir).expanduser(), read_only=bool(args.read_only), start=False)
@@ -210,6 +235,10 @@ def run_stop(args) -> int:
 
 
 def run_ls(args) -> int:
+    if getattr(args, "fleet", None) is not None:
+        from swarmtui.commands.fleet import run_ls_fleet
+
+        return run_ls_fleet(args)
     from swarmtui.engine import wire
     from swarmtui.engine.history import fmt_uptime
     from swarmtui.node.text import sanitize, terminal_json
@@ -250,9 +279,14 @@ def run_ls(args) -> int:
 
 def _bridge_stdio(root: Path) -> int:
     """`ssh HOST swarmtui attach --stdio DIR`: the keeper protocol over this process's stdin and
-    stdout, byte for byte, so a remote viewer needs no port of ours (SSH carries it)."""
+    stdout, byte for byte, so a remote viewer needs no port of ours (SSH carries it).
+
+    It ends when either side does: the keeper hangs up (its bytes are all written out first), or
+    stdin closes (the viewer, or ssh, went away; the keeper is told by a half-close and given a
+    moment to finish). Whatever goes wrong is one line on stderr and exit 1: the viewer at the
+    other end of ssh reads that line as the reason."""
+    import select
     import socket
-    import threading
 
     from swarmtui.engine import wire
 
@@ -260,28 +294,53 @@ def _bridge_stdio(root: Path) -> int:
         s = wire.connect(wire.socket_path(root))
     except wire.NoKeeper:
         raise UserError(f"no keeper runs for {root}", exit_code=1) from None
-
-    def upstream() -> None:
-        try:
-            while True:
-                data = os.read(0, 1 << 16)
-                if not data:
-                    break
-                s.sendall(data)
-        except OSError:
-            pass
-        try:
-            s.shutdown(socket.SHUT_WR)
-        except OSError:
-            pass
-
-    threading.Thread(target=upstream, daemon=True).start()
+    except PermissionError:
+        raise UserError(f"the keeper's socket for {root} belongs to another user", exit_code=1) from None
+    except OSError as exc:
+        raise UserError(f"cannot reach the keeper for {root}: {exc.strerror or exc}", exit_code=1) from None
     try:
-        while True:
-            data = s.recv(1 << 16)
-            if not data:
-                break
-            os.write(1, data)
-    except OSError:
-        pass
+        _pump_stdio(s, select, socket)
+    except BrokenPipeError:
+        return 0            # the viewer stopped reading: it left, nothing to report to anyone
+    except OSError as exc:
+        raise UserError(f"the connection to the keeper for {root} broke: {exc.strerror or exc}", exit_code=1) from None
+    finally:
+        s.close()
     return 0
+
+
+BRIDGE_LINGER_S = 10.0          # after the viewer's EOF, how long a keeper may take to hang up
+
+
+def _pump_stdio(s, select, socket) -> None:
+    poller = select.poll()
+    poller.register(s.fileno(), select.POLLIN)
+    poller.register(0, select.POLLIN)
+    poller.register(1, 0)           # POLLERR/POLLHUP only: the reader of our stdout went away
+    deadline = None
+    while True:
+        timeout_ms = None if deadline is None else max(0, int((deadline - time.monotonic()) * 1000))
+        ready = poller.poll(timeout_ms)
+        if not ready and deadline is not None:
+            return                  # the viewer left and the keeper did not hang up: we do
+        for fd, flags in ready:
+            if fd == 1:
+                raise BrokenPipeError()
+            if fd == 0:
+                data = os.read(0, 1 << 16) if flags & (select.POLLIN | select.POLLHUP | select.POLLERR) else b""
+                if data:
+                    s.sendall(data)
+                    continue
+                poller.unregister(0)
+                try:
+                    s.shutdown(socket.SHUT_WR)
+                except OSError:
+                    pass
+                deadline = time.monotonic() + BRIDGE_LINGER_S
+            else:
+                data = s.recv(1 << 16)
+                if not data:
+                    return
+                view = memoryview(data)
+                while view:
+                    view = view[os.write(1, view):]

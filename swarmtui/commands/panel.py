@@ -51,23 +51,92 @@ def open_attached(node_dir: Path, *, read_only: bool = False, start: bool = True
             raise UserError(f"no keeper runs for {layout.root}: `swarmtui start {layout.root}` starts one "
                             "(or just `swarmtui` in the checkout)")
     from swarmtui.engine.remote import RemoteEngine
-    from swarmtui.tui.app import SwarmApp, run_panel
+    from swarmtui.tui.app import run_panel
 
-    app = SwarmApp(
-        lambda emit: RemoteEngine(layout.root, emit, read_only=read_only, layout=layout),
-        layout=layout,
-        keymap=dict(config.keys),
-        stall_limit_s=config.restart.stall_limit,
-        stop_timeout_s=config.restart.stop_timeout,
-        keep_login=config.login.keep_login,
-        attached=True,
-    )
+    app = _attached_panel(lambda emit: RemoteEngine(layout.root, emit, read_only=read_only, layout=layout),
+                          layout, config)
     code = run_panel(app)
     if code == 0 and status_of(layout.root) is not None:
         sys.stdout.write(sanitize(f"detached: the node keeps running (keeper pid {status['pid']}); "
                                   f"`swarmtui attach {layout.root}` to come back, `swarmtui stop {layout.root}` "
                                   "to stop it") + "\n")
     return 0 if code in (0, 129) else code
+
+
+def open_remote(host: str, node_dir: str, *, read_only: bool = False, remote_command: str = "swarmtui",
+                config: Any = None) -> int:
+    """`swarmtui attach HOST:DIR`: the panel as a viewer of a keeper on another host, over the
+    user's own ssh (engine.channel). The keeper must run there already (`ssh HOST swarmtui start
+    DIR`): starting one is that host's business. A first, short connection asks the keeper's
+    status before the screen is taken, so an unreachable host, a missing swarmtui or no keeper
+    is one line here; the panel then opens its own connection (BatchMode: nothing may prompt
+    under the panel's screen)."""
+    import asyncio
+
+    from swarmtui.engine import channel
+    from swarmtui.engine.config import load_config
+    from swarmtui.engine.remote import RemoteEngine, RemoteLayout
+
+    config = config or load_config(None)
+    check_keymap(dict(getattr(config, "keys", {}) or {}))
+    if not (sys.stdin.isatty() and sys.stdout.isatty()):
+        raise UserError("the panel needs a terminal; `ssh HOST swarmtui ls` shows a remote keeper without one")
+    try:
+        ssh = channel.ssh_command_from_env()
+    except channel.ChannelError as exc:
+        raise UserError(str(exc)) from None
+
+    def opener(where: str):
+        return channel.open_ssh(host, where, remote_command=remote_command, ssh_command=ssh)
+
+    async def probe() -> dict:
+        ch = await opener(node_dir)
+        try:
+            return await channel.status(ch, name="panel")
+        finally:
+            await ch.close()
+
+    try:
+        status = asyncio.run(probe())
+    except channel.ChannelError as exc:
+        hint = ""
+        if str(exc).startswith("ssh:") and ("Permission denied" in str(exc) or "verification failed" in str(exc)):
+            hint = f" (the panel's ssh asks nothing: use a key or ssh-agent, and `ssh {host}` once to accept its host key)"
+        raise UserError(f"{exc}{hint}", exit_code=1) from None
+    layout = RemoteLayout.from_status(host, status)
+    where = str(layout.root)
+    user, _, hostname = host.rpartition("@")
+    from swarmtui.tui.app import run_panel
+
+    app = _attached_panel(
+        lambda emit: RemoteEngine(where, emit, read_only=read_only, layout=layout, opener=lambda: opener(where),
+                                  again=f"`ssh {host} swarmtui start {where}` starts a keeper again"),
+        layout, config,
+        host=hostname,
+        user=user,          # "" for an ssh alias: the tunnel command then says what the user types
+    )
+    code = run_panel(app)
+    if code == 0:
+        sys.stdout.write(sanitize(f"detached: the node on {host} keeps running (keeper pid {status.get('pid')}); "
+                                  f"`swarmtui attach {host}:{where}` to come back") + "\n")
+    return 0 if code in (0, 129) else code
+
+
+def _attached_panel(engine_factory, layout, config: Any, **extra: Any):
+    """The panel as a viewer of a keeper's node (here or over ssh): the user's keys and limits."""
+    from swarmtui.tui.app import SwarmApp
+
+    return SwarmApp(
+        engine_factory,
+        layout=layout,
+        keymap=dict(config.keys),
+        stall_limit_s=config.restart.stall_limit,
+        silence_limit_s=config.restart.silence_limit,
+        stop_timeout_s=config.restart.stop_timeout,
+        keep_login=config.login.keep_login,
+        attached=True,
+        **extra,
+    )
 
 
 def check_keymap(keys: dict[str, str]) -> None:
@@ -156,6 +225,7 @@ def open_panel(node_dir: Path, config: Any) -> int:
         layout=layout,
         keymap=dict(config.keys),
         stall_limit_s=config.restart.stall_limit,
+        silence_limit_s=config.restart.silence_limit,
         stop_timeout_s=config.restart.stop_timeout,
         keep_login=config.login.keep_login,
     )

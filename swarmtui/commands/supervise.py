@@ -81,6 +81,8 @@ class Printer:
             if key == self._procs:
                 return          # CPU and memory change every snapshot; print when the tree does
             self._procs = key
+        if isinstance(event, ev.HostStats):
+            return              # every 2 s, for the panel's host strip and /metrics, not a log line
         if isinstance(event, ev.ProgressUpdate) and not self.as_json:
             key = (event.round, event.stage, event.rounds_completed)
             if key == self._progress:
@@ -131,6 +133,13 @@ class Printer:
                 at += f" stage {e.stage}"
             return [f"{at}; {e.rounds_completed} round(s) completed"
                     + (f", {len(e.rounds_skipped)} skipped" if e.rounds_skipped else "")]
+        if isinstance(e, ev.RoundTrends):
+            last = e.rounds[-1] if e.rounds else None
+            if last is None:
+                return ["no rounds remembered yet"]
+            took = f" took {_duration(last['duration_s'])}" if last.get("duration_s") is not None else ""
+            reward = f", reward {last['reward']:.3g}" if last.get("reward") is not None else ""
+            return [f"round {last.get('round')}{took}{reward} ({len(e.rounds)} round(s) remembered)"]
         if isinstance(e, ev.ProcessSnapshot):
             ours = [p for p in e.procs if p.ours and p.role != "other"]
             helpers = sum(1 for p in e.procs if p.ours and p.role == "other")
@@ -283,10 +292,25 @@ def keeper_status(sup: Any, fanout: Any, server: Any, kind: str) -> dict[str, An
     except OSError:
         restarts = None
     return {"checkout": str(sup.layout.root), "pid": os.getpid(), "kind": kind,
-            "started": server.started if server else "", "uptime_s": round(time.time() - _START, 1),
+            # uptime_s: the node's run (None when none runs); the keeper's own is keeper_uptime_s.
+            "started": server.started if server else "", "uptime_s": sup.run_uptime_s(),
+            "keeper_uptime_s": round(time.time() - _START, 1),
             "state": state.state if state else sup.state, "reason": state.reason if state else "",
             "detail": state.detail if state else "", "round": progress.round if progress else None,
-            "restarts_24h": restarts, "viewers": len(fanout.viewers)}
+            "restarts_24h": restarts, "viewers": len(fanout.viewers),
+            "name": getattr(sup, "fleet_name", None) or sup.layout.root.name,
+            # A viewer on another host (attach over ssh) cannot read the checkout to learn these.
+            **remote_layout_fields(sup.layout)}
+
+
+def remote_layout_fields(layout: Any) -> dict[str, Any]:
+    """The checkout's facts a panel on another host shows (engine.remote.RemoteLayout)."""
+    from swarmtui import paths
+
+    return {"era": layout.era, "era_label": layout.era_label, "login_port": layout.login_port,
+            "identity_path": str(layout.identity_path), "temp_data_dir": str(layout.temp_data_dir),
+            "user_data_path": str(layout.user_data_path), "api_key_path": str(layout.api_key_path),
+            "state_dir": str(paths.node_state_dir(layout.root))}
 
 
 _START = __import__("time").time()
@@ -307,6 +331,23 @@ def _exports(sup: Any, config: Any, fanout: Any) -> Any:
     return exports
 
 
+def _apply_overrides(config: Any, path: str) -> None:
+    """A fleet node's config overrides (a JSON file `swarmtui fleet start` wrote in the node's
+    state dir), applied over the config file with the config file's own checks."""
+    import json
+
+    from swarmtui.engine.config import ConfigError, apply_table
+    from swarmtui.safefile import read_regular
+
+    try:
+        data = json.loads(read_regular(Path(path), 1 << 20))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read the fleet overrides {path}: {exc}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the fleet overrides must be a table of config sections")
+    apply_table(config, data, path)
+
+
 def run(args) -> int:
     from swarmtui.engine.config import load_config
     from swarmtui.engine.history import HistoryStore
@@ -318,25 +359,29 @@ def run(args) -> int:
     from swarmtui.node.layout import inspect_checkout
 
     config = load_config(Path(args.config).expanduser() if getattr(args, "config", None) else None)
+    if getattr(args, "overrides", None):
+        _apply_overrides(config, args.overrides)
+    name = getattr(args, "name", None) or None
     printer = Printer(as_json=bool(args.json), lines=bool(getattr(args, "lines", False)))
     node_dir = Path(args.node_dir).expanduser()
     root = inspect_checkout(node_dir).root                                     # NotACheckout: one line
     kind = "background" if getattr(args, "background", False) else "supervise"
     # One keeper per checkout: a second one says who keeps the node and exits 2 (KeeperBusy),
     # before it has looked at, let alone signalled, any process.
-    lock = KeeperLock(root, kind, make_run_id(root))
+    lock = KeeperLock(root, kind, make_run_id(root), name=name)
     lock.acquire()
     # The keeper remembers the last lines for viewers that attach later, so it always builds
     # line events; the printer shows them only with --lines.
     history = HistoryStore(root)
     fanout = Fanout(printer.emit, ReplayCache(backlog=config.keeper.backlog_lines, history=history.read))
     sup = Supervisor(node_dir, config, fanout.emit, lines=True, keeper_lock=lock)
+    sup.fleet_name = name          # keeper_status reports it (`ls --fleet` matches rows by it)
     metrics = None
     if config.metrics.listen:
         from swarmtui.engine.metrics import start_for_keeper
 
         # After the lock: a second keeper of this checkout exits 2 before it touches the port.
-        metrics = start_for_keeper(config.metrics.listen, root.name, fanout.observers, printer.note)
+        metrics = start_for_keeper(config.metrics.listen, name or root.name, fanout.observers, printer.note)
     exports = _exports(sup, config, fanout)
     # Until the loop's handlers are in place, a SIGHUP must not kill us either.
     signal.signal(signal.SIGHUP, signal.SIG_IGN)

@@ -377,6 +377,13 @@ def parse_config(raw: bytes | str, path: Path | str = "config.toml") -> Config:
         raise ConfigError(f"{where}: not valid TOML: {exc}") from None
 
     cfg = Config(source=Path(path) if not isinstance(path, Path) else path)
+    apply_table(cfg, data, where)
+    return cfg
+
+
+def apply_table(cfg: Config, data: dict[str, Any], where: str) -> None:
+    """Apply parsed TOML tables to `cfg`, key by key, with the same checks as a config file (a
+    fleet node's overrides go through here on top of the config file)."""
     for section, value in data.items():
         if section == "keys":
             cfg.keys = _parse_keys(where, value)
@@ -402,7 +409,6 @@ def parse_config(raw: bytes | str, path: Path | str = "config.toml") -> Config:
     if cfg.restart.backoff_max < cfg.restart.backoff_initial:
         raise ConfigError(f"{where}: [restart] backoff_max: must be at least backoff_initial "
                           f"({format_duration(cfg.restart.backoff_initial)})")
-    return cfg
 
 
 def _convert(spec: _Key, value: Any) -> Any:

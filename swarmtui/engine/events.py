@@ -91,9 +91,18 @@ def _build(cls: type, data: dict[str, Any]) -> Any:
 
 
 def _nested(cls: type, data: dict[str, Any]) -> Any:
-    """A LogLine or ProcInfo from its dict; a field a newer engine added is left out, not fatal."""
-    names = {f.name for f in dataclasses.fields(cls)}
+    """A LogLine or ProcInfo from its dict; a field a newer engine added is left out, not fatal.
+    Once per line of an attached panel's log (30,000 a second in a flood): the field names are
+    looked up once per class, and a dict with no unknown field is passed as it is."""
+    names = _FIELD_NAMES.get(cls)
+    if names is None:
+        names = _FIELD_NAMES[cls] = frozenset(f.name for f in dataclasses.fields(cls))
+    if names.issuperset(data):
+        return cls(**data)
     return cls(**{k: v for k, v in data.items() if k in names})
+
+
+_FIELD_NAMES: dict[type, frozenset[str]] = {}
 
 
 # ---------------------------------------------------------------- value types carried by events
@@ -221,11 +230,46 @@ class LinesOut(Event):
     lines: list[LogLine] = field(default_factory=list)
     partial: str = ""               # the current unterminated pty line (a tqdm bar being redrawn)
 
+    def to_dict(self) -> dict[str, Any]:
+        # What dataclasses.asdict gives (tests hold them equal), without its deep copy: the
+        # keeper encodes every batch for its viewers, and asdict was ~10 us a line, a third of
+        # a core at 30,000 lines/s. A LogLine holds only strings and numbers.
+        return {"event": self.kind, "ts": self.ts, "lines": [dict(line.__dict__) for line in self.lines],
+                "partial": self.partial}
+
 
 @dataclass
 class ProcessSnapshot(Event):
     kind: ClassVar[str] = "processes"
     procs: list[ProcInfo] = field(default_factory=list)
+
+
+@dataclass
+class HostStats(Event):
+    """The keeper's host (engine/host_stats.py): sizes in bytes, None where unknown. `history`
+    holds the last samples of each figure as percentages (cpu, mem, swap, gpu_mem, gpu_util),
+    oldest first, so a viewer that attaches now draws the same sparklines."""
+    kind: ClassVar[str] = "host"
+    cpu_percent: float = 0.0
+    cpu_count: int = 0
+    mem_used: int | None = None
+    mem_total: int | None = None
+    swap_used: int | None = None
+    swap_total: int | None = None
+    disk_free: int | None = None
+    disk_total: int | None = None
+    disk_path: str = ""
+    gpus: list[dict[str, Any]] = field(default_factory=list)   # index, name, mem_used, mem_total, util
+    gpu_note: str = ""              # why there are no GPU figures ("no GPU found ...")
+    history: dict[str, list[float]] = field(default_factory=dict)
+
+
+@dataclass
+class RoundTrends(Event):
+    """The last completed rounds of this and earlier runs (engine/round_trends.py), oldest first:
+    round, end (ISO time), duration_s, reward, bets, claims; sent at start and after each round."""
+    kind: ClassVar[str] = "trends"
+    rounds: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass
@@ -312,6 +356,14 @@ class Logout(Command):
 @dataclass
 class ResetIdentity(Command):
     kind: ClassVar[str] = "reset-identity"
+
+
+@dataclass
+class RestoreBackup(Command):
+    """Put one of swarmtui's backups of swarm.pem or the login files back (the identity report's
+    `restorable` lists them); refused while the node runs."""
+    kind: ClassVar[str] = "restore-backup"
+    path: str
 
 
 _NESTED: dict[tuple[str, str], type] = {

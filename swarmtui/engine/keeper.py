@@ -52,6 +52,7 @@ class KeeperState:
     run_started: str | None = None
     ended: str | None = None            # set on a clean exit
     past_run_ids: list[str] = field(default_factory=list)
+    name: str | None = None             # the fleet file's name for this node, when a fleet started it
 
     @classmethod
     def from_dict(cls, data: Any) -> "KeeperState | None":
@@ -67,7 +68,8 @@ class KeeperState:
                        run=int(run) if isinstance(run, int) and not isinstance(run, bool) else None,
                        run_started=data.get("run_started") if isinstance(data.get("run_started"), str) else None,
                        ended=data.get("ended") if isinstance(data.get("ended"), str) else None,
-                       past_run_ids=past[-MAX_PAST_RUN_IDS:])
+                       past_run_ids=past[-MAX_PAST_RUN_IDS:],
+                       name=data.get("name") if isinstance(data.get("name"), str) else None)
         except (KeyError, TypeError, ValueError):
             return None
 
@@ -110,8 +112,9 @@ def how_to_reach(state: KeeperState | None) -> str:
 class KeeperLock:
     """The exclusive right to keep one checkout's node. acquire() once; release() at the end."""
 
-    def __init__(self, checkout: Path | str, kind: str, run_id: str):
+    def __init__(self, checkout: Path | str, kind: str, run_id: str, name: str | None = None):
         self.checkout = Path(os.path.realpath(checkout))
+        self.name = name
         self.kind = kind
         self.run_id = run_id
         self.dir = paths.node_state_dir(self.checkout)
@@ -152,7 +155,7 @@ class KeeperLock:
         me = os.getpid()
         self.state = KeeperState(pid=me, start=_create_time(me), kind=self.kind, since=now_iso(),
                                  run_id=self.run_id, checkout=str(self.checkout),
-                                 past_run_ids=past[-MAX_PAST_RUN_IDS:])
+                                 past_run_ids=past[-MAX_PAST_RUN_IDS:], name=self.name)
         self._write()
         prev = self.previous
         self.lost = prev if prev is not None and prev.ended is None else None

@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 from swarmtui import __version__
 from swarmtui.engine import events as ev
-from swarmtui.engine import wire
+from swarmtui.engine import wire, wire_lines
 from swarmtui.engine.replay import ReplayCache
 from swarmtui.safefile import ensure_private_dir
 
@@ -46,6 +46,7 @@ class Viewer:
     dropped: int = 0
     queued_bytes: int = 0
     closing: bool = False
+    columns: bool = False       # it reads log lines in columns (wire.LINES_COLUMNS)
 
     def describe(self) -> str:
         return f"viewer #{self.number} ({self.name}, pid {self.pid}{', read-only' if self.read_only else ''})"
@@ -89,9 +90,18 @@ class Fanout:
             return
         if not event.ts:
             event.ts = ev.utc_now_iso()
-        data = wire.encode("event", e=event.to_dict())
+        # Each form encoded once, and only when some viewer reads it.
+        data = columns = None
+        lines = type(event) is ev.LinesOut
         for viewer in self.viewers:
-            viewer.push(data)
+            if lines and viewer.columns:
+                if columns is None:
+                    columns = wire.encode("lines", **wire_lines.encode(event))
+                viewer.push(columns)
+            else:
+                if data is None:
+                    data = wire.encode("event", e=event.to_dict())
+                viewer.push(data)
 
 
 class KeeperServer:
@@ -202,8 +212,11 @@ class KeeperServer:
         self._count += 1
         viewer = Viewer(self._count, writer, name=str(hello.get("name") or "?")[:40],
                         pid=cred[0] if cred else int(hello.get("pid") or 0), read_only=bool(hello.get("read_only")))
+        features = hello.get("features")
+        viewer.columns = isinstance(features, list) and wire.LINES_COLUMNS in features
         writer.write(wire.encode("hello", protocol=wire.PROTOCOL, version=__version__, checkout=str(self.checkout),
-                                 pid=os.getpid(), started=self.started, kind=self.kind, viewer=viewer.number))
+                                 pid=os.getpid(), started=self.started, kind=self.kind, viewer=viewer.number,
+                                 features=[wire.LINES_COLUMNS] if viewer.columns else []))
         first = await asyncio.wait_for(reader.readline(), HELLO_TIMEOUT_S)
         if not first:
             return

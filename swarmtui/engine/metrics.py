@@ -5,8 +5,8 @@ prometheus_client's own HTTP thread turns them into families when it is scraped 
 slow or stuck scraper never holds up the node's supervision. prometheus_client is imported only
 when [metrics] listen is set: a keeper without metrics never loads it.
 
-GPU memory is not exported: nothing in the engine measures it (ProcessSnapshot has CPU and RSS
-only), and a metric that is always absent would only make dashboards look broken.
+GPU memory comes from the keeper's host figures (events.HostStats, NVML): a host without an
+NVIDIA GPU or without nvidia-ml-py has no sample in that family, only its declaration.
 """
 
 from __future__ import annotations
@@ -55,6 +55,7 @@ class MetricsObserver:
         self._staked: float | None = None
         self._cpu: float | None = None
         self._rss: int | None = None
+        self._gpu_mem: dict[str, int] = {}       # GPU index -> bytes used
 
     def observe(self, event: ev.Event) -> None:
         with self._lock:
@@ -70,6 +71,9 @@ class MetricsObserver:
                 ours = [p for p in event.procs if p.ours]
                 self._cpu = float(sum(p.cpu_percent or 0.0 for p in ours))
                 self._rss = int(sum(p.rss or 0 for p in ours))
+            elif isinstance(event, ev.HostStats):
+                self._gpu_mem = {str(g.get("index")): int(g["mem_used"]) for g in event.gpus
+                                 if isinstance(g.get("mem_used"), int)}
 
     def _progress(self, e: ev.ProgressUpdate) -> None:
         if e.round is not None and e.round != self._round:
@@ -123,6 +127,8 @@ class MetricsObserver:
                        ("node",), one(self._cpu)),
                 Family(PREFIX + "node_rss_bytes", "gauge", "Resident memory of the node's processes (sum)",
                        ("node",), one(self._rss)),
+                Family(PREFIX + "gpu_memory_used_bytes", "gauge", "GPU memory in use on the node's host, by GPU index",
+                       ("node", "gpu"), tuple(((n, g), float(b)) for g, b in sorted(self._gpu_mem.items()))),
             ]
 
 

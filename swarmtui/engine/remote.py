@@ -1,5 +1,6 @@
 """The panel's engine when the node belongs to a keeper: the same surface as the Supervisor
-(tui.engine_api.EngineLike), over the keeper's socket.
+(tui.engine_api.EngineLike), over the keeper's socket here, or over ssh to a keeper on another
+host (engine.channel: `ssh HOST swarmtui attach --stdio DIR`).
 
 The panel cannot tell the difference, and must not: it gets the same events (a snapshot, then
 the live stream) and sends the same commands. What differs is ownership: closing this engine
@@ -9,51 +10,96 @@ only detaches, whatever the panel asks, because the node is the keeper's.
 from __future__ import annotations
 
 import asyncio
-from pathlib import Path
-from typing import Any, Callable
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import Any, Awaitable, Callable
 
 from swarmtui.engine import events as ev
-from swarmtui.engine import wire
+from swarmtui.engine import wire, wire_lines
+from swarmtui.engine.channel import Channel, ChannelError, handshake, open_local
 from swarmtui.errors import UserError
-from swarmtui.node.layout import Layout, inspect_checkout
+from swarmtui.node.layout import inspect_checkout
+
+Opener = Callable[[], Awaitable[Channel]]
+
+
+@dataclass(frozen=True)
+class RemoteLayout:
+    """What the panel reads of a Layout, for a checkout on another host. Only names, as that
+    host's keeper reported them (its status): nothing here is ever read from this disk, where
+    the path may not exist or be another checkout altogether."""
+    host: str
+    root: PurePosixPath
+    era: str = ""
+    era_label: str = ""
+    login_port: int = 3000
+    identity_path: PurePosixPath = PurePosixPath("swarm.pem")
+    temp_data_dir: PurePosixPath = PurePosixPath("modal-login/temp-data")
+    user_data_path: PurePosixPath = PurePosixPath("modal-login/temp-data/userData.json")
+    api_key_path: PurePosixPath = PurePosixPath("modal-login/temp-data/userApiKey.json")
+    backup_dir: str = ""
+    remote: bool = True
+
+    @property
+    def label(self) -> str:
+        return f"{self.host}:{self.root}"
+
+    @classmethod
+    def from_status(cls, host: str, status: dict[str, Any]) -> "RemoteLayout":
+        root = PurePosixPath(str(status.get("checkout") or "?"))
+
+        def path(key: str, default: str) -> PurePosixPath:
+            return PurePosixPath(str(status.get(key) or root / default))
+
+        state = status.get("state_dir")
+        try:
+            port = int(status.get("login_port") or 3000)
+        except (TypeError, ValueError):
+            port = 3000
+        return cls(host=host, root=root, era=str(status.get("era") or ""),
+                   era_label=str(status.get("era_label") or status.get("era") or ""), login_port=port,
+                   identity_path=path("identity_path", "swarm.pem"),
+                   temp_data_dir=path("temp_data_dir", "modal-login/temp-data"),
+                   user_data_path=path("user_data_path", "modal-login/temp-data/userData.json"),
+                   api_key_path=path("api_key_path", "modal-login/temp-data/userApiKey.json"),
+                   backup_dir=f"{host}:{state}/backups" if state else f"swarmtui's state folder on {host}")
 
 
 class RemoteEngine:
     survives_panel = True       # the node is the keeper's: quitting the panel only detaches
 
     def __init__(self, node_dir: Path | str, emit: Callable[[ev.Event], None], *, read_only: bool = False,
-                 name: str = "panel", layout: Layout | None = None):
+                 name: str = "panel", layout: Any = None, opener: Opener | None = None,
+                 again: str | None = None):
+        """`opener` makes the channel (default: the checkout's socket on this host); a node on
+        another host passes channel.open_ssh's and a layout that only describes the remote
+        checkout (RemoteLayout), since nothing of it can be read here. `again` is how a person
+        starts the keeper again, for the message when it goes away."""
         self.layout = layout or inspect_checkout(node_dir)
         self.emit = emit
         self.read_only = read_only
         self.name = name
         self.state = ev.STOPPED
         self.keeper: dict[str, Any] = {}
+        self.channel: Channel | None = None
+        self._opener: Opener = opener or (lambda: open_local(self.layout.root))
+        self._again = again or f"`swarmtui {self.layout.root}` starts a keeper again"
         self._reader: asyncio.StreamReader | None = None
-        self._writer: asyncio.StreamWriter | None = None
+        self._writer: Any = None
         self._pump: asyncio.Task | None = None
         self._closing = False
 
     async def start(self) -> None:
-        path = wire.socket_path(self.layout.root)
         try:
-            self._reader, self._writer = await asyncio.open_unix_connection(str(path), limit=wire.MAX_LINE)
-        except (FileNotFoundError, ConnectionRefusedError):
-            raise UserError(f"no keeper runs for {self.layout.root}: `swarmtui start {self.layout.root}` "
-                            "starts one (or just `swarmtui` in the checkout)") from None
-        except PermissionError:
-            raise UserError(f"{path} belongs to another user: that keeper is not yours to attach to") from None
-        self._writer.write(wire.hello(self.name, self.read_only))
+            self.channel = await self._opener()
+        except ChannelError as exc:
+            raise UserError(str(exc)) from None
         try:
-            line = await asyncio.wait_for(self._reader.readline(), 10.0)
-            msg = wire.decode(line)
-        except (asyncio.TimeoutError, ValueError, ConnectionError):
-            raise UserError(f"the keeper at {path} did not answer") from None
-        if msg["t"] == "bye":
-            raise UserError(str(msg.get("why") or "the keeper refused this viewer"))
-        problem = wire.mismatch(msg, "keeper")
-        if problem:
-            raise UserError(problem)
+            msg = await handshake(self.channel, self.name, self.read_only, features=wire.FEATURES)
+        except ChannelError as exc:
+            await self.channel.close()
+            raise UserError(str(exc)) from None
+        self._reader, self._writer = self.channel.reader, self.channel.writer
         self.keeper = msg
         self._writer.write(wire.encode("attach"))
         self._pump = asyncio.ensure_future(self._read_loop())
@@ -71,6 +117,12 @@ class RemoteEngine:
                 if kind == "snapshot":
                     for data in msg.get("events") or []:
                         self._deliver(data)
+                elif kind == "lines":
+                    # An older keeper never sends these (it ignores our hello's features).
+                    try:
+                        self.emit(wire_lines.decode(msg))
+                    except ValueError:
+                        pass        # one malformed batch is not a reason to detach
                 elif kind == "event":
                     self._deliver(msg.get("e") or {})
                 elif kind == "refused":
@@ -81,11 +133,15 @@ class RemoteEngine:
         except (ConnectionError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             why = f"the connection broke: {exc}"
         if not self._closing:
+            if self.channel is not None and self.channel.remote:
+                # Over ssh, EOF may be the keeper's exit or the link's loss: ssh's exit says which.
+                failed = await self.channel.failure(timeout=3.0)
+                if failed and why == "the connection closed":
+                    why = failed
             pid = self.keeper.get("pid", "?")
             self.emit(ev.Notice(level="error", text=f"the keeper (pid {pid}) went away: {why}"))
             self.emit(ev.StateChanged(state=ev.STOPPED, reason="keeper-gone",
-                                      detail=f"nobody keeps the node now ({why}); quit, then `swarmtui "
-                                             f"{self.layout.root}` starts a keeper again"))
+                                      detail=f"nobody keeps the node now ({why}); quit, then {self._again}"))
             self.state = ev.STOPPED
 
     def _deliver(self, data: dict[str, Any]) -> None:
@@ -107,17 +163,14 @@ class RemoteEngine:
         """Detach. The node is the keeper's: it keeps running whatever `stop_node` says (a panel
         that wants it stopped sends StopNode first and waits for `stopped`)."""
         self._closing = True
-        if self._writer is not None:
-            try:
-                self._writer.close()
-            except Exception:
-                pass
         if self._pump is not None:
             self._pump.cancel()
             try:
                 await self._pump
             except (asyncio.CancelledError, Exception):
                 pass
+        if self.channel is not None:
+            await self.channel.close()          # over ssh: ends our ssh process too
 
     def emergency_kill(self) -> None:
         """Nothing to kill: this process launched nothing."""

@@ -33,7 +33,8 @@ class ReplayCache:
         if isinstance(event, ev.LinesOut):
             self.lines.extend(event.lines)
             self.partial = event.partial
-        elif isinstance(event, (ev.StateChanged, ev.ProgressUpdate, ev.IdentityChanged, ev.ProcessSnapshot)):
+        elif isinstance(event, (ev.StateChanged, ev.ProgressUpdate, ev.IdentityChanged, ev.ProcessSnapshot,
+                                ev.HostStats, ev.RoundTrends)):
             self._latest[type(event)] = event
             if isinstance(event, ev.StateChanged):
                 if event.state != ev.LOGIN_REQUIRED:
@@ -64,7 +65,7 @@ class ReplayCache:
     def snapshot(self) -> list[ev.Event]:
         """The events that bring a new viewer up to now, in the order a live viewer saw them."""
         out: list[ev.Event] = [ev.HistoryLoaded(records=self._history()[-MAX_HISTORY:])]
-        for kind in (ev.IdentityChanged, ev.ProgressUpdate, ev.ProcessSnapshot):
+        for kind in (ev.IdentityChanged, ev.RoundTrends, ev.ProgressUpdate, ev.ProcessSnapshot, ev.HostStats):
             if kind in self._latest:
                 out.append(self._latest[kind])
         if self._preflight is not None:

@@ -46,7 +46,10 @@ from swarmtui.engine.clock import Clock, MonotonicClock, sleep_or_wake
 from swarmtui.engine.config import Config, format_duration
 from swarmtui.engine.history import (EvidenceBuffer, HistoryStore, RestartRecord, TranscriptWriter, iso_utc,
                                      reward_loss_possible)
-from swarmtui.engine.identity_actions import IdentityWatcher, reset_identity
+from swarmtui.engine.host_stats import HostSampler
+from swarmtui.engine.round_trends import RoundTrends
+from swarmtui.engine.identity_actions import (IdentityWatcher, RestoreRefused, find_backup, reset_identity,
+                                              restore_backup, restore_refusal)
 from swarmtui.engine.keeper import KeeperLock, KeeperState
 from swarmtui.engine import container as docker_way
 from swarmtui.engine.launcher import Answer, ExitStatus, Launcher, PromptInfo, PythonEnv, build_env, find_python_env
@@ -62,6 +65,7 @@ from swarmtui.node.layout import Layout, inspect_checkout, prompt_for
 from swarmtui.node.logparse import (BarMarks, Hello, LoginWait, Milestone, RoundEvent, StepProgress, level_of,
                                     parse_line)
 from swarmtui.node.progress import ProgressModel
+from swarmtui.node.screen import MATCH, PARSE, Screen
 from swarmtui.node.signatures import Catalogue, Match, Matcher
 from swarmtui.node.text import sanitize
 
@@ -81,6 +85,7 @@ RESTORED_LOGIN_PATIENCE = 300.0     # s (injected clock): a restored key the log
                                     # as activated by then never will be; the person must log in again
 _ACTIVE_RESTART = ("restart", "restart-after-cleanup")
 _NEVER_CLASSES = ("benign", "info")
+_KEPT_IDS = ("new-identity-generated",)    # run.detections keeps these too (_watch_new_identity)
 # Messages that wrap the real error (it follows in the traceback): a reason of last resort.
 _WRAPPERS = frozenset({"script-error-trap", "game-run-exception", "hydra-startup-failure"})
 # Says only that something ended, not why: the reason when nothing else was seen.
@@ -165,6 +170,10 @@ class Supervisor:
         self.catalogue = localized_catalogue(Catalogue.load(), self.layout.login_port, self.ssh_hint)
         self.policy = RestartPolicy(config.restart, self.clock)
         self.history = HistoryStore(self.layout.root)
+        self.trends = RoundTrends(self.history.dir)      # the progress pane's trends, across runs
+        self.host: HostSampler | None = None             # made at start: its first CPU reading is a baseline
+        self._trends_unsaved = False                     # said once
+        self._host_failed = False                        # said once
         # One keeper per checkout: the command that made us may hold the lock already (so a
         # second keeper is refused before it shows anything); else start() takes it.
         self.lock = keeper_lock or KeeperLock(self.layout.root, "panel" if interactive else "supervise",
@@ -177,6 +186,7 @@ class Supervisor:
         self.keeper = LoginKeeper(self.layout)
         self.identity = IdentityWatcher(self.layout)
         self._matcher = Matcher(self.catalogue)
+        self._screen = Screen(self.catalogue)   # which lines of a batch need the full parse
         entry = self.layout.entry_module
         self._trainer_marks = (entry, entry.replace(".", "/")) if entry else ()
         self._run: _Run | None = None
@@ -186,7 +196,8 @@ class Supervisor:
         self._partial_sent = ""
         self._bars = BarMarks()                 # which lines are tqdm redraws (LogLine.bar)
         self._progress_dirty = False
-        self._flush_handle: asyncio.TimerHandle | None = None
+        self._flush_handle: asyncio.Handle | None = None
+        self._lines_sent_at = -1e9              # loop time of the last LinesOut (_schedule_flush)
         self._last_file_output: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._tailers: list[tuple[LogTailer, str]] = []     # each with its file, relative to the checkout
@@ -234,6 +245,9 @@ class Supervisor:
             earlier = []
             self._notice("warning", f"cannot read the restart history {self.history.path}: {exc}")
         self._emit(ev.HistoryLoaded(records=earlier[-2000:]))
+        self._emit(ev.RoundTrends(rounds=self.trends.load()))
+        if self.trends.load_problem:
+            self._notice("warning", f"round trends start again: cannot read {self.trends.load_problem}")
         if self.lock.lost is not None:
             await self._record_lost_keeper(self.lock.lost)
         for warning in self.config.warnings:        # e.g. a config holding hf_token readable by others
@@ -259,6 +273,7 @@ class Supervisor:
         handler = {
             ev.StartNode: self._cmd_start, ev.StopNode: self._cmd_stop, ev.RestartNode: self._cmd_restart,
             ev.AnswerPrompt: self._cmd_answer, ev.Logout: self._cmd_logout, ev.ResetIdentity: self._cmd_reset_identity,
+            ev.RestoreBackup: self._cmd_restore_backup,
         }.get(type(cmd))
         if handler is None:
             self._notice("warning", f"unknown command {cmd.kind!r}")
@@ -835,6 +850,22 @@ class Supervisor:
         self._emit(ev.ActionDone(action="reset-identity", ok=True, detail=detail, backups=[str(dest)]))
         self._check_identity()
 
+    def _cmd_restore_backup(self, cmd: ev.RestoreBackup) -> None:
+        # Never while a run is up (identity_actions.restore_refusal says why): the node keeps
+        # what it loaded, and the panel would show an identity the swarm does not see.
+        why = restore_refusal(self.layout, self._run_active())
+        try:
+            if why:
+                raise RestoreRefused(why)
+            restored, safety = restore_backup(self.layout, find_backup(self.layout, cmd.path))
+        except (RestoreRefused, OSError) as exc:
+            self._emit(ev.ActionDone(action="restore", ok=False, detail=f"not restored: {exc}"))
+            return
+        detail = ("restored " + ", ".join(p.name for p in restored)
+                  + "; the next start uses " + ("them" if len(restored) > 1 else "it"))
+        self._emit(ev.ActionDone(action="restore", ok=True, detail=detail, backups=[str(p) for p in safety]))
+        self._check_identity()
+
     # ================================================================ prompts
 
     def _answer(self, text: str, spec: Any) -> Answer | None:
@@ -881,8 +912,20 @@ class Supervisor:
         self._on_pty_lines(batch)
 
     def _on_pty_lines(self, batch: list[tuple[str, int, int]]) -> None:
-        for text, n, cut in batch:
-            self._line("pty", n, text, cut)
+        self._lines_in("pty", batch)
+
+    def _lines_in(self, source: str, batch: list[tuple[str, int, int]]) -> None:
+        """Every line of a batch, in order, each given only the work the screen (screen.py)
+        says it can need: the result is the full path's."""
+        keys: dict[int, list[str]] = {}
+        screen = self._screen
+        need = screen.screen([t for t, _, _ in batch], keys).get
+        held = keys.get
+        line = self._line
+        for i, (text, n, cut) in enumerate(batch):
+            flags = need(i, 0)
+            k = held(i) if flags & MATCH else None
+            line(source, n, text, cut, flags, None if k is None else screen.needles_in(text, k))
 
     def _on_partial(self, partial: str) -> None:
         if self.want_lines and partial != self._partial:
@@ -890,16 +933,24 @@ class Supervisor:
             self._schedule_flush()
 
     def _file_line(self, rel: str, tl) -> None:
-        self._last_file_output = self.clock.monotonic()
-        text = tl.text
-        if "\r" in text.rstrip("\r"):
-            # Redraws saved in a file (a tqdm bar on a redirected stderr): each one is a line, as on
-            # the terminal, so the view can keep the last and the matcher sees no glued text.
-            for piece in text.split("\r"):
-                if piece:
-                    self._line(rel, tl.line_no, sanitize(piece), tl.cut)
+        self._file_lines(rel, [tl])
+
+    def _file_lines(self, rel: str, tls) -> None:
+        if not tls:
             return
-        self._line(rel, tl.line_no, sanitize(text), tl.cut)
+        self._last_file_output = self.clock.monotonic()
+        batch: list[tuple[str, int, int]] = []
+        for tl in tls:
+            text, n = tl
+            if "\r" in text.rstrip("\r"):
+                # Redraws saved in a file (a tqdm bar on a redirected stderr): each one is a line, as on
+                # the terminal, so the view can keep the last and the matcher sees no glued text.
+                for piece in text.split("\r"):
+                    if piece:
+                        batch.append((sanitize(piece), n, tl.cut))
+            else:
+                batch.append((sanitize(text), n, tl.cut))
+        self._lines_in(rel, batch)
 
     def _on_tail_notice(self, rel: str, kind: str, detail: str) -> None:
         # A log rotated away (logrotate, a user's `mv`) is still read until the node stops
@@ -917,8 +968,7 @@ class Supervisor:
                 lines = tailer.catch_up()
             except OSError:
                 continue            # the follower meets the same error and says so
-            for tl in lines:
-                self._file_line(rel, tl)
+            self._file_lines(rel, lines)
 
     def _add_tailer(self, path: Path, *, from_start: bool) -> None:
         rel = _rel(path, self.layout.root)
@@ -947,17 +997,22 @@ class Supervisor:
 
     async def _follow(self, tailer: LogTailer, rel: str) -> None:
         try:
-            await tailer.follow(lambda tl: self._file_line(rel, tl))
+            await tailer.follow_batches(lambda tls: self._file_lines(rel, tls))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a log we cannot follow must not stop the supervisor
             self._notice("warning", f"stopped following {rel}: {exc}")
 
-    def _line(self, source: str, n: int, text: str, cut: int) -> None:
+    def _line(self, source: str, n: int, text: str, cut: int, need: int = PARSE | MATCH,
+              found: list[str] | None = None) -> None:
+        """One line. `need` is what the candidate screen found it can give: without PARSE,
+        parse_line would make at most a LogHeader of it (which changes nothing but the line's
+        level, read below either way); without MATCH it holds no needle, so the matcher only
+        counts it (and ends or continues a traceback with it). `found`: the needles it holds,
+        when the screen knows them."""
         self.evidence.add(source, n, text)
-        now = self.clock.monotonic()
-        parsed = parse_line(text)
-        matches = self._matcher.feed(text, source, n)
+        parsed = parse_line(text) if need & PARSE else None
+        matches = self._matcher.feed(text, source, n, found if need & MATCH else [])
         if self.want_lines:
             level = getattr(parsed, "level", None) if parsed is not None else None
             if level is None:
@@ -967,14 +1022,17 @@ class Supervisor:
                                           bar=self._bars.mark(source, text)))
             self._schedule_flush()
         if parsed is not None:
-            self._on_parsed(parsed, now)
+            self._on_parsed(parsed, self.clock.monotonic())
         for m in matches:
             self._on_match(m)
 
     def _on_parsed(self, p: Any, now: float) -> None:
+        done_before = self.progress.rounds_completed
         if self.progress.feed(p, now):
             self._progress_dirty = True
             self._schedule_flush()
+        if self.progress.rounds_completed != done_before and self.progress.last_done is not None:
+            self._round_done(*self.progress.last_done)
         if self.progress.new_skips:
             sig = self.catalogue.get("skipped-round")
             skips = self.progress.new_skips
@@ -1063,9 +1121,17 @@ class Supervisor:
 
     def _on_match(self, m: Match) -> None:
         run = self._run
+        if (m.action == "ignore" and run is not None and (m.id, "") in run.reported
+                and m.cls not in ("conflict", "identity")):
+            # A benign line again (a flood of `SKIPPING: Failed to decode value`): it was reported
+            # once this run (_should_report), it is never a reason to stop and it is not kept;
+            # its LogLine still names it. The same outcome as the path below, without its work.
+            return
         if m.id == "python-module-missing":
             m = replace(m, hint=self._python_hint(run) + m.hint)
-        if run is not None and run.active and not run.signalled:
+        if run is not None and run.active and not run.signalled and (_stop_worthy(m) or m.id in _KEPT_IDS):
+            # Only what can end a run (_most_significant) or is looked for later: a flood of
+            # benign matches used to push a real failure out of this bounded list.
             run.detections.append(m)
             if len(run.detections) > 500:
                 del run.detections[:250]
@@ -1168,6 +1234,7 @@ class Supervisor:
             except Exception as exc:  # a /proc hiccup must not end the snapshots
                 self._notice("warning", f"process snapshot failed: {exc!r}")
             self._watch_disk()
+            self._sample_host()
             await self.clock.sleep(self.config.watch.snapshot_interval)
 
     def _snapshot_tick(self) -> None:
@@ -1384,6 +1451,14 @@ class Supervisor:
 
     # ================================================================ emitting
 
+    def run_uptime_s(self) -> float | None:
+        """How long the node's current run has lasted; None while no run is under way (stopped,
+        backing off, waiting for a person): `swarmtui ls` shows the node's uptime, not its keeper's."""
+        run = self._run
+        if run is None or not run.active or self.state not in (ev.RUNNING, ev.LOGIN_REQUIRED, ev.STARTING):
+            return None
+        return round(max(0.0, self.clock.monotonic() - run.started_at), 1)
+
     def _set_state(self, state: str, reason: str = "", detail: str = "", next_restart_in: float | None = None) -> None:
         key = (state, reason, detail, next_restart_in)
         self.state = state
@@ -1398,6 +1473,27 @@ class Supervisor:
                                    uptime_s=uptime))
         if self._wake is not None:
             self._wake.set()
+
+    def _round_done(self, round_no: int, took: float | None) -> None:
+        self.trends.round_done(round_no, iso_utc(self.clock.wall()), took, self.progress.last_rewards,
+                               self.progress.market)
+        try:
+            self.trends.save()
+        except OSError as exc:      # a full disk loses a trend point, never the node's care
+            if not self._trends_unsaved:
+                self._trends_unsaved = True
+                self._notice("warning", f"cannot save the round trends in {self.trends.path}: {exc.strerror or exc}")
+        self._emit(ev.RoundTrends(rounds=list(self.trends.rounds)))
+
+    def _sample_host(self) -> None:
+        try:
+            if self.host is None:
+                self.host = HostSampler(self.layout.root)
+            self._emit(ev.HostStats(**self.host.sample()))
+        except Exception as exc:    # psutil on an odd /proc: the figures are missing, the node is fine
+            if not self._host_failed:
+                self._host_failed = True
+                self._notice("warning", f"host figures unavailable: {exc!r}")
 
     def _notice(self, level: str, text: str) -> None:
         self._emit(ev.Notice(level=level, text=text))
@@ -1418,8 +1514,16 @@ class Supervisor:
                 print(f"swarmtui: an event consumer failed: {exc!r}", file=sys.stderr)
 
     def _schedule_flush(self) -> None:
+        # Leading edge: a line after a quiet interval goes out on this loop turn (call_soon, so the
+        # rest of its chunk joins it), not 0.1 s later, which was nearly all of a slow node's line
+        # -> panel lag. Lines arriving within an interval of the last batch wait for the interval's
+        # end: still at most one batch per LINES_EVERY under a flood.
         if self._flush_handle is None and self._loop is not None:
-            self._flush_handle = self._loop.call_later(LINES_EVERY, self._flush)
+            wait = self._lines_sent_at + LINES_EVERY - self._loop.time()
+            if wait <= 0:
+                self._flush_handle = self._loop.call_soon(self._flush)
+            else:
+                self._flush_handle = self._loop.call_later(wait, self._flush)
 
     def _flush(self) -> None:
         if self._flush_handle is not None:
@@ -1428,7 +1532,14 @@ class Supervisor:
         if self._lines or self._partial != self._partial_sent:
             lines, self._lines = self._lines, []
             self._partial_sent = self._partial
+            if self._loop is not None:
+                self._lines_sent_at = self._loop.time()
             self._emit_raw(ev.LinesOut(lines=lines, partial=self._partial))
+            # A node without its swarm.pem writes a new one early in its start, amid its output:
+            # look again with each batch of lines (a few stat calls) rather than at the next
+            # snapshot, so the new peer id shows as soon as the file is there.
+            if (self.identity.report or {}).get("pem_state") != "ok" and self._run_active():
+                self._check_identity()
         if self._progress_dirty:
             self._progress_dirty = False
             self._emit_raw(ev.ProgressUpdate(**self.progress.snapshot(self.clock.monotonic())))

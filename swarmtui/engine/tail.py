@@ -161,7 +161,20 @@ class LogTailer:
             async for line in it:
                 on_line(line)
 
+    async def follow_batches(self, on_lines: Callable[[list[TailLine]], None]) -> None:
+        """Call on_lines with each read's lines (never an empty list) until stop(): a flood
+        costs one call per read, not one per line."""
+        async with aclosing(self.batches()) as it:
+            async for batch in it:
+                on_lines(batch)
+
     async def lines(self) -> AsyncIterator[TailLine]:
+        async with aclosing(self.batches()) as it:
+            async for batch in it:
+                for line in batch:
+                    yield line
+
+    async def batches(self) -> AsyncIterator[list[TailLine]]:
         from watchfiles import awatch
 
         self._stop = asyncio.Event()
@@ -170,8 +183,9 @@ class LogTailer:
         try:
             await self._open_initial()
             self._ready = True
-            for line in self._check():
-                yield line
+            batch = self._check()
+            if batch:
+                yield batch
             while not self._stop.is_set():
                 watch_dir = _nearest_existing_dir(self.path.parent)
                 if watch_dir is None:  # pragma: no cover - "/" always exists
@@ -193,8 +207,9 @@ class LogTailer:
                     async with aclosing(watcher) as changes:
                         async for _ in changes:
                             while True:
-                                for line in self._check():
-                                    yield line
+                                batch = self._check()
+                                if batch:
+                                    yield batch
                                 if not self._more or self._stop.is_set():
                                     break
                                 await asyncio.sleep(0)
@@ -217,8 +232,9 @@ class LogTailer:
                     self.force_polling = True
                     self.backend = "watchfiles"
                     self._notice("polling", f"file events unavailable ({exc}); polling {self.path.parent}")
-                for line in self._check():
-                    yield line
+                batch = self._check()
+                if batch:
+                    yield batch
         finally:
             self._ready = False
             self._close()

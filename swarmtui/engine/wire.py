@@ -7,19 +7,25 @@ fallback). The folder is 0700 and the socket 0600, and the keeper also checks ev
 
 Every message is one JSON object on one line, with a "t" field:
 
-  viewer -> keeper   hello    {protocol, version, name, read_only}   first, always
+  viewer -> keeper   hello    {protocol, version, name, read_only, features}   first, always
                      command  {c: <engine Command as a dict>}
                      stop     stop the node with the full sequence, then the keeper exits
                      status   ask for one status message, then the keeper hangs up
-  keeper -> viewer   hello    {protocol, version, checkout, pid, started, kind, viewer}
+  keeper -> viewer   hello    {protocol, version, checkout, pid, started, kind, viewer, features}
                      snapshot {events: [...]}    everything a new viewer needs, then live events
                      event    {e: <engine Event as a dict>}
+                     lines    a LinesOut in columns (engine.wire_lines), only to a viewer whose
+                              hello listed "lines-columns"; it gets its other events as above
                      refused  {command, why}      e.g. a read-only viewer's command
                      status   {...}               for `swarmtui ls`
                      bye      {why}               the keeper hangs up (or refuses this viewer)
 
 The events are the engine's own (engine.events), so an attached panel and the in-process one
 read the same stream.
+
+`features` are optional abilities within one protocol: a viewer lists those it reads, the keeper
+answers with those it will use. A side that does not know one ignores it and the other side
+falls back to the plain form, so a newer panel and an older keeper (or the reverse) still talk.
 """
 
 from __future__ import annotations
@@ -35,6 +41,8 @@ from typing import Any, Iterator
 from swarmtui import __version__, paths
 
 PROTOCOL = 1
+LINES_COLUMNS = "lines-columns"     # LinesOut as a "lines" message in columns (engine.wire_lines)
+FEATURES = (LINES_COLUMNS,)         # what this side can read, as a viewer
 MAX_LINE = 64 << 20          # a snapshot with 5000 log lines and the whole history fits easily
 
 
@@ -67,9 +75,11 @@ def decode(line: bytes) -> dict[str, Any]:
     return data
 
 
-def hello(name: str, read_only: bool = False) -> bytes:
+def hello(name: str, read_only: bool = False, features: tuple[str, ...] = ()) -> bytes:
+    """A viewer's hello; `features` only from a viewer that reads them (RemoteEngine), so a
+    fleet watcher or a test reading raw events gets events."""
     return encode("hello", protocol=PROTOCOL, version=__version__, name=name, read_only=read_only,
-                  pid=os.getpid())
+                  pid=os.getpid(), features=list(features))
 
 
 def mismatch(theirs: dict[str, Any], who: str) -> str | None:

@@ -2,7 +2,7 @@
 
 Speed matters (a week of DEBUG logs is millions of lines), so the reader does not run the
 parser and the matcher on every line. It scans each chunk of raw bytes for a small set of
-literal "scan needles" (C-speed `bytes.rfind`), and only lines containing one are decoded,
+literal "scan needles" (C-speed: bytesearch.py), and only lines containing one are decoded,
 sanitized, split on `\\r`, parsed and matched. The commonest of those, a round line under one of
 the usual headers, is recognised in its raw bytes and becomes its RoundEvent directly
 (`_FAST_ROUND`; tests hold that it is the event the parser makes of that line). Every catalogue
@@ -21,6 +21,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, BinaryIO, Iterable
 
+from swarmtui.node import bytesearch
 from swarmtui.node.layout import ERA_LABELS
 from swarmtui.node.logparse import _LEVEL_ALIASES, Hello, Milestone, RoundEvent, StepProgress, Rewards, parse_all
 from swarmtui.node.progress import ProgressModel
@@ -221,12 +222,15 @@ def _yields(raw: bytes, kind: type) -> bool:
 class Diagnoser:
     """Feed it files in order; `report` says what they show."""
 
+    skip_repeats = True     # tests turn it off to compare
+
     def __init__(self, catalogue: Catalogue | None = None):
         self.catalogue = catalogue if catalogue is not None else Catalogue.load()
         self.matcher = Matcher(self.catalogue)
         self.progress = ProgressModel()
         self.report = Report()
         self._needles = tuple((n.encode(), flag) for n, flag in SCAN_NEEDLES)
+        self._search = bytesearch.MEMMEM or bytesearch.PYTHON   # tests compare the two
         self._last_only = tuple((n.encode(), kind) for n, kind in LAST_ONLY_NEEDLES)
         # A line found only by parse needles still needs the matcher if it holds one of the
         # catalogue needles that contain such a needle ("Could not fetch round and stage").
@@ -241,6 +245,13 @@ class Diagnoser:
         self._tag_name: str | None = None       # the animal name from a logger tag, a path, a file name
         self._hello_name = False                # the name came from a Hello line (it wins)
         self._login_pending: dict[tuple[str, str], list[tuple[Detection, int]]] = {}
+        # genrl prints "Already finished round: R. Next check in Xs." again and again while it
+        # waits for the chain. Fed again with nothing else fed in between, the same round under
+        # the same header changes nothing (ProgressModel: the round is already complete and
+        # current; the era the same), so the fast path skips it. `_fed` counts everything else
+        # that could change the state (events, matcher lines, a new chunk's era evidence).
+        self._fed = 0
+        self._last_already: tuple | None = None
 
     # ------------------------------------------------------------ reading
 
@@ -292,6 +303,7 @@ class Diagnoser:
         count = block.count
         if size is None:
             size = len(block)
+        self._fed += 1
         self._era_evidence(block, size)
         if self._tag_name is None:
             for rx in _NAME_SPOTS:
@@ -301,14 +313,9 @@ class Diagnoser:
                     break
         starts: dict[int, int] = {}
         get = starts.get
-        # Backwards: CPython's reverse search is the simpler, faster loop, and each hit's line
-        # start is where the search for the next (earlier) one ends.
+        search = self._search
         for needle, flag in self._needles:
-            pos = rfind(needle, 0, size)
-            while pos != -1:
-                ls = rfind(b"\n", 0, pos) + 1
-                starts[ls] = get(ls, 0) | flag
-                pos = rfind(needle, 0, ls)
+            search(block, size, needle, starts, flag)
         for needle, kind in self._last_only:
             end = size
             for _ in range(_LAST_ONLY_TRIES):
@@ -372,6 +379,11 @@ class Diagnoser:
     def _fast_round(self, m: re.Match, name: str, lineno: int) -> None:
         """The RoundEvent parse_all would make of a line _FAST_ROUND matched, fed as _segment would."""
         g = m.groups()
+        last = m.lastindex
+        if last == 19:
+            again = (name, g[1] or g[3] or g[7], g[2] or g[5] or g[6], g[17], self._fed)
+            if again == self._last_already and self.skip_repeats:
+                return
         if g[0] is not None:
             ts, logger, level = g[0].decode(), g[1], g[2]
         elif g[3] is not None:
@@ -396,7 +408,6 @@ class Diagnoser:
         d = ev.__dict__
         d.update(RoundEvent._defaults)  # type: ignore[attr-defined]
         d["level"], d["logger"], d["timestamp"] = lv, lg, ts
-        last = m.lastindex
         if last == 19:
             d["kind"], d["round"], d["wait_s"] = "already-finished", int(g[17]), float(g[18])
         elif last == 16:
@@ -412,6 +423,8 @@ class Diagnoser:
         else:
             d["kind"], d["round"] = "starting", int(g[16])
         self._round(ev, name, lineno)
+        if last == 19:
+            self._last_already = (name, g[1] or g[3] or g[7], g[2] or g[5] or g[6], g[17], self._fed)
 
     def _line(self, raw: bytes, name: str, lineno: int, flags: int = MATCH | PARSE) -> None:
         text = raw.decode("utf-8", "replace")
@@ -453,6 +466,7 @@ class Diagnoser:
         self._segment(text, name, lineno, True, True)
 
     def _segment(self, text: str, name: str, lineno: int, parse: bool = True, match: bool = True) -> None:
+        self._fed += 1
         if parse:
             for ev in parse_all(text):
                 self._event(ev, name, lineno)
@@ -495,10 +509,18 @@ class Diagnoser:
         """The script found what it waited for: a wait that ended soon after it began was none."""
         waits = self._login_pending.pop((name, what), [])
         soon = {id(det) for det, line in waits if lineno - line <= LOGIN_SOON_LINES}
-        if soon:
-            self.report.detections = [d for d in self.report.detections if id(d) not in soon]
+        # They are among the newest detections: look from the end, not through every one (a week
+        # of logs has a login line per restart and thousands of detections: that was quadratic).
+        dets = self.report.detections
+        i = len(dets) - 1
+        while soon and i >= 0:
+            if id(dets[i]) in soon:
+                soon.discard(id(dets[i]))
+                del dets[i]
+            i -= 1
 
     def _round(self, ev: RoundEvent, name: str, lineno: int) -> None:
+        self._fed += 1
         progress = self.progress
         changed = progress.feed(ev, 0.0)
         rep = self.report
@@ -524,9 +546,12 @@ class Diagnoser:
         best: tuple[int, str] | None = None
         weak: tuple[int, str] | None = None
         for token, era, strong in ERA_TOKENS:
-            if not strong and self._era_strong is not None:
-                continue
-            pos = block.rfind(token, 0, size)
+            if not strong and (self._era_strong is not None or best is not None):
+                continue        # weak evidence counts only when there is no strong evidence at all
+            # Only a later occurrence than the best so far can win: search just what follows it
+            # (a full pass per token and block was a tenth of diagnose's time).
+            after = best if strong else weak
+            pos = block.rfind(token, 0 if after is None else after[0] + 1, size)
             if pos < 0:
                 continue
             if strong:

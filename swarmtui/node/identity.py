@@ -374,21 +374,26 @@ def identity_report(layout: Layout, known_eoa: str | None = None,
 
     backups = _pem_backups(layout, backups_dir if backups_dir is not None else _default_backups_dir(layout.root))
     distinct_other: set[str] = set()
+    in_root: list[Path] = []
     for path in backups:
         pid = peer_id_of_file(path)
         report.backups.append({"path": str(path), "peer_id": pid,
                                "same_identity": pid is not None and pid == report.peer_id})
-        if pid is not None and pid != report.peer_id:
-            distinct_other.add(pid)
-    # swarmtui's own backups of this same key are expected; other identities, or several copies
-    # cluttering the checkout itself, are how the wrong key gets restored by mistake.
-    in_root = [p for p in backups if p.parent == layout.root]
+        # Only key files in the checkout itself count: swarmtui's own backups (in its state dir,
+        # 0600, one per reset or restore) are where they belong, and after a reset they hold
+        # the old peer id by design.
+        if path.parent == layout.root:
+            in_root.append(path)
+            if pid is not None and pid != report.peer_id:
+                distinct_other.add(pid)
+    # Other identities, or several copies cluttering the checkout, are how the wrong key gets
+    # restored (or committed, or copied to another machine) by mistake.
     if distinct_other or len(in_root) >= 2:
-        what = f"{len(backups)} other key file{'s' if len(backups) != 1 else ''}"
+        what = f"{len(in_root)} other key file{'s' if len(in_root) != 1 else ''} in the checkout"
         if distinct_other:
             what += f", {len(distinct_other)} with a different peer id"
         problems.append(Problem(
-            "pem-backups", f"{what}: " + ", ".join(p.name for p in backups[:4]) + ("…" if len(backups) > 4 else ""),
+            "pem-backups", f"{what}: " + ", ".join(p.name for p in in_root[:4]) + ("…" if len(in_root) > 4 else ""),
             "keep the one your account registered and move the others out of the checkout, "
             "so the wrong one is never restored by mistake"))
 

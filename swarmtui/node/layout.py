@@ -206,6 +206,14 @@ def _launch_module(script_text: str) -> str | None:
     return None
 
 
+def login_port_variable(script_text: str) -> str | None:
+    """The environment variable the script's login URL reads its port from
+    (`localhost:${VAR:-3000}`), or None when the script hard-codes the port (rl-swarm's own
+    run_rl_swarm.sh does: facts §PORT). Only such a variable can move a native node's port."""
+    m = _PORT_ANY.search(script_text)
+    return m.group(1) if m and m.group(1) else None
+
+
 def _login_port(script_text: str, env: Mapping[str, str]) -> int:
     m = _PORT_ANY.search(script_text)
     if not m:

@@ -370,6 +370,21 @@ def _with_header(event, level, logger, timestamp):
     return event
 
 
+# A line that holds none of these gets nothing from parse_line but, at most, a LogHeader (its
+# level, logger and time): every path to another event above tests for a phrase holding one
+# (tests walk this module's `in`/startswith tests to hold that). screen.py screens on them.
+ANCHORS: tuple[str, ...] = (
+    ">>", "%|", "{'", "round", "Hello", "placed bet of ", "claimed reward for previous game", "Waiting for ",
+    "Connected to Gensyn Testnet", "Checking that identity from", "Generating new identity to be saved in",
+    "bootnodes: ", "Using Model: ", "Joining CodeZero Swarm", "Registering self with peer ID: ",
+    "is already registered! Continuing", "Retrieved initial peers from chain", "Joining swarm with initial_peers",
+    "Starting swarm at ", "Starting training ", "Your ORG_ID is set to: ", "Found userData.json",
+    "API key is activated", "Started server process: ", "Model saved to ", "Pushing model to Hugging Face Hub",
+    "pushing model to huggingface", "wandb: You can sync this run to the cloud", "Training timed out!",
+    "Train samples: ",
+)
+
+
 def parse_message(msg: str):
     """The typed event of a message without its header, or None."""
     if not msg:

@@ -41,6 +41,9 @@ class ProgressModel:
         self._last_completed: int | None = None
         self._worked_on: int | None = None      # the last round we saw the node work on
         self.new_skips: list[int] = []          # skips found by the last feed() call
+        # The last round completed and its duration (None when its start was not seen): what the
+        # round trends record when rounds_completed goes up.
+        self.last_done: tuple[int, float | None] | None = None
         # v0.6 AI Prediction Market. The same line arrives from the terminal and from the log
         # file, so a bet counts only when its (game, clue) is newer than the last one counted.
         self.market: dict[str, Any] | None = None
@@ -101,8 +104,11 @@ class ProgressModel:
             return
         self._last_completed = round_no
         self.rounds_completed += 1
+        took = None
         if self._round_started_at is not None:
-            self.round_durations.append(max(0.0, now - self._round_started_at))
+            took = max(0.0, now - self._round_started_at)
+            self.round_durations.append(took)
+        self.last_done = (round_no, took)
         self._round_started_at = None
 
     def _round(self, ev: RoundEvent, now: float) -> bool:

@@ -32,6 +32,7 @@ _CHAIN_WINDOW = 4           # lines after an exception in which "During handling
 _MAX_TRACEBACK_LINES = 400
 _MAX_BODY_CHARS = 16384
 _TEXT_CLIP = 600
+_ALWAYS = "\x00always"      # the prefilter's mark for a line that a screen = "always" pattern matched
 
 
 @dataclass(frozen=True)
@@ -48,6 +49,11 @@ class Signature:
     traceback_exception: str | None = None
     traceback_frames: str | None = None
     raised_by: str = "matcher"
+    # "needles": a line is tried only when it holds a needle (the prefilter, and the keeper's
+    # candidate screen). "always": the patterns have no literal anchor the needles could name,
+    # so they are searched on every line (screen.py's fallback); tests hold every other
+    # pattern to its needles.
+    screen: str = "needles"
 
     @property
     def benign(self) -> bool:
@@ -131,9 +137,13 @@ class Catalogue:
                 traceback_exception=raw.get("traceback_exception"),
                 traceback_frames=raw.get("traceback_frames"),
                 raised_by=raw.get("raised_by", "matcher"),
+                screen=raw.get("screen", "needles"),
             )
-            if (sig.patterns or sig.starts) and not sig.needles:
-                raise ValueError(f"{DATA_FILE}: signature {sid!r}: patterns need needles (the prefilter)")
+            if sig.screen not in ("needles", "always"):
+                raise ValueError(f"{DATA_FILE}: signature {sid!r}: screen must be \"needles\" or \"always\"")
+            if (sig.patterns or sig.starts) and not sig.needles and sig.screen != "always":
+                raise ValueError(f"{DATA_FILE}: signature {sid!r}: patterns need needles (the prefilter), "
+                                 f"or screen = \"always\"")
             # Compile now, so a bad pattern fails at load time with the id named.
             for prop in ("_rx", "_starts_rx", "_followed_rx", "_tb_exc_rx", "_tb_frames_rx"):
                 try:
@@ -232,14 +242,21 @@ class Matcher:
         self._start_rules = [s for s in rules if s.starts]
         self._tb_rules = [s for s in rules if s.traceback_exception]
         self._generic = self.catalogue.get("python-traceback") if "python-traceback" in self.catalogue else None
-        needles = sorted(self.catalogue.needles(), key=len, reverse=True)
-        self._prefilter = re.compile("|".join(re.escape(n) for n in needles))
+        # The prefilter: which needles a line holds, found by screen.Screen's few short keys
+        # (one `re` alternation of every needle cost ~10 us a line, more than the rest of the
+        # matcher). Every needle is found wherever it occurs, overlapping ones too.
+        from swarmtui.node.screen import Screen
+        self._screen = Screen(self.catalogue)
+        self._fallback = self._screen.fallback
         self._by_needle: dict[str, list[int]] = {}
         order = {s.id: i for i, s in enumerate(rules)}
         for s in rules:
             for n in s.needles:
                 self._by_needle.setdefault(n, []).append(order[s.id])
+            if s.screen == "always":
+                self._by_needle.setdefault(_ALWAYS, []).append(order[s.id])
         self._rules = rules
+        self._cands: dict[tuple[str, ...], list[Signature]] = {}
         self._states: dict[str, _SourceState] = {}
 
     def reset(self) -> None:
@@ -250,7 +267,15 @@ class Matcher:
         st = self._states.get(source)
         return st is not None and st.busy
 
-    def feed(self, text: str, source: str = "pty", line: int = 0) -> list[Match]:
+    def _find(self, text: str) -> list[str]:
+        found = self._screen.needles_in(text)
+        if self._fallback is not None and self._fallback.search(text):
+            found.append(_ALWAYS)
+        return found
+
+    def feed(self, text: str, source: str = "pty", line: int = 0, found: list[str] | None = None) -> list[Match]:
+        """`found`: the needles `text` holds when the caller knows them already (an empty list
+        for a line the candidate screen passed over); None to look here."""
         st = self._states.get(source)
         if st is None:
             st = self._states[source] = _SourceState()
@@ -259,12 +284,10 @@ class Matcher:
         # and feeding every line (the live engine) decide alike.
         st.seq += 1
         st.n = line if line > 0 else st.n + 1
-        if not st.busy:
-            found = self._prefilter.findall(text)
-            if not found:
-                return []
-        else:
-            found = self._prefilter.findall(text)
+        if found is None:
+            found = self._find(text)
+        if not found and not st.busy:
+            return []
         out: list[Match] = []
         if st.pending:
             self._pending(st, text, source, out)
@@ -302,10 +325,18 @@ class Matcher:
     # ------------------------------------------------------------ internals
 
     def _candidates(self, found: list[str]) -> list[Signature]:
-        idx: set[int] = set()
-        for n in found:
-            idx.update(self._by_needle.get(n, ()))
-        return [self._rules[i] for i in sorted(idx)]
+        key = tuple(found)
+        rules = self._cands.get(key)
+        if rules is None:
+            # A flood repeats one line: its rules are worked out once (the set of needle
+            # combinations seen is small; bounded all the same).
+            idx: set[int] = set()
+            for n in found:
+                idx.update(self._by_needle.get(n, ()))
+            rules = [self._rules[i] for i in sorted(idx)]
+            if len(self._cands) < 4096:
+                self._cands[key] = rules
+        return rules
 
     def _match_line(self, found: list[str], text: str, source: str, line: int) -> Match | None:
         for sig in self._candidates(found):
@@ -314,7 +345,12 @@ class Matcher:
                 continue
             m = rx.search(text)
             if m:
-                return Match(sig.id, sig.cls, sig.action, sig.hint, _clip(text, m.start(), m.end()), source, line)
+                # The frozen __init__ sets each field through object.__setattr__: microseconds a
+                # line in a flood of a benign match. Same class, same equality and repr.
+                found_m = object.__new__(Match)
+                found_m.__dict__.update(id=sig.id, cls=sig.cls, action=sig.action, hint=sig.hint,
+                                        text=_clip(text, m.start(), m.end()), source=source, line=line)
+                return found_m
         return None
 
     def _start_pending(self, st: _SourceState, found: list[str], text: str, line: int) -> None:
@@ -363,7 +399,7 @@ class Matcher:
         if text is not None and not specific:
             # The line that ended the traceback is matched like any other (an exception that
             # names a known failure, or an unrelated line that happened to come next).
-            found = self._prefilter.findall(text)
+            found = self._find(text)
             m = self._match_line(found, text, source, line) if found else None
             if m is not None:
                 out.append(m)

@@ -36,7 +36,8 @@ SCENARIOS: dict[str, str] = {
     "training-error-continuing": "genrl 0.1.11+ (rgym, codezero): from the second round on, every round ends in "
                                  "'Error occurred during training, continuing...'; the node never exits",
     "demo": "for 'swarmtui demo': logs in by itself, rounds of about a minute at speed 4; the first run "
-            "dies of a believable error after two rounds, later runs stay healthy",
+            "dies of a believable error in its first round (about 20 s in), so a fault, the restart and the "
+            "recovery all show within the first minute; later runs stay healthy",
 }
 
 # Scenarios that only exist in some eras (what the real code of other eras never prints).

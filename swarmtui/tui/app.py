@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import Any, Callable
 
-from textual import work
+from textual import events, work
 from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.css.query import NoMatches
@@ -36,6 +36,7 @@ from swarmtui.tui.engine_api import EngineFactory, EngineLike
 from swarmtui.tui.format import home_relative, short
 from swarmtui.tui.palette import PanelCommands
 from swarmtui.tui.panes.history import HistoryPane, record_time
+from swarmtui.tui.panes.host import HostStrip
 from swarmtui.tui.panes.identity import IdentityPane
 from swarmtui.tui.panes.log import LogPane
 from swarmtui.tui.panes.logview import LogView
@@ -48,26 +49,54 @@ from swarmtui.tui.screens.help import HelpScreen
 from swarmtui.tui.screens.prompt import PromptScreen
 from swarmtui.tui.screens.record import RecordScreen
 from swarmtui.tui.screens.repeats import RepeatsScreen
+from swarmtui.tui.screens.restore import RestoreScreen
 
 # Below this size the panel shows status, progress and one pane at a time (tab switches).
 COMPACT_WIDTH = 100
 COMPACT_HEIGHT = 34
-COMPACT_PANES = ("log-pane", "identity-pane", "history-pane", "procs-pane")
-PANE_NAMES = {"log-pane": "Log", "identity-pane": "Identity", "history-pane": "History", "procs-pane": "Processes"}
+ROOMY_WIDTH = 150
+# Below this many lines a needs-you box takes the progress pane's lines (60x20: its fix was cut).
+SHORT_HEIGHT = 24
+# From this many lines the identity pane grows too (at 60 lines it scrolled a login's steps away
+# while the history had 20 empty rows).
+TALL_HEIGHT = 50
+HOST_STRIP_MIN_HEIGHT = 24
+# One Tab order in both layouts (issue 14: they differed): log, processes, history, identity.
 WIDE_ORDER = ("log-pane", "procs-pane", "history-pane", "identity-pane")
+COMPACT_PANES = WIDE_ORDER
+PANE_NAMES = {"log-pane": "Log", "identity-pane": "Identity", "history-pane": "History", "procs-pane": "Processes"}
 RUNNING_STATES = (ev.STARTING, ev.RUNNING, ev.LOGIN_REQUIRED, ev.STOPPING)
 # Waiting states: the node may be up (a question it asked) or not (pre-flight failed, restart
 # budget used up, between runs); the last process snapshot decides.
 WAITING_STATES = (ev.BACKOFF, ev.NEEDS_USER)
 # Panel actions a modal must not trigger through priority bindings.
-PANEL_ACTIONS = {"restart", "stop_start", "logout", "reset_identity", "copy", "search", "filter",
+PANEL_ACTIONS = {"restart", "stop_start", "logout", "reset_identity", "restore_backup", "copy", "search", "filter",
                  "next_pane", "prev_pane", "help", "quit_panel", "answer_prompt"}
 # If the engine never reports "stopped" after a quit, give up waiting and exit (on_unmount still
 # runs the engine's close(), which stops the node).
 QUIT_WAIT_S = 60.0
 LOGIN_TOAST_TITLE = "Login required"
+MAX_TOASTS = 3
 # How often the running clocks (uptime, backoff countdown, time since progress) are re-rendered.
 TICK_S = 1.0
+LOG_INTERVAL = 0.1                   # the log's redraws at most this often (SwarmApp.log_interval)
+LOG_CHUNK = 1000                     # lines put into the log per loop turn (SwarmApp._show_held_lines)
+# After a key the log waits this long: what the key does (a screen to build, a box to open) takes
+# several turns of the event loop, and a log batch in between each of them made a key under a
+# flood show 2-3x later. Lines are held meanwhile, none is lost.
+KEY_FIRST_S = 0.15
+GC_YOUNG = 20_000                    # allocations between young collections (see on_mount)
+
+
+# With 8/16 colours (TERM=xterm, the Linux console) Rich maps each colour to the nearest of the
+# 16: every built-in theme's orange accent became bright red, so the focused border and the
+# footer keys looked like errors. There the theme's colours are replaced by the 16 themselves
+# (values of Rich's standard palette, so nothing is approximated): cyan for focus and keys,
+# yellow warnings, red errors only. Bright ones on dark themes, plain ones on light themes.
+LOW_COLOUR_DARK = {"primary": "#5555ff", "secondary": "#55ffff", "accent": "#55ffff", "warning": "#ffff55",
+                   "error": "#ff5555", "success": "#55ff55"}
+LOW_COLOUR_LIGHT = {"primary": "#0000aa", "secondary": "#00aaaa", "accent": "#00aaaa", "warning": "#aa5500",
+                    "error": "#aa0000", "success": "#00aa00"}
 
 
 def _binding(key: str, action: str, description: str, binding_id: str, show: bool = True, **kw) -> Binding:
@@ -88,10 +117,15 @@ class SwarmApp(App[int]):
         # "?" once and a keymap can move either.
         _binding("f1", "help", "Help", "help-f1", show=False),
         _binding("q", "quit_panel", "Quit", "quit"),
+        # Textual's own ctrl+q, made non-priority: the log's search box then shows it in the
+        # footer as its way out (the box takes q); everywhere else it quits as before.
+        Binding("ctrl+q", "quit", "Quit", show=False),
         _binding("r", "restart", "Restart", "restart"),
         _binding("s", "stop_start", "Stop/Start", "stop-start"),
         _binding("l", "logout", "Logout", "logout"),
         _binding("i", "reset_identity", "Reset id", "reset-identity"),
+        # Out of the footer (it is full at 80 columns): the identity pane and the help name it.
+        _binding("b", "restore_backup", "Backups", "restore", show=False),
         _binding("c", "copy", "Copy", "copy"),
         _binding("slash", "search", "Search", "search", key_display="/"),
         _binding("f", "filter", "Filter", "filter"),
@@ -107,6 +141,7 @@ class SwarmApp(App[int]):
         layout: Any = None,
         keymap: dict[str, str] | None = None,
         stall_limit_s: float | None = None,
+        silence_limit_s: float | None = None,
         stop_timeout_s: float | None = None,
         keep_login: bool = False,
         host: str | None = None,
@@ -119,7 +154,10 @@ class SwarmApp(App[int]):
         log_interval: float | None = None,
         catch_signals: bool = True,
         attached: bool = False,
+        low_colour: bool | None = None,
     ):
+        # Before App.__init__: it builds the stylesheet from get_css_variables().
+        self.force_low_colour = low_colour
         super().__init__()
         # Attached to a keeper (swarmtui NODE_DIR, attach): the node outlives the panel, and q
         # says what it does there: detach.
@@ -131,6 +169,7 @@ class SwarmApp(App[int]):
         self.wall_clock = wall_clock or (lambda: _dt.datetime.now(_dt.timezone.utc))
         self.keymap_config = dict(keymap or {})
         self.stall_limit_s = stall_limit_s
+        self.silence_limit_s = silence_limit_s
         self.stop_timeout_s = stop_timeout_s
         self.keep_login = keep_login
         self.host = host or socket.gethostname()
@@ -138,12 +177,15 @@ class SwarmApp(App[int]):
         self.banner = banner
         self.max_log_lines = max_log_lines
         self.drain_interval = drain_interval
-        # The log pane is redrawn at most this often. Each redraw makes Textual re-render every
-        # widget on the screen (its partial update crops to the screen, not to the log), about
-        # 9 ms here: at the 4 Hz of the other events that was 3.5 % of a core for 20 lines/s.
-        # Every other drain (half a second by default) is quicker than `tail -f`; states,
-        # prompts and keys stay at drain_interval.
-        self.log_interval = 2 * drain_interval if log_interval is None else log_interval
+        # The log pane is redrawn at most this often, and as soon as a batch of lines arrives
+        # otherwise (_log_soon): waiting for the drain tick was most of the lag between a line
+        # and the screen (p90 0.5 s at 20 lines/s). The engine sends a lone line at once and
+        # batches a burst at most every 0.1 s (supervisor.LINES_EVERY), so 0.1 s here is at most
+        # one redraw per batch, and a flood is still drawn at most ten times a second.
+        self.log_interval = LOG_INTERVAL if log_interval is None else log_interval
+        self._log_soon: asyncio.TimerHandle | None = None
+        self._log_more: asyncio.Handle | None = None
+        self._key_at = -1e9                 # when the last key came (KEY_FIRST_S)
         self._held_lines: list[ev.LogLine] = []
         self._held_partial: str | None = None
         self._log_shown_at = 0.0
@@ -156,6 +198,7 @@ class SwarmApp(App[int]):
         self._quitting = False
         self._quit_deadline: float | None = None
         self._last_tick = 0.0
+        self._timeline_minute = -1
         self._leave_running = False
         self._close_reason = "manual"        # what the history says ended the run: hangup, signal
         self._engine_started = False
@@ -188,11 +231,45 @@ class SwarmApp(App[int]):
             self.state = ev.STARTING
         self.layout = layout
 
+    def get_system_commands(self, screen):
+        """Textual's own palette entries, less its Quit: the panel's own (which asks while the node
+        runs) is in PanelCommands, and two "Quit" entries, one of them abrupt, confused."""
+        for command in super().get_system_commands(screen):
+            if command.title != "Quit":
+                yield command
+
+    # ---------------------------------------------------------------- colours
+
+    # None: decided by the terminal (TERM, COLORTERM, as Rich reads them); tests set it.
+    force_low_colour: bool | None = None
+
+    @property
+    def low_colour(self) -> bool:
+        if self.force_low_colour is not None:
+            return self.force_low_colour
+        return self.console.color_system in ("standard", "windows")
+
+    def get_css_variables(self) -> dict[str, str]:
+        variables = super().get_css_variables()
+        if not self.low_colour:
+            return variables
+        import dataclasses
+
+        theme = self.current_theme
+        if theme.ansi:
+            return variables         # the terminal's own palette already
+        swap = LOW_COLOUR_DARK if theme.dark else LOW_COLOUR_LIGHT
+        plain = dataclasses.replace(theme, **swap)
+        variables = {**self.get_theme_variable_defaults(), **plain.to_color_system().generate(), **plain.variables}
+        self.theme_variables = variables
+        return variables
+
     # ---------------------------------------------------------------- composition
 
     def compose(self) -> ComposeResult:
         layout = self.layout
-        node_label = home_relative(getattr(layout, "root", None))
+        # A checkout on another host is named with its host (engine.remote.RemoteLayout.label).
+        node_label = getattr(layout, "label", None) or home_relative(getattr(layout, "root", None))
         era = getattr(layout, "era_label", "") or getattr(layout, "era", "")
         yield StatusBar(node_label, era, id="status")
         yield NeedsYouBox(id="needs-you")
@@ -204,6 +281,7 @@ class SwarmApp(App[int]):
                                host=self.host, user=self.user, id="identity-pane", classes="pane")
             yield HistoryPane(wall_clock=self.wall_clock, id="history-pane", classes="pane")
             yield ProcessPane(id="procs-pane", classes="pane")
+        yield HostStrip(id="host-strip")
         yield Footer()
 
     @property
@@ -224,10 +302,12 @@ class SwarmApp(App[int]):
     async def on_mount(self) -> None:
         if self.keymap_config:
             self.set_keymap(self.keymap_config)
+        self.query_one(IdentityPane).backup_key = self.key_for("restore")
         status = self.status
         status.banner = self.banner
         status.state = self.state
         status.tick(self.clock())
+        self.query_one(ProgressPane).silence_limit_s = self.silence_limit_s
         self._apply_size(self.size.width, self.size.height)
         self.log_view.focus()
         if self.freeze_heap_after_start:
@@ -236,6 +316,12 @@ class SwarmApp(App[int]):
             # collection then took ~90 ms (up to 190) about once a second, and a key press that
             # met one was that much later; frozen, 15-60 ms.
             self.call_after_refresh(gc.freeze)
+            # Every log line makes a few objects that live a fraction of a second (30,000 a second
+            # in a flood): at the default 700 allocations a young collection ran ~100 times a
+            # second and promoted them to be walked again: ~6 % of a core and a 20 ms full pass
+            # now and then at 30,000 lines/s; with young collections every 20,000, 0.5 % and no
+            # full pass in the same run. Garbage in cycles (rare here) lives a little longer.
+            gc.set_threshold(GC_YOUNG, 10, 10)
         # One timer for both: the once-a-second clocks (uptime, stall) repaint in the same
         # screen update as a batch of log lines instead of in one of their own.
         self._last_tick = time.monotonic()
@@ -268,6 +354,9 @@ class SwarmApp(App[int]):
 
     async def on_unmount(self) -> None:
         self._unmounting = True
+        for handle in (self._log_soon, self._log_more):
+            if handle is not None:
+                handle.cancel()
         self._remove_signal_handlers()
         if self.engine is None:
             return
@@ -342,8 +431,32 @@ class SwarmApp(App[int]):
     # ---------------------------------------------------------------- engine events
 
     def _emit(self, event: ev.Event) -> None:
-        """Called by the engine (loop thread); only buffers, the drain timer does the work."""
+        """Called by the engine (loop thread); only buffers, the drain timer does the work, and
+        log lines ask for a drain of their own (_show_log_soon)."""
         self._pending.append(event)
+        if self._log_soon is None and type(event) is ev.LinesOut:
+            self._show_log_soon()
+
+    def _show_log_soon(self, at_least: float = 0.0) -> None:
+        """Drain as soon as the log may be redrawn (log_interval after the last time): called
+        from the engine's own callback, so what it emits next in that callback (the progress
+        after a batch) is drained with the lines, in the same screen update."""
+        if self._unmounting or threading.get_ident() != self._thread_id:
+            return      # not the app's thread (an engine being built off the loop): the drain timer
+        try:
+            loop = asyncio.get_running_loop()
+        except RuntimeError:
+            return      # no loop yet (an engine built in __init__): the drain timer shows them
+        now = time.monotonic()
+        wait = max(at_least, self._log_shown_at + self.log_interval - now, self._key_at + KEY_FIRST_S - now)
+        self._log_soon = loop.call_later(wait, self._drain_soon)
+
+    def _drain_soon(self) -> None:
+        self._log_soon = None
+        self._drain_tick()
+        if self._log_more is None and (self._held_lines or self._held_partial is not None):
+            # Not shown (a screen being torn down, the interval not over): later, never in a loop.
+            self._show_log_soon(at_least=0.02)
 
     def _drain(self, show_log: bool = True) -> None:
         """Handle what the engine sent; show the held log lines too unless show_log is False."""
@@ -357,16 +470,25 @@ class SwarmApp(App[int]):
             pass    # the screen is being torn down: nothing left to show
 
     def _drain_tick(self) -> None:
-        self._drain(show_log=time.monotonic() - self._log_shown_at >= self.log_interval - 0.01)
+        now = time.monotonic()
+        due = now - self._log_shown_at >= self.log_interval - 0.01
+        self._drain(show_log=due and now >= self._key_at + KEY_FIRST_S)
+
+    async def on_event(self, event: events.Event) -> None:
+        if isinstance(event, events.Key):
+            self._key_at = time.monotonic()
+        await super().on_event(event)
 
     def _drain_events(self, show_log: bool = True) -> None:
         if self._quit_deadline is not None and self.clock() > self._quit_deadline:
             self.exit(0)
         batch, self._pending = self._pending, []
         lines = self._held_lines
+        output = False
         for event in batch:
             if isinstance(event, ev.LinesOut):
                 lines.extend(event.lines)
+                output = output or bool(event.lines)
                 self._held_partial = event.partial
                 continue
             handler = self._handlers().get(type(event))
@@ -375,12 +497,42 @@ class SwarmApp(App[int]):
                     handler(event)
                 except Exception as exc:   # one odd event must not stop the panel
                     self.log.error(f"event {event.kind}: {exc!r}")
+        if output and self.state == ev.RUNNING:
+            self.query_one(ProgressPane).quiet_since = self.clock()     # the silence clock restarts
         if len(lines) > self.max_log_lines:
             del lines[:-self.max_log_lines]         # held lines stay bounded in a flood
         if show_log and (lines or self._held_partial is not None):
-            partial, self._held_lines, self._held_partial = self._held_partial, [], None
             self._log_shown_at = time.monotonic()
+            self._show_held_lines()
+
+    def _show_held_lines(self) -> None:
+        """Into the log, LOG_CHUNK lines at a time, the rest right after: a flood's 0.1 s batch
+        (3,000 lines at 30k lines/s) is ~25 ms of work, and a key pressed meanwhile waits for
+        one chunk only, not for the whole batch (issue 16: a key within 150 ms under a flood)."""
+        if self._log_more is not None:
+            self._log_more.cancel()
+            self._log_more = None
+        lines = self._held_lines
+        if len(lines) > LOG_CHUNK:
+            chunk, self._held_lines = lines[:LOG_CHUNK], lines[LOG_CHUNK:]
+            self.log_pane.add_lines(chunk)
+            if not self._unmounting:
+                self._log_more = asyncio.get_running_loop().call_soon(self._show_more)
+            return
+        if lines or self._held_partial is not None:
+            partial, self._held_lines, self._held_partial = self._held_partial, [], None
             self.log_pane.add_lines(lines, partial)
+
+    def _show_more(self) -> None:
+        self._log_more = None
+        if time.monotonic() < self._key_at + KEY_FIRST_S:
+            if self._log_soon is None:
+                self._show_log_soon()       # the rest after the key's work
+            return
+        try:
+            self._show_held_lines()
+        except NoMatches:
+            pass    # the screen is being torn down: nothing left to show
 
     def _handlers(self) -> dict[type, Callable[[Any], None]]:
         return {
@@ -393,6 +545,8 @@ class SwarmApp(App[int]):
             ev.StopStep: self._on_stop_step,
             ev.ProgressUpdate: self._on_progress,
             ev.ProcessSnapshot: self._on_procs,
+            ev.HostStats: self._on_host,
+            ev.RoundTrends: self._on_trends,
             ev.IdentityChanged: self._on_identity,
             ev.LoginRequired: self._on_login,
             ev.HistoryAppended: self._on_history,
@@ -418,12 +572,28 @@ class SwarmApp(App[int]):
         self.state = e.state
         if e.state == ev.STARTING and previous != ev.STARTING:
             self._rounds_at_run_start = self._rounds_total      # a new run: none of its rounds yet
+        progress = self.query_one(ProgressPane)
+        if e.state != ev.RUNNING:
+            progress.quiet_since = None     # the silence timer runs only while the node runs
+        elif previous != ev.RUNNING:
+            progress.quiet_since = self.clock()
+        if e.state == ev.STOPPED:
+            # The engine says STOPPED only after its stop sequence verified that nothing of ours
+            # is left: the last snapshot's processes are gone, not "still there" for 2-5 s more.
+            procs = self.query_one(ProcessPane)
+            procs.set_procs([p for p in procs.procs if not p.ours])
+            self._procs_alive = False
+        self.status.node_up = self._node_running()
         self.status.set_state(e, self.clock())
         identity = self.query_one(IdentityPane)
-        if e.state != ev.LOGIN_REQUIRED and identity.login_url:
-            identity.set_login(None)
+        identity.set_running(self._node_running(), new_run=e.state == ev.STARTING and previous != ev.STARTING)
+        if e.state != ev.LOGIN_REQUIRED:
+            if identity.login_url:
+                identity.set_login(None)
             self._login_notified = False
-            self._dismiss_toasts(LOGIN_TOAST_TITLE)   # "Login required" under RUNNING confused
+            # "Login required" under RUNNING confused: down whatever cleared the login (also when
+            # the toast came from a LoginRequired whose state this panel never saw).
+            self._dismiss_toasts(LOGIN_TOAST_TITLE)
         if e.state == ev.NEEDS_USER and previous != ev.NEEDS_USER and not self._said_already(e.detail):
             # Short: the needs-you box holds the whole text for as long as it applies, and a long
             # toast stacked over it at 80 columns and hid its end.
@@ -520,7 +690,16 @@ class SwarmApp(App[int]):
         if alive != self._procs_alive:
             self._procs_alive = alive
             self._show_needs_you()          # whether `s` stops the node or tries again
+            self.query_one(IdentityPane).set_running(self._node_running())
+            self.status.node_up = self._node_running()
+            self.status.tick(self.clock())
         self.query_one(ProcessPane).set_procs(e.procs)
+
+    def _on_host(self, e: ev.HostStats) -> None:
+        self.query_one(HostStrip).set_stats(e)
+
+    def _on_trends(self, e: ev.RoundTrends) -> None:
+        self.query_one(ProgressPane).set_trends(e.rounds)
 
     def _on_stop_step(self, e: ev.StopStep) -> None:
         left = f", {e.remaining} left" if e.remaining else ""
@@ -624,6 +803,10 @@ class SwarmApp(App[int]):
         try:
             self.status.tick(now)
             self.query_one(ProgressPane).tick(now)
+            minute = int(time.monotonic() // 60)
+            if minute != self._timeline_minute:     # the restart timeline's hours move on
+                self._timeline_minute = minute
+                self.query_one(HistoryPane).update_timeline()
         except NoMatches:
             pass
 
@@ -637,6 +820,14 @@ class SwarmApp(App[int]):
         self.compact = compact
         panes = self.query_one("#panes")
         panes.set_class(compact, "-compact")
+        # Wide terminals give the left column its share (a fixed 50 left 200 columns with a
+        # wrapped peer id and a history "what" column of dates only).
+        panes.set_class(not compact and width >= ROOMY_WIDTH, "-roomy")
+        panes.set_class(height < SHORT_HEIGHT, "-short")
+        panes.set_class(not compact and height >= TALL_HEIGHT, "-tall")
+        self.query_one(NeedsYouBox).set_class(height < SHORT_HEIGHT, "-short")
+        # Below 24 lines every line goes to the node's own panes: no host strip.
+        self.query_one(HostStrip).display = height >= HOST_STRIP_MIN_HEIGHT
         self._show_compact(self.compact_pane)
 
     def _show_compact(self, pane_id: str) -> None:
@@ -771,6 +962,34 @@ class SwarmApp(App[int]):
 
         self.push_screen(ConfirmScreen(text, choices), done)
 
+    def action_restore_backup(self) -> None:
+        """The backups the engine listed; one chosen and confirmed goes back. While the node runs
+        the list is shown with why nothing can be restored yet (the engine refuses too)."""
+        backups = list(self.query_one(IdentityPane).report.get("restorable") or [])
+        running = self._node_running()
+        note = (f"The node is running: stop it first ({self.key_for('stop-start')}), then restore. A running "
+                "node keeps the key and login it loaded, so a restore now would show only later."
+                if running else "")
+
+        def chosen(backup: dict[str, Any] | None) -> None:
+            if backup is None:
+                return
+            if self._node_running():
+                self.notify(f"Not restored: the node is running; stop it first ({self.key_for('stop-start')})",
+                            title="Restore", severity="warning", timeout=8)
+                return
+            partner = next((b for b in backups if b.get("path") == backup.get("partner")), None)
+            text = wording.restore(self.layout, backup, partner)
+            choices = (Choice("no", "Cancel", "n"), Choice("yes", "Restore", "y", "error"))
+
+            def done(answer: str | None) -> None:
+                if answer == "yes":
+                    self.send(ev.RestoreBackup(path=str(backup.get("path"))))
+
+            self.push_screen(ConfirmScreen(text, choices), done)
+
+        self.push_screen(RestoreScreen(backups, running_note=note, now=self.wall_clock()), chosen)
+
     def action_quit_panel(self) -> None:
         if self._quitting:          # q again while stopping: stop waiting (close() still stops)
             self.exit(0)
@@ -821,6 +1040,7 @@ class SwarmApp(App[int]):
             "stop-start": "stop the node (asks) / start it",
             "logout": "log out: back up and remove the login files (asks)",
             "reset-identity": "reset identity: move swarm.pem to a backup (asks)",
+            "restore": "backups of swarm.pem and the login files: restore one (asks; not while the node runs)",
             "copy": "copy what the focused pane holds",
             "search": "search the log",
             "filter": "filter the log (only matching lines)",
@@ -887,7 +1107,13 @@ class SwarmApp(App[int]):
         self.push_screen(PromptScreen(prompt.text, prompt.secret), done)
 
     def on_history_pane_record_chosen(self, message: HistoryPane.RecordChosen) -> None:
-        self.push_screen(RecordScreen(message.record))
+        from swarmtui import paths
+
+        root = getattr(self.layout, "root", None)
+        # A remote checkout's transcripts are on its host: the record shows what it carries.
+        remote = getattr(self.layout, "remote", False)
+        state = paths.node_state_dir(Path(root)) if root is not None and not remote else None
+        self.push_screen(RecordScreen(message.record, state_dir=state, now=self.wall_clock()))
 
     def on_log_view_repeats_chosen(self, message: LogView.RepeatsChosen) -> None:
         e = message.entry
@@ -911,6 +1137,24 @@ class SwarmApp(App[int]):
             # this, clean with it.
             shown_for = self.NOTIFICATION_TIMEOUT if timeout is None else timeout
             self.set_timer(shown_for + 0.3, self._repaint_after_toast)
+
+    def on_notify(self, event) -> None:
+        """After Textual added a toast: at most MAX_TOASTS on screen, and the new one replaces any
+        still shown with its title (or its words): a burst of restarts stacked ten toasts over
+        the panes (issue 14). Textual keeps them in a private collection; if that changes, they
+        only pile up as before."""
+        new = event.notification
+        try:
+            shown = [n for n in self._notifications if n is not new]
+            stale = [n for n in shown if (new.title and n.title == new.title) or n.message == new.message]
+            fresh = [n for n in shown if n not in stale]
+            stale += fresh[:max(0, len(fresh) - (MAX_TOASTS - 1))]
+            for n in stale:
+                self._unnotify(n, refresh=False)
+            if stale:
+                self._refresh_notifications()
+        except Exception:
+            pass
 
     def _repaint_after_toast(self) -> None:
         self.screen.refresh()

@@ -122,6 +122,31 @@ def history_records() -> list[dict[str, Any]]:
     ]
 
 
+def round_trends() -> ev.RoundTrends:
+    """The last 40 rounds over this run and the two before it: ~6.5 min each, two slow ones."""
+    durations = [392.0 + (i * 37) % 29 for i in range(40)]
+    durations[14], durations[33] = 655.0, 540.0
+    rounds = [{"round": 1168 + i, "end": _ts(4 + 6.7 * (39 - i)), "duration_s": d, "reward": None,
+               "bets": None, "claims": None} for i, d in enumerate(durations)]
+    return ev.RoundTrends(rounds=rounds)
+
+
+def host_stats() -> ev.HostStats:
+    """A 16-core, 64 GB host with one 24 GB GPU, two minutes into a run that fills memory."""
+    gb = 1 << 30
+    history = {"cpu": [22.0 + (i * 13) % 40 for i in range(60)],
+               "mem": [48.0 + i * 0.5 for i in range(60)],
+               "swap": [3.0] * 60,
+               "gpu_mem": [60.0 + (i % 10) * 2.5 for i in range(60)],
+               "gpu_util": [80.0 + (i * 7) % 19 for i in range(60)]}
+    return ev.HostStats(cpu_percent=41.0, cpu_count=16, mem_used=int(50.6 * gb), mem_total=64 * gb,
+                        swap_used=int(0.3 * gb), swap_total=8 * gb, disk_free=int(41.2 * gb), disk_total=512 * gb,
+                        disk_path=str(ROOT),
+                        gpus=[{"index": 0, "name": "NVIDIA GeForce RTX 4090", "mem_used": int(18.2 * gb),
+                               "mem_total": 24 * gb, "util": 87.0}],
+                        history=history)
+
+
 def busy_events() -> list[ev.Event]:
     """A node 10 minutes after its third restart: running, mid-round, three restarts recorded."""
     events: list[ev.Event] = [ev.IdentityChanged(report=identity_report())]
@@ -130,6 +155,8 @@ def busy_events() -> list[ev.Event]:
     events += [
         ev.StateChanged(state=ev.RUNNING, reason="", detail="round 1208, stage 0", uptime_s=612.0),
         ev.ProcessSnapshot(procs=processes()),
+        host_stats(),
+        round_trends(),
         ev.ProgressUpdate(round=1208, stage=0, step=12, total=40, era="codezero", rate="5.00s/it",
                           eta_s=140.0, rounds_completed=17, rounds_skipped=[1203],
                           last_rewards=None, since_progress_s=38.0,
@@ -154,6 +181,25 @@ def needs_you_events() -> list[ev.Event]:
     events += [ev.ProcessSnapshot(procs=[p for p in processes() if not p.ours]),
                ev.StateChanged(state=ev.NEEDS_USER, reason="identity-taken", detail=IDENTITY_TAKEN_DETAIL,
                                uptime_s=41.0)]
+    return events
+
+
+def login_events() -> list[ev.Event]:
+    """A fresh start waiting for the browser login: the script and its login server run."""
+    events = [e for e in busy_events() if not isinstance(e, (ev.StateChanged, ev.ProcessSnapshot))]
+    waiting = [p for p in processes() if not p.ours or p.role in ("launcher", "login-server")]
+    events += [ev.ProcessSnapshot(procs=waiting),
+               ev.StateChanged(state=ev.LOGIN_REQUIRED, reason="login-waiting", detail="", uptime_s=95.0),
+               ev.LoginRequired(url="http://localhost:3000", ssh_hint="", waiting_for="userData.json")]
+    return events
+
+
+def backoff_events() -> list[ev.Event]:
+    """The busy node's run just died (OOM): nothing of ours runs, the next start is counted down."""
+    events = [e for e in busy_events() if not isinstance(e, (ev.StateChanged, ev.ProcessSnapshot))]
+    events += [ev.ProcessSnapshot(procs=[p for p in processes() if not p.ours]),
+               ev.StateChanged(state=ev.BACKOFF, reason="oom-killed", detail="restart #3 (3 in the last hour)",
+                               uptime_s=3725.0, next_restart_in=95.0)]
     return events
 
 
@@ -193,7 +239,9 @@ def still_app(events: Callable[[], list[ev.Event]] = busy_events, **kw: Any):
     from swarmtui.tui.app import SwarmApp
 
     options: dict[str, Any] = dict(host=HOST, user=USER, clock=frozen_clock, wall_clock=frozen_wall_clock,
-                                   stall_limit_s=1800.0, catch_signals=False)
+                                   stall_limit_s=1800.0, silence_limit_s=1200.0, catch_signals=False,
+                                   # true colour whatever TERM the caller has; low_colour=True shows 16
+                                   low_colour=False)
     options.update(kw)
     return SwarmApp(lambda emit: StillEngine(emit, events=events()), **options)
 

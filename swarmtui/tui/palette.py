@@ -12,6 +12,7 @@ ACTIONS: tuple[tuple[str, str, str], ...] = (
     ("Stop or start the node", "Stop (asks first) or start a stopped node", "stop_start"),
     ("Log out", "Back up, then remove the login files (asks first)", "logout"),
     ("Reset identity", "Move swarm.pem to a backup; a new peer id on next start (asks first)", "reset_identity"),
+    ("Restore a backup", "Backups of swarm.pem and the login files; put one back (asks first)", "restore_backup"),
     ("Copy", "Copy what the focused pane holds", "copy"),
     ("Copy peer id", "Copy the node's peer id", "copy_peer_id"),
     ("Copy ssh tunnel command", "Copy the ssh -L command for the browser login", "copy_ssh"),

@@ -1,4 +1,5 @@
-"""Write screenshots/main.svg, help.svg and confirm.svg from the frozen still picture.
+"""Write screenshots/*.svg (the panel, help, a confirmation, a restart record, the needs-you
+box, a 200-column terminal) from the frozen still picture.
 
     python -m swarmtui.tui.screenshots [OUT_DIR]      (default: ./screenshots)
 
@@ -14,9 +15,13 @@ import time
 from pathlib import Path
 
 SHOTS = (
-    ("main.svg", (120, 40), ()),
-    ("help.svg", (120, 40), ("question_mark",)),
-    ("confirm.svg", (120, 40), ("l",)),
+    # name, size, keys pressed, the frozen events (swarmtui.tui.frozen) it shows
+    ("main.svg", (120, 40), (), "busy_events"),
+    ("help.svg", (120, 40), ("question_mark",), "busy_events"),
+    ("confirm.svg", (120, 40), ("l",), "busy_events"),
+    ("record.svg", (120, 40), ("tab", "tab", "enter"), "busy_events"),
+    ("needs-you.svg", (80, 24), (), "needs_you_events"),
+    ("wide.svg", (200, 60), (), "busy_events"),
 )
 
 
@@ -28,10 +33,11 @@ def _freeze_environment() -> None:
     time.tzset()
 
 
-async def _shoot(out: Path, name: str, size: tuple[int, int], keys: tuple[str, ...]) -> Path:
+async def _shoot(out: Path, name: str, size: tuple[int, int], keys: tuple[str, ...], events: str) -> Path:
+    from swarmtui.tui import frozen
     from swarmtui.tui.frozen import settle, still_app
 
-    app = still_app()
+    app = still_app(getattr(frozen, events))
     async with app.run_test(size=size) as pilot:
         await settle(pilot)
         for key in keys:
@@ -47,8 +53,8 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(argv[0]) if argv else Path("screenshots")
     out.mkdir(parents=True, exist_ok=True)
     _freeze_environment()
-    for name, size, keys in SHOTS:
-        path = asyncio.run(_shoot(out, name, size, keys))
+    for name, size, keys, events in SHOTS:
+        path = asyncio.run(_shoot(out, name, size, keys, events))
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 

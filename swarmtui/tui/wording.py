@@ -19,7 +19,11 @@ class Confirmation:
     lines: tuple[str, ...]
 
 
-def backup_dir(layout: Any) -> Path:
+def backup_dir(layout: Any) -> Path | str:
+    # A checkout on another host: its keeper's folder there (engine.remote.RemoteLayout).
+    remote = getattr(layout, "backup_dir", None)
+    if remote:
+        return remote
     return paths.node_state_dir(Path(layout.root)) / "backups"
 
 
@@ -62,6 +66,21 @@ def reset_identity(layout: Any, running: bool) -> Confirmation:
             "Not touched: the login files, the logs.",
         ),
     )
+
+
+def restore(layout: Any, backup: dict[str, Any], partner: dict[str, Any] | None) -> Confirmation:
+    """Asked before a backup goes back in place (the node is stopped: the engine refuses otherwise)."""
+    targets = {Path(layout.identity_path).name: layout.identity_path,
+               Path(layout.user_data_path).name: layout.user_data_path,
+               Path(layout.api_key_path).name: layout.api_key_path}
+    lines = ["These backups are put back:"]
+    for b in [backup] + ([partner] if partner else []):
+        lines += [f"  {b.get('name')}  ({b.get('detail') or '?'})",
+                  f"  -> {targets.get(str(b.get('target')), b.get('target'))}"]
+    lines += [f"What is there now is backed up first (mode 0600, in {backup_dir(layout)}/); a symlink "
+              "there is replaced, the file it points at is left as it is.",
+              "The next start of the node uses the restored file" + ("s." if partner else ".")]
+    return Confirmation(f"Restore {backup.get('target')} from a backup?", tuple(lines))
 
 
 def stop(layout: Any, keep_login: bool, stop_timeout_s: float | None = None) -> Confirmation:

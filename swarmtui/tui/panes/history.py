@@ -1,16 +1,20 @@
-"""Restart history: newest first; Enter opens the full record with its evidence lines."""
+"""Restart history: a timeline of restarts per hour over the last day, then the records newest
+first; Enter opens the full record with its evidence lines."""
 
 from __future__ import annotations
 
+import datetime as _dt
 from typing import Any
 
 from rich.markup import escape
 from textual.app import ComposeResult
 from textual.containers import Vertical
+from textual.content import Content
 from textual.message import Message
-from textual.widgets import DataTable
+from textual.widgets import DataTable, Static
 
 from swarmtui.node.text import sanitize
+from swarmtui.tui.charts import bars, restarts_per_hour
 from swarmtui.tui.format import duration, local_time, parse_ts, short
 from swarmtui.tui.panes.tables import Cell, refill
 
@@ -77,6 +81,7 @@ class HistoryPane(Vertical):
         self.records: list[dict[str, Any]] = []   # oldest first, as they arrived
 
     def compose(self) -> ComposeResult:
+        yield Static("", id="history-timeline")
         yield DataTable(id="history-table", cursor_type="row")
 
     def on_mount(self) -> None:
@@ -116,6 +121,22 @@ class HistoryPane(Vertical):
             )], str(i)))
         refill(self.table, COLUMNS, rows)
         self.border_title = f"Restart history · {len(self.records)}"
+        self.update_timeline()
+
+    def timeline(self) -> Content:
+        """`-24h ··▁·█… now · N restarts · max M/h`: one bar an hour, the newest on the right."""
+        now = self.wall_clock() if self.wall_clock else _dt.datetime.now(_dt.timezone.utc)
+        counts = restarts_per_hour(self.records, now)
+        total, top = sum(counts), max(counts)
+        row = bars(counts, 0.0, float(max(top, 1)))
+        # 46 columns (the wide left column): a bar an hour, the total, the busiest hour if > 1.
+        words = f" now · {total}, max {top}/h" if top > 1 else f" now · {total} restart{'' if total == 1 else 's'}"
+        return Content.assemble(("-24h ", "dim"), (row, "$text-warning" if total else "dim"), (words, "dim"))
+
+    def update_timeline(self) -> None:
+        """Also called once a minute by the app: the hours move on with nothing new recorded."""
+        # One line, fixed height: no re-layout.
+        self.query_one("#history-timeline", Static).update(self.timeline(), layout=False)
 
     def selected(self) -> dict[str, Any] | None:
         table = self.table

@@ -30,6 +30,11 @@ class IdentityPane(VerticalScroll, can_focus=True):
         self.report: dict[str, Any] = {}
         self.login_url: str | None = None
         self.waiting_for = ""
+        # The identity the running node started with: after a reset (or a restore) the files
+        # say one thing and the node, until it restarts, another. None while nothing runs.
+        self.running = False
+        self.run_identity: tuple[str, str] | None = None
+        self.backup_key = "b"
 
     def compose(self):
         yield Static("reading identity…", id="identity-body")
@@ -48,7 +53,28 @@ class IdentityPane(VerticalScroll, can_focus=True):
 
     def set_report(self, report: dict[str, Any]) -> None:
         self.report = dict(report)
+        self._capture_run_identity()
         self._refresh_body()
+
+    def set_running(self, running: bool, new_run: bool = False) -> None:
+        """Whether a node runs, and whether a new run just began (it loads the files as they are now)."""
+        if new_run or not running:
+            self.run_identity = None
+        changed = running != self.running
+        self.running = running
+        self._capture_run_identity()
+        if changed or new_run:
+            self._refresh_body()
+
+    def _capture_run_identity(self) -> None:
+        r = self.report
+        if self.running and self.run_identity is None and r.get("pem_state") == "ok" and r.get("peer_id"):
+            self.run_identity = (str(r.get("animal_name") or ""), str(r["peer_id"]))
+
+    @property
+    def running_as_old(self) -> bool:
+        """The node runs with an identity the files no longer hold (reset or restored since)."""
+        return bool(self.running and self.run_identity and self.run_identity[1] != self.report.get("peer_id"))
 
     def set_login(self, url: str | None, waiting_for: str = "") -> None:
         self.login_url = url
@@ -68,10 +94,22 @@ class IdentityPane(VerticalScroll, can_focus=True):
                 Content.styled("   (c copies the ssh command)", "dim"),
                 Content(""),
             ]
-        name = shown(r.get("animal_name") or "(no name yet)")
-        peer = shown(r.get("peer_id") or "(no peer id yet)")
-        rows.append(Content.styled(name, "bold"))
-        rows.append(Content(peer))
+        if self.running_as_old:
+            old_name, old_peer = self.run_identity or ("", "")
+            rows.append(Content.assemble(("running as ", "$text-warning"), (shown(old_name or "?"), "bold"),
+                                         (" (reset takes effect on restart)", "$text-warning")))
+            rows.append(Content.styled(shown(old_peer), "dim"))
+            if r.get("peer_id"):
+                rows.append(Content.assemble(("next start: ", "dim"), (shown(r.get("animal_name") or "?"), "bold")))
+                rows.append(Content(shown(r["peer_id"])))
+            elif r.get("pem_state") == "missing":
+                rows.append(Content.styled("next start: a new identity (new peer id and name)", "dim"))
+        else:
+            missing = r.get("pem_state") == "missing"
+            name = shown(r.get("animal_name") or ("(a new one on the next start)" if missing else "(no name yet)"))
+            peer = shown(r.get("peer_id") or "(no peer id yet)")
+            rows.append(Content.styled(name, "bold"))
+            rows.append(Content(peer))
         pem_state = shown(r.get("pem_state") or "?")
         rows.append(Content.assemble(("pem  ", "dim"), (pem_state, PEM_STYLE.get(pem_state, "$text-error")),
                                      " ", (shown(home_relative(r.get("pem_path"))), "dim")))
@@ -90,6 +128,9 @@ class IdentityPane(VerticalScroll, can_focus=True):
                 rows.append(Content.assemble(("EOA  ", "dim"), shown(login["address"])))
             if login.get("email"):
                 rows.append(Content.assemble(("email ", "dim"), shown(login["email"])))
+        restorable = r.get("restorable") or []
+        if restorable:
+            rows.append(Content.styled(f"{self.backup_key}: restore a backup ({len(restorable)})", "dim"))
         for problem in r.get("problems") or []:
             message = shown(problem.get("message", "") if isinstance(problem, dict) else problem)
             fix = shown(problem.get("fix", "") if isinstance(problem, dict) else "")

@@ -21,7 +21,11 @@ Mode = Literal["search", "filter"]
 class LogPane(Vertical):
     """Border title: what is shown (filter, search); border subtitle: following or paused +N."""
 
-    BINDINGS = [Binding("escape", "close_input", "Close", show=False)]
+    # Shown only while the box is open (check_action): the box takes q and ?, so the footer
+    # would otherwise lose every way out at 60 columns (issue 14). ctrl+q is Textual's own quit
+    # key, which the panel sends down the same road as q.
+    BINDINGS = [Binding("escape", "close_input", "Close"),
+                Binding("ctrl+q", "quit_from_box", "Quit", key_display="^q")]
 
     def __init__(self, max_lines: int = 5000, *, id: str | None = None, classes: str | None = None):
         super().__init__(id=id, classes=classes)
@@ -68,6 +72,20 @@ class LogPane(Vertical):
             box.value = self.view.search_term
         box.remove_class("-hidden")
         box.focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        # With no search or filter box open, Esc is not ours: it goes on to the app (the fleet
+        # overview maps it to the panel's quit key, "back").
+        if action in ("close_input", "quit_from_box") and self.mode is None:
+            return False
+        return True
+
+    def action_quit_from_box(self) -> None:
+        quit_panel = getattr(self.app, "action_quit_panel", None)
+        if quit_panel is not None:
+            quit_panel()            # the panel's quit: asks while the node runs
+        else:
+            self.app.exit()
 
     def action_close_input(self) -> None:
         if self.mode == "filter":

@@ -36,6 +36,9 @@ class StatusBar(Static):
         # The app's needs-you box shows the whole detail: this line then only points at it,
         # rather than repeating it cut short.
         self.detail_below = False
+        # Whether a node runs at all (the app knows from the process snapshots): "up 53s" after
+        # a give-up, with nothing running, read as if the node were still up.
+        self.node_up = True
         self._uptime_base: float | None = None
         self._uptime_at = 0.0
         self._backoff_base: float | None = None
@@ -89,7 +92,7 @@ class StatusBar(Static):
         word, colour = STATE_WORDS.get(self.state, (self.state.upper() or "…", "$panel"))
         parts: list[tuple[str, str] | str] = [(f" {word} ", f"bold $background on {colour}"), " "]
         up = self.uptime(now)
-        if up is not None and self.state != ev.STOPPED:
+        if up is not None and self.state != ev.STOPPED and self.node_up:
             parts += [("up ", "dim"), duration(up), "  "]
         parts += [("restarts 24h ", "dim"), (str(self.restarts_24h), "bold"), "  "]
         wait = self.restart_in(now)

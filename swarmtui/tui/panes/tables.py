@@ -27,12 +27,15 @@ def _width(cell: Cell) -> int:
     return cell_len(text)
 
 
-def refill(table: DataTable, columns: Sequence[str], rows: Sequence[tuple[Sequence[Cell], str]]) -> None:
-    """Replace every row; each column (keyed by its name) exactly as wide as its widest cell."""
-    widths = [_width(name) for name in columns]
-    for cells, _key in rows:
-        for i, cell in enumerate(cells):
-            widths[i] = max(widths[i], _width(cell))
+def refill(table: DataTable, columns: Sequence[str], rows: Sequence[tuple[Sequence[Cell], str]],
+           widths: Sequence[int] | None = None) -> None:
+    """Replace every row; each column (keyed by its name) exactly as wide as its widest cell, or
+    as `widths` says (cells wider than that are the caller's to cut)."""
+    if widths is None:
+        widths = [_width(name) for name in columns]
+        for cells, _key in rows:
+            for i, cell in enumerate(cells):
+                widths[i] = max(widths[i], _width(cell))
     table.clear(columns=True)
     for name, width in zip(columns, widths):
         table.add_column(name, width=width, key=name)

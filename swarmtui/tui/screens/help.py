@@ -14,10 +14,14 @@ from textual.widgets import Static
 PANES = (
     ("status", "state and why, uptime, restarts in the last 24 h, the next restart's countdown"),
     ("log", "the node's terminal and log files merged; tag = source; errors red, detections marked"),
-    ("progress", "round, stage, step bar, rate and ETA, rounds done/skipped, time since progress"),
+    ("progress", "round, stage, step bar, rate and ETA, rounds done/skipped, time since progress; "
+                 "trends of the last rounds (this and earlier runs): round time, reward or bets per round"),
     ("identity", "peer id, animal name, swarm.pem, login files; the ssh tunnel when a login is due"),
-    ("history", "restarts, newest first; enter opens the full record with its evidence"),
+    ("history", "restarts per hour over the last day (a bar an hour, newest right), then the restarts, "
+                "newest first; enter opens the full record with its evidence"),
     ("processes", "our process tree with CPU, memory, ports; Σ = the whole subtree; ⚠ = in the way"),
+    ("host", "the bottom line: CPU, RAM, swap, free disk of the checkout, GPU memory (NVIDIA, with "
+             "nvidia-ml-py) of the node's host, with the last two minutes as bars (0-100 %)"),
 )
 
 KEY_WIDTH = 28

@@ -1,0 +1,248 @@
+"""node.screen: the candidate screen must never change what the keeper sees (issue 16).
+
+The screened path (only lines holding an anchor go through parse_line and the matcher) must give
+exactly the detections, events and lines of the full path (every line through both). Proven on
+every example line of the signature, parser and progress tests, on every fixture log, and on a
+generated mix; and the screen's soundness conditions are checked on the catalogue and the parser
+themselves, so a new signature or parser phrase cannot be screened out silently.
+"""
+
+from __future__ import annotations
+
+import ast
+import inspect
+import random
+from pathlib import Path
+
+import pytest
+
+from swarmtui.engine import events as ev
+from swarmtui.engine.clock import FakeClock
+from swarmtui.engine.supervisor import Supervisor
+from swarmtui.node import logparse
+from swarmtui.node.logparse import ANCHORS, LogHeader, parse_all, parse_line
+from swarmtui.node.screen import Screen, anchored
+from swarmtui.node.signatures import Catalogue, Matcher
+from swarmtui.node.text import sanitize
+from swarmtui.sim import create_checkout
+from supervisor_support import clean_env, fast_config, free_port
+
+FIX = Path(__file__).parent / "fixtures" / "node"
+CAT = Catalogue.load()
+SCREEN = Screen(CAT)
+
+
+def _strings(obj, out: list[str]) -> None:
+    if isinstance(obj, str):
+        out.append(obj)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _strings(k, out)
+            _strings(v, out)
+    elif isinstance(obj, (list, tuple, set, frozenset)):
+        for v in obj:
+            _strings(v, out)
+    elif hasattr(obj, "values"):            # pytest.param
+        _strings(getattr(obj, "values"), out)
+
+
+def _example_lines() -> list[str]:
+    """Every string the signature, parser and progress tests use as data: their constants and
+    parametrize tables (f-strings already evaluated), split into lines as the engine splits."""
+    import test_node_logparse as t_parse
+    import test_node_progress as t_progress
+    import test_node_signatures as t_sig
+
+    raw: list[str] = []
+    for mod in (t_sig, t_parse, t_progress):
+        for name, value in vars(mod).items():
+            if name.isupper():
+                _strings(value, raw)
+            for mark in getattr(value, "pytestmark", []) if callable(value) else []:
+                if mark.name == "parametrize":
+                    _strings(mark.args[1], raw)
+    lines = []
+    for r in raw:
+        for piece in r.replace("\r", "\n").split("\n"):
+            piece = sanitize(piece)
+            if piece:
+                lines.append(piece)
+    return list(dict.fromkeys(lines))
+
+
+def _fixture_lines() -> list[tuple[str, list[str]]]:
+    out = []
+    for path in sorted(FIX.glob("*")):
+        if path.suffix in (".txt", ".log"):
+            text = path.read_bytes().decode("utf-8", "replace")
+            lines = [sanitize(p) for p in text.replace("\r", "\n").split("\n")]
+            out.append((path.name, lines))
+    return out
+
+
+def _meaningful(line: str) -> bool:
+    """What the full path gets from this line alone: a non-header event or a detection."""
+    if any(not isinstance(e, LogHeader) for e in parse_all(line)):
+        return True
+    p = parse_line(line)
+    if p is not None and not isinstance(p, LogHeader):
+        return True
+    return bool(Matcher(CAT).feed(line))
+
+
+def test_every_example_line_that_means_something_passes_the_screen():
+    lines = _example_lines()
+    assert len(lines) > 200            # the harvest works: the tests hold hundreds of lines
+    meaningful = [ln for ln in lines if _meaningful(ln)]
+    assert len(meaningful) > 80
+    missed = [ln for ln in meaningful if not SCREEN.holds_anchor(ln)]
+    assert missed == []
+    # and the chunk scan finds them wherever they sit in a batch
+    mixed = [x for ln in meaningful for x in (ln, "nothing to see here")]
+    assert SCREEN.candidates(mixed) == list(range(0, len(mixed), 2))
+
+
+def test_every_catalogue_pattern_is_anchored_by_its_needles_or_falls_back():
+    for sig in CAT.signatures:
+        for pattern in (*sig.patterns, *sig.starts):
+            assert sig.screen == "always" or anchored(pattern, sig.needles), (sig.id, pattern)
+
+
+def test_anchored_can_say_no():
+    assert anchored(r"run_rl_swarm\.sh: line \d+: +\d+ Killed", ["Killed"])
+    assert anchored(r"\[Errno (?:11|35)\] Resource", ["Errno 11]", "Errno 35]"])
+    assert anchored(r"[Nn]o space left", ["No space left", "no space left"])
+    assert not anchored(r"[Nn]o space left", ["No space left"])          # "no space left" would slip by
+    assert not anchored(r"\w+ exploded", ["Exploded"])
+    assert not anchored(r"(?i)exploded", ["exploded"])
+    assert not anchored(r"foo|bar", ["foo"])
+
+
+def test_a_signature_without_an_anchor_must_say_always_and_then_is_searched_on_every_line():
+    unanchored = '[[signature]]\nid = "x"\nclass = "crash"\naction = "restart"\nhint = "h"\npatterns = [\'\\d+ gremlins\']\n'
+    with pytest.raises(ValueError, match="screen"):
+        Catalogue.from_toml(unanchored)
+    cat = Catalogue.from_toml(unanchored + 'screen = "always"\n')
+    sig = cat.get("x")
+    assert not any(anchored(p, sig.needles) for p in sig.patterns)
+    screen = Screen(cat, anchors=())
+    lines = ["all quiet", "42 gremlins in the server room", "still quiet"]
+    assert screen.candidates(lines) == [1]
+    assert [m.id for m in Matcher(cat).feed(lines[1])] == ["x"]
+
+
+def _guard_literals(func) -> list[str]:
+    """String literals the parser tests a message for: `"x" in msg`, `msg.startswith("x")`."""
+    out = []
+    for node in ast.walk(ast.parse(inspect.getsource(func))):
+        if isinstance(node, ast.Compare) and isinstance(node.left, ast.Constant) and isinstance(node.left.value, str):
+            if any(isinstance(op, ast.In) for op in node.ops) and any(
+                    isinstance(c, ast.Name) and c.id == "msg" for c in node.comparators):
+                out.append(node.left.value)
+        if isinstance(node, ast.Call) and isinstance(node.func, ast.Attribute) and node.func.attr == "startswith":
+            for arg in node.args:
+                if isinstance(arg, ast.Constant) and isinstance(arg.value, str):
+                    out.append(arg.value)
+    return out
+
+
+def test_every_phrase_the_parser_tests_for_holds_an_anchor():
+    literals = [lit for f in (logparse.parse_message, logparse._milestone, logparse._round_event)
+                for lit in _guard_literals(f)]
+    assert len(literals) > 30
+    # Tests that only ever follow an anchored one: ":" splits the initial-peers milestone's
+    # detail after its phrase matched. A new phrase must hold an anchor or be added here, knowingly.
+    follows_an_anchor = {":"}
+    missing = [lit for lit in literals if lit not in follows_an_anchor and not any(a in lit for a in ANCHORS)]
+    assert missing == []
+    # and every anchor is a key or holds one (the screen's own soundness)
+    assert all(any(k in a for k in SCREEN.keys) for a in SCREEN.anchors)
+
+
+def test_the_matcher_finds_overlapping_needles():
+    # A needle inside another's occurrence: both rules are tried (a regex findall took one).
+    cat = Catalogue.from_toml(
+        '[[signature]]\nid = "a"\nclass = "crash"\naction = "restart"\nhint = "h"\n'
+        'needles = ["Daemon failed to start"]\npatterns = [\'Daemon failed to start in \\d+\']\n'
+        '[[signature]]\nid = "b"\nclass = "crash"\naction = "restart"\nhint = "h"\n'
+        'needles = ["failed to start in 5"]\npatterns = [\'start in 5 seconds\']\n')
+    assert [m.id for m in Matcher(cat).feed("Daemon failed to start in 5 seconds")] == ["a"]
+    assert [m.id for m in Matcher(cat).feed("xDaemon failed to start in 5 seconds")] == ["a"]
+    assert [m.id for m in Matcher(cat).feed("daemon failed to start in 5 seconds")] == ["b"]
+
+
+# ---------------------------------------------------------------- the keeper: full path vs screened path
+
+def _mix(rng: random.Random, pool: list[str], n: int) -> list[str]:
+    filler = ['[2026-01-01 12:00:00,000][httpx][DEBUG] - HTTP Request: POST https://x/public "HTTP/1.1 200 OK"',
+              "Map:  40%|████      | 2990/7473 [00:00<00:00, 25000.00 examples/s]", "   ", "",
+              '  File "/x/hivemind/dht/dht.py", line 131, in _run', "INFO:root:all good",
+              "Apr 04 07:38:41.041 [INFO] [hivemind.dht] fine", "2025-05-20 12:00:00,123 - DEBUG - a.b:1 - ok"]
+    return [rng.choice(pool) if rng.random() < 0.3 else rng.choice(filler) for _ in range(n)]
+
+
+def _keeper_events(root: Path, batches: list[tuple[str, list[str]]], screened: bool) -> list[dict]:
+    events: list[ev.Event] = []
+    sup = Supervisor(root, fast_config(), events.append, clock=FakeClock(), env=clean_env(), lines=True)
+    n = {}
+    for source, lines in batches:
+        start = n.get(source, 0)
+        batch = [(t, start + i + 1, 0) for i, t in enumerate(lines)]
+        n[source] = start + len(lines)
+        if screened:
+            sup._lines_in(source, batch)
+        else:
+            for text, k, cut in batch:
+                sup._line(source, k, text, cut)
+    sup._flush()
+    out = []
+    for e in events:
+        d = e.to_dict()
+        d.pop("ts", None)
+        out.append(d)
+    return out
+
+
+def test_keeper_screened_path_gives_exactly_the_full_paths_events(tmp_path):
+    root = create_checkout(tmp_path / "node", "codezero", scenario="healthy", speed=1000.0, port=free_port(),
+                           login="present")
+    rng = random.Random(16)
+    fixtures = _fixture_lines()
+    examples = _example_lines()
+    batches: list[tuple[str, list[str]]] = []
+    for name, lines in fixtures:            # each fixture in batches of random sizes, as reads cut them
+        i = 0
+        while i < len(lines):
+            k = rng.choice((1, 2, 7, 64, 500))
+            batches.append((name, lines[i:i + k]))
+            i += k
+    pool = examples + [ln for _, lines in fixtures for ln in lines if ln]
+    for _ in range(40):
+        batches.append((rng.choice(("pty", "logs/swarm_launcher.log")), _mix(rng, pool, rng.choice((1, 10, 300)))))
+    full = _keeper_events(root, batches, screened=False)
+    screened = _keeper_events(root, batches, screened=True)
+    kinds = {d["event"] for d in full}
+    assert len(full) > 20 and len(kinds) >= 3          # detections, progress and lines were there to compare
+    assert sum(len(d.get("lines", [])) for d in full) == sum(len(ls) for _, ls in batches)
+    assert screened == full
+
+
+def test_the_screen_passes_over_plain_flood_lines():
+    flood = ['[2026-01-01 12:00:00,000][httpx][DEBUG] - HTTP Request: POST https://x/public "HTTP/1.1 200 OK"'] * 1000
+    assert SCREEN.candidates(flood) == []
+    flood[500] = "[2026-01-01 12:00:00,000][genrl.game][ERROR] - Exception occurred during game run."
+    assert SCREEN.candidates(flood) == [500]
+
+
+def test_the_screen_says_what_each_candidate_needs():
+    from swarmtui.node.screen import MATCH, PARSE
+    lines = ["[2026-01-01 12:00:00,000][genrl][INFO] - 🐱 Hello 🐈 [dormant toothy bat] 🦮 [Qm1]!",  # the parser only
+             "[2026-01-01 12:00:00,000][genrl][WARNING] - SKIPPING: Failed to decode value",  # the matcher only
+             "[2026-01-01 12:00:00,000][genrl][DEBUG] - Could not fetch round and stage",    # both
+             "INFO:root:nothing"]
+    assert SCREEN.screen(lines) == {0: PARSE, 1: MATCH, 2: PARSE | MATCH}
+    assert [SCREEN.flags(x) for x in lines] == [PARSE, MATCH, PARSE | MATCH, 0]
+    # and what each flag promises holds: no detection without MATCH, no event but a header without PARSE
+    assert Matcher(CAT).feed(lines[0]) == [] and isinstance(parse_line(lines[1]), LogHeader)
+    # a key shared by a needle and a parser phrase asks for both ("round": "Could not fetch round")
+    assert SCREEN.flags("🐝 Joining round: 12") == PARSE | MATCH

@@ -1,0 +1,100 @@
+"""LinesOut batching (supervisor._schedule_flush): a line after a quiet spell goes out on the next
+loop turn, not a batching interval later (that interval was nearly all of a slow node's line ->
+panel lag); lines that follow it closely are batched, at most one batch per LINES_EVERY. The
+lines are fed to a real Supervisor's line path (the one the pty reader calls), no node runs:
+what is checked is only when the batches go out. Counts, not timings, are asserted, with
+bounds that hold even if the machine stalls for a moment."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+
+import pytest
+
+from swarmtui.engine import events as ev
+from swarmtui.engine.supervisor import LINES_EVERY
+from supervisor_support import harnesses
+
+pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics"),
+              pytest.mark.timeout(60)]
+
+
+@pytest.fixture
+async def harness(tmp_path):
+    async for make in harnesses(tmp_path):
+        yield make
+
+
+def _feed(sup, first: int, count: int) -> None:
+    sup._lines_in("pty", [(f"plain line {n}", n, 0) for n in range(first, first + count)])
+
+
+def _batches(h) -> list[list[str]]:
+    return [[ln.text for ln in e.lines] for e in h.of(ev.LinesOut)]
+
+
+async def test_a_lone_line_goes_out_at_once_and_a_chunk_stays_one_batch(harness):
+    h = harness("codezero", "healthy")
+    # start() sets the loop the flush timers run on; the node itself is not needed here
+    h.sup._loop = asyncio.get_running_loop()
+    _feed(h.sup, 1, 1)
+    assert _batches(h) == []                # not inside the reader's call: the rest of a chunk may follow
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert _batches(h) == [["plain line 1"]], "a lone line waited for the batching interval"
+    # a chunk read after a quiet interval: one batch, on the next turn as well
+    await asyncio.sleep(LINES_EVERY * 1.5)
+    _feed(h.sup, 2, 40)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(_batches(h)) == 2 and len(_batches(h)[1]) == 40
+
+
+async def test_a_burst_is_batched_and_a_flood_keeps_the_bound(harness):
+    h = harness("codezero", "healthy")
+    h.sup._loop = asyncio.get_running_loop()
+    _feed(h.sup, 0, 1)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(_batches(h)) == 1
+    # a line every 5 ms for ~1 s, right after a batch went out: every one of them lands within an
+    # interval of the last batch, so they are batched (a per-line send would make ~200 batches)
+    n, t0 = 1, time.monotonic()
+    while time.monotonic() - t0 < 1.0:
+        _feed(h.sup, n, 1)
+        n += 1
+        await asyncio.sleep(0.005)
+    await asyncio.sleep(LINES_EVERY * 3)
+    batches = _batches(h)
+    elapsed = time.monotonic() - t0
+    assert sum(len(b) for b in batches) == n, "a line was lost or repeated"
+    assert [t for b in batches for t in b] == [f"plain line {k}" for k in range(n)], "lines out of order"
+    # at most one batch per interval (plus the leading one and the last): the panel's redraw bound
+    assert 3 <= len(batches) <= elapsed / LINES_EVERY + 2, (len(batches), n)
+
+
+@pytest.mark.slow
+async def test_a_flood_of_one_benign_detection_names_every_line_and_reports_it_once(harness):
+    """The simulator's flood (genrl's `SKIPPING: Failed to decode value`, thousands a second):
+    the benign repeats take the short way in the keeper (_on_match), and what users see stays
+    as before: every such line names its detection, it is reported once a run, nothing stops."""
+    h = harness("codezero", "flood")
+    await h.sup.start()
+    await h.wait_state(ev.RUNNING)
+
+    def skipped():
+        return [ln for ln in h.lines() if "SKIPPING: Failed to decode value" in ln.text]
+
+    deadline = time.monotonic() + 20
+    while len(skipped()) < 2000 and time.monotonic() < deadline:
+        await asyncio.sleep(0.2)
+    lines = skipped()
+    assert len(lines) >= 2000, len(lines)
+    assert all(ln.detection == "payload-decode-skipped" for ln in lines)
+    reported = [d for d in h.of(ev.Detected) if d.id == "payload-decode-skipped"]
+    assert len(reported) == 1 and reported[0].action == "ignore"
+    assert not h.of(ev.RestartScheduled) and h.states()[-1] == ev.RUNNING
+    run = h.sup._run
+    assert run is not None and not any(m.id == "payload-decode-skipped" for m in run.detections)
