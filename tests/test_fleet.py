@@ -172,8 +172,8 @@ async def _overview(fleet, roots, metrics) -> None:
 
 @pytest.mark.tmux
 def test_enter_opens_the_nodes_panel_and_esc_comes_back_to_the_overview(tmp_path):
-    """In a real terminal: the overview, Enter (the node's own panel, attached), Esc (the panel's
-    quit question), q (detach), and the overview again; the node ran throughout."""
+    """In a real terminal: the overview, Enter (the node's own panel, attached), Esc (detached at
+    once, no question), and the overview again; the node ran throughout."""
     import shlex
 
     from tests.tui_tmux import TMUX, Tmux
@@ -196,8 +196,6 @@ def test_enter_opens_the_nodes_panel_and_esc_comes_back_to_the_overview(tmp_path
             term.keys("Enter")
             term.wait(lambda s: "Detach" in s and "Training progress" in s, 30, "the node's panel")
             term.keys("Escape")
-            term.wait_for("Detach, keep it running", 10)
-            term.keys("q")
             term.wait(lambda s: "swarmtui fleet" in s and "solo" in s and "running" in s, 30, "the overview again")
             term.keys("q")
             term.wait(lambda s: not term.alive() or "swarmtui fleet" not in s, 10, "the overview gone")

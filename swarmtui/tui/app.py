@@ -117,6 +117,9 @@ class SwarmApp(App[int]):
         # "?" once and a keymap can move either.
         _binding("f1", "help", "Help", "help-f1", show=False),
         _binding("q", "quit_panel", "Quit", "quit"),
+        # Straight out, no question, when that loses nothing: a keeper keeps the node (the fleet
+        # overview binds Esc here, so Esc is "back"); in-process it asks as q does.
+        _binding("ctrl+d", "detach", "Detach", "detach", show=False),
         # Textual's own ctrl+q, made non-priority: the log's search box then shows it in the
         # footer as its way out (the box takes q); everywhere else it quits as before.
         Binding("ctrl+q", "quit", "Quit", show=False),
@@ -1017,6 +1020,13 @@ class SwarmApp(App[int]):
                 self.exit(0)
 
         self.push_screen(ConfirmScreen(text, tuple(choices)), done)
+
+    def action_detach(self) -> None:
+        if self._quitting or not getattr(self.engine, "survives_panel", False):
+            self.action_quit_panel()
+            return
+        self._leave_running = True
+        self.exit(0)
 
     async def action_quit(self) -> None:
         # ctrl+q (Textual's own quit key) takes the same road as q.

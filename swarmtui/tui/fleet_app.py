@@ -7,7 +7,7 @@ Enter opens the node's own panel. The panel is a whole App (SwarmApp) with its o
 Textual runs one App at a time, so the overview ends (its watchers detach; no node notices) and
 run_overview() runs the node's panel attached, exactly as `swarmtui attach` does (a remote node
 over ssh as `swarmtui attach HOST:DIR` does), then opens the overview again on the same row and
-marks. Esc or q in the panel detaches (it asks: q again, or d); the node keeps running.
+marks. Esc in the panel comes straight back (detached; the node keeps running); q asks first.
 """
 
 from __future__ import annotations
@@ -430,9 +430,10 @@ def open_node_panel(node: FleetNode, config_path: str | None) -> int:
     from swarmtui.engine.config import load_config
 
     config = load_config(Path(config_path).expanduser() if config_path else None)
-    # Esc leaves the panel the way its quit key does (it asks: detach, stop, cancel).
+    # Esc is "back": it detaches at once (the node keeps running; nothing to confirm). q still
+    # asks, with "Stop the node and quit" among its choices.
     keys = dict(config.keys)
-    keys["quit"] = ",".join(dict.fromkeys([*(keys.get("quit") or "q").split(","), "escape"]))
+    keys["detach"] = ",".join(dict.fromkeys([*(keys.get("detach") or "ctrl+d").split(","), "escape"]))
     config.keys = keys
     if node.local:
         return open_attached(node.path, start=False, config=config)
