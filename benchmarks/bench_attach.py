@@ -33,7 +33,6 @@ import asyncio
 import datetime as _dt
 import json
 import os
-import random
 import shutil
 import socket
 import statistics
@@ -42,6 +41,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import Tmux, clean_env, free_port
 
 import psutil
 
@@ -62,16 +63,6 @@ BACKLOG_END = "bench-backlog-END newest line of the backlog"
 
 
 # ------------------------------------------------------------------ helpers
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SWARMTUI_SIM_") and k != "SWARMTUI_RUN_ID"}
-
 
 def pct(values: list[float], q: float) -> float:
     values = sorted(values)
@@ -205,30 +196,6 @@ def wait_backlog(root: Path, timeout: float = 60, last: bool = True) -> int:
 
 # ------------------------------------------------------------------ 1. attach -> first full frame
 
-class Tmux:
-    def __init__(self, cmd: str, env: dict[str, str]):
-        self.sock = f"benchattach{os.getpid()}{random.randint(0, 9999)}"
-        args = ["tmux", "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", "120", "-y", "40"]
-        for k, v in env.items():
-            args += ["-e", f"{k}={v}"]
-        self.started = time.perf_counter()
-        subprocess.run(args + [cmd], check=True)
-        self.path = subprocess.run(["tmux", "-L", self.sock, "display-message", "-p", "#{socket_path}"],
-                                   capture_output=True, text=True).stdout.strip()
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-t", "b"],
-                              capture_output=True, text=True).stdout
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-L", self.sock, "send-keys", "-t", "b", *keys], capture_output=True)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
-        if self.path.endswith(self.sock):
-            Path(self.path).unlink(missing_ok=True)
-
-
 def attach_in_tmux(root: Path) -> tuple[float | None, float | None]:
     """(status bar shown, newest backlog line shown), seconds after the pane started."""
     exe = Path(PY).with_name("swarmtui")
@@ -236,7 +203,7 @@ def attach_in_tmux(root: Path) -> tuple[float | None, float | None]:
     env = {k: os.environ[k] for k in ("SWARMTUI_STATE_DIR", "SWARMTUI_CONFIG_DIR", "SWARMTUI_CACHE_DIR",
                                       "SWARMTUI_RUNTIME_DIR", "PYTHONPATH")}
     env["COLORTERM"] = "truecolor"
-    t = Tmux(cmd, env)
+    t = Tmux(cmd, env, prefix="benchattach")
     bar = shown = None
     try:
         deadline = t.started + 20

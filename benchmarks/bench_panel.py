@@ -34,7 +34,6 @@ import asyncio
 import bisect
 import json
 import os
-import random
 import re
 import shutil
 import statistics
@@ -43,6 +42,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import Tmux
 
 ROOT = Path(__file__).resolve().parents[1]
 PY = sys.executable
@@ -240,39 +241,6 @@ def _keeper(rate: int, root: Path, out: Path) -> None:
 
 
 # ------------------------------------------------------------------ outer: tmux driver
-
-class Tmux:
-    def __init__(self, cmd: str, env: dict[str, str]):
-        self.sock = f"bench{os.getpid()}{random.randint(0, 9999)}"
-        args = ["tmux", "-L", self.sock, "-f", "/dev/null", "new-session", "-d", "-s", "b", "-x", "120", "-y", "40"]
-        for k, v in env.items():
-            args += ["-e", f"{k}={v}"]
-        self.started = time.perf_counter()
-        subprocess.run(args + [cmd], check=True)
-        self.path = subprocess.run(["tmux", "-L", self.sock, "display-message", "-p", "#{socket_path}"],
-                                   capture_output=True, text=True).stdout.strip()
-
-    def screen(self) -> str:
-        return subprocess.run(["tmux", "-L", self.sock, "capture-pane", "-p", "-t", "b"],
-                              capture_output=True, text=True).stdout
-
-    def wait_for(self, text: str, timeout: float) -> float | None:
-        deadline = time.perf_counter() + timeout
-        t0 = time.perf_counter()
-        while time.perf_counter() < deadline:
-            if text in self.screen():
-                return time.perf_counter() - t0
-            time.sleep(0.005)
-        return None
-
-    def keys(self, *keys: str) -> None:
-        subprocess.run(["tmux", "-L", self.sock, "send-keys", "-t", "b", *keys], capture_output=True)
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.sock, "kill-server"], capture_output=True)
-        if self.path.endswith(self.sock):     # do not leave one stale socket per run behind
-            Path(self.path).unlink(missing_ok=True)
-
 
 def first_frame(env: dict[str, str]) -> float | None:
     swarmtui = Path(PY).with_name("swarmtui")

@@ -37,13 +37,14 @@ import asyncio
 import os
 import shutil
 import signal
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
+
+from bench_common import clean_env, free_port  # noqa: F401 (bench_peers uses them from here)
 
 import psutil
 
@@ -59,16 +60,6 @@ from swarmtui.sim import create_checkout  # noqa: E402
 
 FATAL = "./run_rl_swarm.sh: line 42:  4242 Killed                  python -m code_gen_exp.runner.swarm_launcher"
 LINE = "[2026-01-01 12:00:00,000][genrl.logging_utils.global_defs][INFO] - Already finished round: 1201. Next check in 5.0s."
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def clean_env() -> dict:
-    return {k: v for k, v in os.environ.items() if not k.startswith("SWARMTUI_SIM_") and k != "SWARMTUI_RUN_ID"}
 
 
 def tiny_checkout(name: str, body: str) -> Path:

@@ -24,7 +24,7 @@ from swarmtui.engine import events as ev
 from swarmtui.engine import wire
 from swarmtui.engine.remote import RemoteEngine, RemoteLayout
 from swarmtui.errors import UserError
-from test_keeper_attach import checkout, panel_env, swarmtui, wait_status  # noqa: F401 (fixture)
+from test_keeper_attach import _wait, checkout, panel_env, swarmtui, wait_status  # noqa: F401 (fixture)
 from test_supervise_cli import env
 from tests.sshd import sshd  # noqa: F401 (fixture)
 from tests.tui_tmux import TMUX, Tmux
@@ -331,13 +331,3 @@ def test_attach_host_dir_opens_the_panel_over_ssh(sshd, checkout):
         assert "rc=1" in screen and "Connection refused" in screen and "Traceback" not in screen
     finally:
         term.close()
-
-
-async def _wait(got: list, pred, timeout: float = 30.0, what: str = ""):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        for e in got:
-            if pred(e):
-                return e
-        await asyncio.sleep(0.05)
-    raise AssertionError(f"never saw {what}: {[type(e).__name__ for e in got][-30:]}")
