@@ -80,7 +80,10 @@ LINES = [
     "[2026-01-01 12:00:00,002][genrl.logging_utils.global_defs][INFO] - Map: 42 examples, 3 rewards gathered for peer QmYyQSo1c1Ym7orWxLYvCrM2EmxFTANf8wXmmE7DWjhx5N",
     "[2026-01-01 12:00:00,003][genrl.trainer][DEBUG] - generation step 17: 128 tokens in 0.91 s",
 ]
-ENC = [(l + "\n").encode() for l in LINES]
+# Each line's timestamp moves on by a millisecond, as a real flood's do: no keeper gets to see
+# the same bytes twice (4096 variants, cycled).
+ENC = [("[2026-01-01 12:%%02d:%%02d,%%03d]" %% (i // 60000 %% 60, i // 1000 %% 60, i %% 1000) + LINES[i & 3][25:]
+        + "\n").encode() for i in range(4096)]
 log = os.open("logs/swarm_launcher.log", os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
 probes = open("probes.log", "a")
 count_fd = os.open("written", os.O_WRONLY | os.O_CREAT, 0o644)
@@ -109,7 +112,7 @@ while True:
     if due > max(rate * 0.2, 50):         # fell behind (the reader blocked us): the debt is dropped
         sent, t0, due = 0, now, 0
     for i in range(due):
-        line = ENC[(sent + i) & 3]
+        line = ENC[(sent + i) & 4095]
         write(1, line)              # short lines: a blocking write takes them whole
         write(log, line)
     if due > 0:

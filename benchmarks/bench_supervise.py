@@ -287,17 +287,24 @@ FLOOD_FILLER = ('[2026-01-01 12:00:00,000][httpx][DEBUG] - HTTP Request: POST '
 SUPERVISORD_CPU = {1000: "6-7", 3000: "18", 10000: "28-31", 30000: "37-38"}     # issue 16, % of a core
 
 
-def flood_writer(rate: float, filler: str, probes_per_s: float = 50.0) -> str:
+def flood_writer(rate: float, filler: str, probes_per_s: float = 50.0, distinct: bool = False) -> str:
     """A node script whose python prints `filler` at `rate` lines/s (in bursts every 2 ms) and a
-    probe line with its write time every 1/probes_per_s s."""
-    return ("python3 - <<'EOF'\nimport os, sys, time\nout = sys.stdout\nprobes = open('probes_written', 'a')\n"
-            f"line = {filler!r}\nrate = {rate!r}\nevery = {1.0 / probes_per_s!r}\n"
+    probe line with its write time every 1/probes_per_s s. Each line's timestamp moves on by a
+    millisecond, as a real flood's do (a keeper that screened identical lines once would look
+    better than it is); `distinct`: each line also ends with a random id of letters, so no two
+    lines of a read are alike even with their digits folded away (screen.py's worst case)."""
+    return ("python3 - <<'EOF'\nimport os, random, sys, time\nout = sys.stdout\nprobes = open('probes_written', 'a')\n"
+            f"line = {filler!r}\nrate = {rate!r}\nevery = {1.0 / probes_per_s!r}\ndistinct = {distinct!r}\n"
+            "V = [line.replace('00:00,000', '%02d:%02d,%03d' % (i // 60000 % 60, i // 1000 % 60, i % 1000))\n"
+            "     + (' id=%s' % ''.join(random.choice('abcdefghijklmnopqrstuvwxyz') for _ in range(12)) if distinct else '')\n"
+            "     + '\\n' for i in range(4096)]\n"
             "start = time.monotonic()\nn = 0\nnext_probe = start\n"
             "while True:\n"
             "    now = time.monotonic()\n"
             "    due = int((now - start) * rate)\n"
             "    if due > n:\n"
-            "        k = min(due - n, max(50, int(rate / 100)))\n        n += k\n        out.write((line + '\\n') * k)\n"
+            "        k = min(due - n, max(50, int(rate / 100)))\n"
+            "        out.write(''.join([V[(n + i) & 4095] for i in range(k)]))\n        n += k\n"
             "    if now >= next_probe:\n"
             "        next_probe += every\n"
             "        open('count.tmp', 'w').write(str(n))\n        os.replace('count.tmp', 'written_count')\n"
@@ -332,14 +339,14 @@ def bare_pty_rate(rate: float, filler: str, seconds: float = 4.0) -> float:
 
 
 def keeper_flood(rate: float, seconds: float, filler: str,
-                 warmup: float = 4.0) -> tuple[float, list[float], float, int]:
+                 warmup: float = 4.0, distinct: bool = False) -> tuple[float, list[float], float, int]:
     """(keeper CPU % of one core, [seconds from probe written to its detection printed], lines/s
     the node managed to write: a keeper that falls behind slows a writer on its terminal, probes
     the node wrote in the measured window)."""
     import json
     import threading
 
-    root = tiny_checkout(f"keeper-flood-{rate:g}", flood_writer(rate, filler))
+    root = tiny_checkout(f"keeper-flood-{rate:g}-{distinct}", flood_writer(rate, filler, distinct=distinct))
     cfg = write_config("keeper-flood", "[watch]\nmin_free_disk_mb = 1\n[restart]\nwarn_repeat = 1000000000\n")
     p = subprocess.Popen([sys.executable, "-m", "swarmtui", "supervise", str(root), "--config", str(cfg), "--json"],
                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=clean_env(), start_new_session=True)
@@ -387,14 +394,15 @@ def keeper_flood(rate: float, seconds: float, filler: str,
     return cpu, [arrived - at for arrived, at in got if w0 <= at <= w1], (n1 - n0) / (t1 - t0), sent
 
 
-def bench_keeper_flood(seconds: float, filler: str, rates: list[float]) -> None:
-    print(f"8. keeper keeps up: `supervise --json`, the terminal flooded with {filler[:60]!r}..., "
+def bench_keeper_flood(seconds: float, filler: str, rates: list[float], distinct: bool = False) -> None:
+    print(f"8. keeper keeps up: `supervise --json`, the terminal flooded with {filler[:60]!r}..."
+          f"{' (each with a random id)' if distinct else ''}, "
           f"{seconds:.0f} s a rate; target p90 <= 50 ms at 30k lines/s, CPU <= 1.5x supervisord's")
     top = max(rates)
     print(f"   ceiling: the same writer asked for {10 * top:,.0f} lines/s, into a pty drained by a bare read loop: "
           f"{bare_pty_rate(10 * top, filler):,.0f} lines/s")
     for rate in rates:
-        cpu, lat, achieved, sent = keeper_flood(rate, seconds, filler)
+        cpu, lat, achieved, sent = keeper_flood(rate, seconds, filler, distinct=distinct)
         ref = SUPERVISORD_CPU.get(int(rate))
         target = ""
         if ref is not None:
@@ -426,6 +434,8 @@ def main() -> None:
     ap.add_argument("--keeper-seconds", type=float, default=8.0, help="8: seconds measured at each rate")
     ap.add_argument("--keeper-rates", default="1000,3000,10000,30000", help="8: lines/s")
     ap.add_argument("--flood-line", default=FLOOD_FILLER, help="8: the line the node floods with")
+    ap.add_argument("--flood-distinct", action="store_true",
+                    help="8: each flood line also carries a random id (no two alike: the screen's worst case)")
     args = ap.parse_args()
     only = {x.strip() for x in args.only.split(",")}
     print(f"python {sys.version.split()[0]}, {os.cpu_count()} CPUs, load {os.getloadavg()[0]:.2f}")
@@ -445,7 +455,7 @@ def main() -> None:
             asyncio.run(bench_flood(args.flood_seconds))
         if "8" in only:
             bench_keeper_flood(args.keeper_seconds, args.flood_line,
-                               [float(r) for r in args.keeper_rates.split(",") if r.strip()])
+                               [float(r) for r in args.keeper_rates.split(",") if r.strip()], args.flood_distinct)
         for item, kind, what in (("6", "fatal", "fatal line written -> node launched again"),
                                  ("7", "exit", "launcher exit -> node launched again")):
             if item in only:

@@ -21,7 +21,7 @@ from swarmtui.engine.clock import FakeClock
 from swarmtui.engine.supervisor import Supervisor
 from swarmtui.node import logparse
 from swarmtui.node.logparse import ANCHORS, LogHeader, parse_all, parse_line
-from swarmtui.node.screen import Screen, anchored
+from swarmtui.node.screen import MATCH, PARSE, Screen, anchored
 from swarmtui.node.signatures import Catalogue, Matcher
 from swarmtui.node.text import sanitize
 from swarmtui.sim import create_checkout
@@ -181,19 +181,34 @@ def _mix(rng: random.Random, pool: list[str], n: int) -> list[str]:
     return [rng.choice(pool) if rng.random() < 0.3 else rng.choice(filler) for _ in range(n)]
 
 
+class _PassEverything:
+    """A screen that passes every line with both flags and no keys: the full path, each line
+    parsed and all of its needles looked up, the reference the real screen is held to."""
+
+    def __init__(self, real):
+        self.real = real
+
+    def screen(self, texts, keys=None):
+        return {i: PARSE | MATCH for i in range(len(texts))}
+
+    def needles_in(self, text, keys=None):
+        return self.real.needles_in(text, keys)
+
+
 def _keeper_events(root: Path, batches: list[tuple[str, list[str]]], screened: bool) -> list[dict]:
     events: list[ev.Event] = []
     sup = Supervisor(root, fast_config(), events.append, clock=FakeClock(), env=clean_env(), lines=True)
+    if not screened:
+        sup._screen = _PassEverything(sup._screen)
     n = {}
     for source, lines in batches:
         start = n.get(source, 0)
-        batch = [(t, start + i + 1, 0) for i, t in enumerate(lines)]
         n[source] = start + len(lines)
         if screened:
-            sup._lines_in(source, batch)
+            sup._lines_in(source, start + 1, list(lines))
         else:
-            for text, k, cut in batch:
-                sup._line(source, k, text, cut)
+            for i, text in enumerate(lines):      # one line at a time, as a slow node's reads come
+                sup._lines_in(source, start + 1 + i, [text])
     sup._flush()
     out = []
     for e in events:
@@ -246,3 +261,32 @@ def test_the_screen_says_what_each_candidate_needs():
     assert Matcher(CAT).feed(lines[0]) == [] and isinstance(parse_line(lines[1]), LogHeader)
     # a key shared by a needle and a parser phrase asks for both ("round": "Could not fetch round")
     assert SCREEN.flags("🐝 Joining round: 12") == PARSE | MATCH
+
+
+def test_a_repetitive_chunk_is_screened_folded_with_the_same_result():
+    """A flood repeats one message with new numbers: screen() folds the digits away and screens
+    each distinct line once. The result, keys included, is the unfolded screen's."""
+    examples = [t for t in _example_lines() if t]
+    folding, plain = Screen(), Screen()
+    plain._foldable = False
+    assert folding._foldable, "a key holds a digit: folding is off and this test proves nothing"
+    rng = random.Random(7)
+    flood = ['[2026-01-01 12:00:{:02d},{:03d}][httpx][DEBUG] - HTTP Request: POST https://x/public "HTTP/1.1 200 OK"',
+             "Apr 04 07:38:{:02d}.{:03d} [WARN] [hivemind.dht.protocol] ping {} failed",
+             "Map:  {:d}%|████      | {}/7473 [00:00<00:00, 25000.00 examples/s]", "  ünïcödé {} {}"]
+    folded_chunks = 0
+    for _ in range(200):
+        size = rng.choice((8, 9, 30, 300))
+        lines = []
+        for _ in range(size):
+            if rng.random() < 0.1:
+                lines.append(rng.choice(examples))
+            else:
+                lines.append(rng.choice(flood).format(rng.randrange(60), rng.randrange(1000), rng.randrange(10**6)))
+        k1: dict[int, list[str]] = {}
+        k2: dict[int, list[str]] = {}
+        got = folding.screen(lines, k1)
+        folded_chunks += folding._screen_folded(lines, None) is not None
+        assert got == plain.screen(lines, k2)
+        assert k1 == k2
+    assert folded_chunks > 100, "the chunks were not repetitive enough to be folded"

@@ -28,7 +28,7 @@ async def harness(tmp_path):
 
 
 def _feed(sup, first: int, count: int) -> None:
-    sup._lines_in("pty", [(f"plain line {n}", n, 0) for n in range(first, first + count)])
+    sup._lines_in("pty", first, [f"plain line {n}" for n in range(first, first + count)])
 
 
 def _batches(h) -> list[list[str]]:

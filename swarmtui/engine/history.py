@@ -21,6 +21,7 @@ import re
 import time
 from collections import deque
 from dataclasses import asdict, dataclass, field
+from itertools import repeat
 from pathlib import Path, PurePath
 from typing import Any, Callable, Iterable
 
@@ -263,6 +264,10 @@ class EvidenceBuffer:
 
     def add(self, source: str, line: int, text: str) -> None:
         self._lines.append((source, line, text))
+
+    def extend(self, source: str, first: int, texts: list[str]) -> None:
+        """Lines first, first + 1, ... of source (the keeper adds a read's lines at once)."""
+        self._lines.extend(zip(repeat(source), range(first, first + len(texts)), texts))
 
     def _find(self, items: list[tuple[str, int, str]], source: str, line: int) -> int | None:
         return next((i for i in range(len(items) - 1, -1, -1) if items[i][0] == source and items[i][1] == line), None)

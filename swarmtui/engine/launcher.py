@@ -81,6 +81,7 @@ class ExitStatus:
 PromptMatcher = Callable[[str], Any]
 Answerer = Callable[[str, Any], "Answer | str | None"]
 LinesCallback = Callable[[list[tuple[str, int, int]]], None]   # [(text, line_no, chars cut)]
+ColumnsCallback = Callable[[int, list[str], dict[int, int]], None]   # (first line_no, texts, {index: chars cut})
 
 _BAR = re.compile(r"\d+%\||(?:it/s|s/it|B/s)\]\s*$")
 
@@ -195,6 +196,7 @@ class Launcher:
                  on_raw: Callable[[bytes], None] | None = None,
                  on_raw_error: Callable[[Exception], None] | None = None,
                  on_lines: LinesCallback | None = None,
+                 on_columns: ColumnsCallback | None = None,
                  on_partial: Callable[[str], None] | None = None,
                  on_prompt: Callable[[PromptInfo], None] | None = None,
                  on_eof: Callable[[], None] | None = None,
@@ -214,6 +216,7 @@ class Launcher:
         self.env = build_env(os.environ if env is None else env, run_id=run_id, venv_bin=self.venv_bin)
         self.cols, self.rows = cols, rows
         self.on_raw, self.on_lines, self.on_partial = on_raw, on_lines, on_partial
+        self.on_columns = on_columns        # the same lines as columns: (first number, texts, {index: cut})
         self.on_raw_error = on_raw_error    # told of the first on_raw failure only (they repeat per chunk)
         self.raw_failures = 0
         self.on_prompt, self.on_eof = on_prompt, on_eof
@@ -411,11 +414,11 @@ class Launcher:
         # the chunk was parsed, so prompts went unanswered and fatal lines unseen.
         try:
             text = self._decoder.decode(data)
-            lines = self._splitter.feed(text)
-            if lines:
+            texts, cuts = self._splitter.feed_columns(text)
+            if texts:
                 self._answered_line = False
                 self._prompt_seen = ""          # a new line: the same prompt text may be asked again
-                self._emit_lines(lines)
+                self._emit_columns(texts, cuts)
             self._after_output()
         finally:
             self._keep_raw(data)
@@ -434,14 +437,20 @@ class Launcher:
                     pass
 
     def _emit_lines(self, lines: list[tuple[str, int]]) -> None:
-        if not lines:
+        if lines:
+            self._emit_columns([t for t, _ in lines], {i: c for i, (_, c) in enumerate(lines) if c})
+
+    def _emit_columns(self, texts: list[str], cuts: dict[int, int]) -> None:
+        if not texts:
             return
-        out = []
-        for text, cut in lines:
-            self.lines += 1
-            out.append((self._redact(text), self.lines, cut))
+        first = self.lines + 1
+        self.lines += len(texts)
+        if self._secrets:
+            texts = [self._redact(t) for t in texts]
+        if self.on_columns is not None:
+            self.on_columns(first, texts, cuts)
         if self.on_lines is not None:
-            self.on_lines(out)
+            self.on_lines([(t, first + i, cuts.get(i, 0)) for i, t in enumerate(texts)])
 
     def _redact(self, text: str) -> str:
         for s in self._secrets:

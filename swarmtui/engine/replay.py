@@ -13,6 +13,7 @@ from collections import deque
 from typing import Callable
 
 from swarmtui.engine import events as ev
+from swarmtui.engine.line_runs import LineRun, Lines, runs_of
 
 DEFAULT_BACKLOG = 5000
 MAX_HISTORY = 2000
@@ -21,7 +22,11 @@ MAX_HISTORY = 2000
 class ReplayCache:
     def __init__(self, backlog: int = DEFAULT_BACKLOG,
                  history: Callable[[], list[dict]] | None = None):
-        self.lines: deque[ev.LogLine] = deque(maxlen=max(0, backlog))
+        # The backlog as runs (line_runs.py): a flood's lines are kept as the keeper got them,
+        # and LogLines are made only for a viewer that attaches.
+        self.backlog = max(0, backlog)
+        self._runs: deque[LineRun] = deque()
+        self._count = 0
         self.partial = ""
         self._history = history or (lambda: [])
         self._latest: dict[type, ev.Event] = {}
@@ -31,7 +36,12 @@ class ReplayCache:
 
     def observe(self, event: ev.Event) -> None:
         if isinstance(event, ev.LinesOut):
-            self.lines.extend(event.lines)
+            runs = self._runs
+            for run in runs_of(event.lines):
+                runs.append(run)
+                self._count += len(run.texts)
+            while runs and self._count - len(runs[0].texts) >= self.backlog:
+                self._count -= len(runs.popleft().texts)
             self.partial = event.partial
         elif isinstance(event, (ev.StateChanged, ev.ProgressUpdate, ev.IdentityChanged, ev.ProcessSnapshot,
                                 ev.HostStats, ev.RoundTrends)):
@@ -55,6 +65,15 @@ class ReplayCache:
             self._preflight = event
 
     @property
+    def lines(self) -> Lines:
+        """The last `backlog` lines."""
+        runs = list(self._runs)
+        over = self._count - self.backlog
+        if runs and over > 0:
+            runs[0] = runs[0].part(over)
+        return Lines(runs)
+
+    @property
     def state(self) -> ev.StateChanged | None:
         return self._latest.get(ev.StateChanged)  # type: ignore[return-value]
 
@@ -74,7 +93,7 @@ class ReplayCache:
             out.append(self._latest[ev.StateChanged])
         if self._login is not None:
             out.append(self._login)
-        out.append(ev.LinesOut(lines=list(self.lines), partial=self.partial))
+        out.append(ev.LinesOut(lines=self.lines, partial=self.partial))
         if self._prompt is not None:
             out.append(self._prompt)
         return out

@@ -59,15 +59,16 @@ from swarmtui.engine.policy import NEEDS_USER, RESTART, WARN, Decision, RestartP
 from swarmtui.engine.preflight import run_preflight
 from swarmtui.engine.proctree import (Ownership, ProcTree, WaitLook, enable_subreaper, make_run_id, port_status,
                                       wait_look)
-from swarmtui.engine.tail import LogTailer
+from swarmtui.engine.line_runs import LineRun, Lines
+from swarmtui.engine.tail import LogTailer, TailRun
 from swarmtui.node.identity import read_login
 from swarmtui.node.layout import Layout, inspect_checkout, prompt_for
-from swarmtui.node.logparse import (BarMarks, Hello, LoginWait, Milestone, RoundEvent, StepProgress, level_of,
+from swarmtui.node.logparse import (BarMarks, Hello, LoginWait, Milestone, RoundEvent, StepProgress,
                                     parse_line)
 from swarmtui.node.progress import ProgressModel
 from swarmtui.node.screen import MATCH, PARSE, Screen
 from swarmtui.node.signatures import Catalogue, Match, Matcher
-from swarmtui.node.text import sanitize
+from swarmtui.node.text import sanitize, sanitize_block
 
 LINES_EVERY = 0.1                   # LinesOut batching (textual-engineering.md §2)
 CONFLICTS_EVERY_S = 30.0            # the login-port and identity conflict checks, the listening
@@ -191,7 +192,7 @@ class Supervisor:
         self._trainer_marks = (entry, entry.replace(".", "/")) if entry else ()
         self._run: _Run | None = None
         self._last_state: tuple | None = None
-        self._lines: list[ev.LogLine] = []
+        self._lines: list[LineRun] = []        # the next LinesOut's lines (line_runs.py)
         self._partial = ""
         self._partial_sent = ""
         self._bars = BarMarks()                 # which lines are tqdm redraws (LogLine.bar)
@@ -483,7 +484,8 @@ class Supervisor:
             self.layout.root, run_id=self.own.run_id, argv=argv, env=self.env,
             venv_bin=pyenv.bin if pyenv is not None and pyenv.bin is not None else False,
             on_raw=transcript.write, on_raw_error=self._transcript_failed,
-            on_lines=lambda batch, t=transcript: self._pty_batch(t, batch), on_partial=self._on_partial,
+            on_columns=lambda first, texts, cuts, t=transcript: self._pty_lines(t, first, texts, cuts),
+            on_partial=self._on_partial,
             on_prompt=self._on_prompt, prompt_matcher=lambda text: prompt_for(text, self.layout.prompts),
             answerer=self._answer, clock=self.clock)
         try:
@@ -906,26 +908,88 @@ class Supervisor:
 
     # ================================================================ lines
 
-    def _pty_batch(self, transcript: TranscriptWriter, batch: list[tuple[str, int, int]]) -> None:
-        if batch:
-            transcript.note_lines(batch[0][1])      # where they start in the transcript: records cite it
-        self._on_pty_lines(batch)
+    def _pty_lines(self, transcript: TranscriptWriter, first: int, texts: list[str], cuts: dict[int, int]) -> None:
+        transcript.note_lines(first)        # where they start in the transcript: records cite it
+        self._lines_in("pty", first, texts, cuts)
 
-    def _on_pty_lines(self, batch: list[tuple[str, int, int]]) -> None:
-        self._lines_in("pty", batch)
-
-    def _lines_in(self, source: str, batch: list[tuple[str, int, int]]) -> None:
-        """Every line of a batch, in order, each given only the work the screen (screen.py)
-        says it can need: the result is the full path's."""
+    def _lines_in(self, source: str, first: int, texts: list[str], cuts: dict[int, int] | None = None) -> None:
+        """Lines first, first + 1, ... of `source`, in order. Only those the screen (screen.py)
+        passes get the parser and the matcher, and only what they can need; the matcher is told
+        how many others went by (or fed each while a traceback is open). The rest are stored as
+        they are, as runs (line_runs.py): no object is made for a line that means nothing. The
+        result is the full path's, line by line (test_node_screen)."""
+        count = len(texts)
+        if not count:
+            return
         keys: dict[int, list[str]] = {}
         screen = self._screen
-        need = screen.screen([t for t, _, _ in batch], keys).get
-        held = keys.get
-        line = self._line
-        for i, (text, n, cut) in enumerate(batch):
-            flags = need(i, 0)
-            k = held(i) if flags & MATCH else None
-            line(source, n, text, cut, flags, None if k is None else screen.needles_in(text, k))
+        need = screen.screen(texts, keys)
+        want = self.want_lines
+        extra: dict[int, tuple[str | None, str | None, int, str | None]] = {}
+        if cuts:
+            extra = {i: (None, None, c, None) for i, c in cuts.items()}
+        if want:
+            # tqdm redraws, and the blank line tqdm.write() leaves: the only lines BarMarks marks
+            mark = self._bars.mark
+            for i in [i for i, t in enumerate(texts) if "%|" in t or t[:1].isspace()]:
+                bar = mark(source, texts[i])
+                if bar is not None:
+                    x = extra.get(i)
+                    extra[i] = (None, None, x[2] if x else 0, bar)
+        released = 0
+
+        def release(upto: int) -> None:
+            # The lines up to `upto` are seen: stored, and queued for viewers before any event
+            # they lead to (the order a viewer and a history record read them in).
+            nonlocal released
+            if upto <= released:
+                return
+            part = texts if released == 0 and upto == count else texts[released:upto]
+            self.evidence.extend(source, first + released, part)
+            if want:
+                sub = None
+                if extra:
+                    sub = {i - released: x for i, x in extra.items() if released <= i < upto} or None
+                self._lines.append(LineRun(source, first + released, part, sub))
+                self._schedule_flush()
+            released = upto
+
+        matcher = self._matcher
+        busy = matcher.busy
+        cands = sorted(need)
+        ci, ncands, i = 0, len(cands), 0
+        while i < count:
+            if busy(source):
+                j = i                       # a traceback or a multi-line rule is open: every line
+            else:
+                while ci < ncands and cands[ci] < i:
+                    ci += 1
+                if ci == ncands:
+                    matcher.skip(source, count - i, first + count - 1)
+                    break
+                j = cands[ci]
+                if j > i:
+                    matcher.skip(source, j - i, first + j - 1)
+            text, flags = texts[j], need.get(j, 0)
+            parsed = parse_line(text) if flags & PARSE else None
+            if flags & MATCH:
+                k = keys.get(j)
+                found = None if k is None else screen.needles_in(text, k)
+            else:
+                found = []
+            matches = matcher.feed(text, source, first + j, found)
+            level = getattr(parsed, "level", None) if parsed is not None else None
+            if matches or level is not None:
+                x = extra.get(j)
+                extra[j] = (level, matches[-1].id if matches else None, x[2] if x else 0, x[3] if x else None)
+            if parsed is not None or matches:
+                release(j + 1)
+                if parsed is not None:
+                    self._on_parsed(parsed, self.clock.monotonic())
+                for m in matches:
+                    self._on_match(m)
+            i = j + 1
+        release(count)
 
     def _on_partial(self, partial: str) -> None:
         if self.want_lines and partial != self._partial:
@@ -933,24 +997,38 @@ class Supervisor:
             self._schedule_flush()
 
     def _file_line(self, rel: str, tl) -> None:
-        self._file_lines(rel, [tl])
+        """One TailLine of a log file (tests; the followers hand over runs)."""
+        text, n = tl
+        self._file_runs(rel, [TailRun(n, [text], {0: tl.cut} if tl.cut else {})])
 
-    def _file_lines(self, rel: str, tls) -> None:
-        if not tls:
+    def _file_runs(self, rel: str, runs: list[TailRun]) -> None:
+        if not runs:
             return
         self._last_file_output = self.clock.monotonic()
-        batch: list[tuple[str, int, int]] = []
-        for tl in tls:
-            text, n = tl
+        for first, texts, cuts in runs:
+            block = "\n".join(texts)
+            if "\r" in block:
+                self._file_redraws(rel, first, texts, cuts)
+                continue
+            clean = sanitize_block(block)
+            if clean is not block:
+                texts = clean.split("\n")
+            if "\t" in clean:
+                texts = [t.expandtabs() if "\t" in t else t for t in texts]
+            self._lines_in(rel, first, texts, cuts)
+
+    def _file_redraws(self, rel: str, first: int, texts: list[str], cuts: dict[int, int]) -> None:
+        """Redraws saved in a file (a tqdm bar on a redirected stderr): each one is a line, as on
+        the terminal, so the view can keep the last and the matcher sees no glued text. The
+        pieces of one line share its number."""
+        for i, text in enumerate(texts):
+            cut = cuts.get(i, 0)
             if "\r" in text.rstrip("\r"):
-                # Redraws saved in a file (a tqdm bar on a redirected stderr): each one is a line, as on
-                # the terminal, so the view can keep the last and the matcher sees no glued text.
                 for piece in text.split("\r"):
                     if piece:
-                        batch.append((sanitize(piece), n, tl.cut))
+                        self._lines_in(rel, first + i, [sanitize(piece)], {0: cut} if cut else None)
             else:
-                batch.append((sanitize(text), n, tl.cut))
-        self._lines_in(rel, batch)
+                self._lines_in(rel, first + i, [sanitize(text)], {0: cut} if cut else None)
 
     def _on_tail_notice(self, rel: str, kind: str, detail: str) -> None:
         # A log rotated away (logrotate, a user's `mv`) is still read until the node stops
@@ -965,10 +1043,10 @@ class Supervisor:
         line made the next run `running` while it still waited for its login)."""
         for tailer, rel in self._tailers:
             try:
-                lines = tailer.catch_up()
+                runs = tailer.catch_up_runs()
             except OSError:
                 continue            # the follower meets the same error and says so
-            self._file_lines(rel, lines)
+            self._file_runs(rel, runs)
 
     def _add_tailer(self, path: Path, *, from_start: bool) -> None:
         rel = _rel(path, self.layout.root)
@@ -997,34 +1075,11 @@ class Supervisor:
 
     async def _follow(self, tailer: LogTailer, rel: str) -> None:
         try:
-            await tailer.follow_batches(lambda tls: self._file_lines(rel, tls))
+            await tailer.follow_runs(lambda runs: self._file_runs(rel, runs))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # a log we cannot follow must not stop the supervisor
             self._notice("warning", f"stopped following {rel}: {exc}")
-
-    def _line(self, source: str, n: int, text: str, cut: int, need: int = PARSE | MATCH,
-              found: list[str] | None = None) -> None:
-        """One line. `need` is what the candidate screen found it can give: without PARSE,
-        parse_line would make at most a LogHeader of it (which changes nothing but the line's
-        level, read below either way); without MATCH it holds no needle, so the matcher only
-        counts it (and ends or continues a traceback with it). `found`: the needles it holds,
-        when the screen knows them."""
-        self.evidence.add(source, n, text)
-        parsed = parse_line(text) if need & PARSE else None
-        matches = self._matcher.feed(text, source, n, found if need & MATCH else [])
-        if self.want_lines:
-            level = getattr(parsed, "level", None) if parsed is not None else None
-            if level is None:
-                level = level_of(text)
-            self._lines.append(ev.LogLine(source=source, line=n, text=text, level=level,
-                                          detection=matches[-1].id if matches else None, truncated=cut,
-                                          bar=self._bars.mark(source, text)))
-            self._schedule_flush()
-        if parsed is not None:
-            self._on_parsed(parsed, self.clock.monotonic())
-        for m in matches:
-            self._on_match(m)
 
     def _on_parsed(self, p: Any, now: float) -> None:
         done_before = self.progress.rounds_completed
@@ -1534,7 +1589,7 @@ class Supervisor:
             self._partial_sent = self._partial
             if self._loop is not None:
                 self._lines_sent_at = self._loop.time()
-            self._emit_raw(ev.LinesOut(lines=lines, partial=self._partial))
+            self._emit_raw(ev.LinesOut(lines=Lines(lines), partial=self._partial))
             # A node without its swarm.pem writes a new one early in its start, amid its output:
             # look again with each batch of lines (a few stat calls) rather than at the next
             # snapshot, so the new peer id shows as soon as the file is there.

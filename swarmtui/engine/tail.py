@@ -46,7 +46,7 @@ import sys
 import time
 from contextlib import aclosing
 from pathlib import Path
-from typing import AsyncIterator, Callable
+from typing import AsyncIterator, Callable, NamedTuple
 
 HEAD_BYTES = 64
 READ_CHUNK = 1 << 16
@@ -69,6 +69,27 @@ class TailLine(tuple):
     @property
     def line_no(self) -> int:
         return self[1]
+
+
+class TailRun(NamedTuple):
+    """Lines first, first + 1, ... of one file as one read found them: the keeper's form (one
+    object a read, not one a line). `cuts`: {index: bytes dropped from that over-long line}."""
+    first: int
+    texts: list[str]
+    cuts: dict[int, int]
+
+    def tail_lines(self) -> list[TailLine]:
+        first, cuts = self.first, self.cuts
+        if not cuts:
+            return [TailLine(t, first + i) for i, t in enumerate(self.texts)]
+        return [TailLine(t, first + i, cuts.get(i, 0)) for i, t in enumerate(self.texts)]
+
+
+def _tail_lines(runs: list[TailRun]) -> list[TailLine]:
+    out: list[TailLine] = []
+    for run in runs:
+        out += run.tail_lines()
+    return out
 
 
 NoticeCallback = Callable[[str, str], None]   # (kind, detail): created, truncated, rotated, deleted, recovered, polling
@@ -148,6 +169,10 @@ class LogTailer:
         """What was written since the last read, read now rather than when the file watcher
         next wakes: for a caller that must have every line written so far (a run just ended).
         The lines are returned, not given to the follower, which goes on after them."""
+        return _tail_lines(self.catch_up_runs())
+
+    def catch_up_runs(self) -> list[TailRun]:
+        """catch_up() as runs."""
         if not self._ready or self._stopped:
             return []
         out = self._check()
@@ -168,6 +193,12 @@ class LogTailer:
             async for batch in it:
                 on_lines(batch)
 
+    async def follow_runs(self, on_runs: Callable[[list[TailRun]], None]) -> None:
+        """follow_batches() as runs (TailRun): no object per line."""
+        async with aclosing(self.runs()) as it:
+            async for runs in it:
+                on_runs(runs)
+
     async def lines(self) -> AsyncIterator[TailLine]:
         async with aclosing(self.batches()) as it:
             async for batch in it:
@@ -175,6 +206,12 @@ class LogTailer:
                     yield line
 
     async def batches(self) -> AsyncIterator[list[TailLine]]:
+        async with aclosing(self.runs()) as it:
+            async for runs in it:
+                yield _tail_lines(runs)
+
+    async def runs(self) -> AsyncIterator[list[TailRun]]:
+        """Each read's lines as runs (never an empty list), until stop()."""
         from watchfiles import awatch
 
         self._stop = asyncio.Event()
@@ -382,7 +419,7 @@ class LogTailer:
             return None
         return st if _stat.S_ISREG(st.st_mode) else None
 
-    def _check(self) -> list[TailLine]:
+    def _check(self) -> list[TailRun]:
         self._more = False
         self._budget = MAX_DRAIN_PER_WAKE
         st = self._stat_path()
@@ -446,8 +483,8 @@ class LogTailer:
                 return old, False
         return src, True
 
-    def _drain_kept(self) -> list[TailLine]:
-        out: list[TailLine] = []
+    def _drain_kept(self) -> list[TailRun]:
+        out: list[TailRun] = []
         now = time.monotonic()
         for src in list(self._kept):
             before = src.offset
@@ -463,10 +500,10 @@ class LogTailer:
                 src.close()
         return out
 
-    def _read_current(self) -> list[TailLine]:
+    def _read_current(self) -> list[TailRun]:
         cur = self._cur
         assert cur is not None
-        out: list[TailLine] = []
+        out: list[TailRun] = []
         size = os.fstat(cur.fd).st_size
         if size < cur.offset or self._head_changed(cur, size):
             out += self._recover_copytruncate(cur)
@@ -489,7 +526,7 @@ class LogTailer:
             return False
         return os.pread(src.fd, known, 0) != src.head
 
-    def _recover_copytruncate(self, src: _Source) -> list[TailLine]:
+    def _recover_copytruncate(self, src: _Source) -> list[TailRun]:
         """logrotate's copytruncate copies the file to <name>.1 and then truncates it: what was
         written after our last read is in the copy. Take it when the copy starts like our file."""
         copy = Path(f"{self.path}.1")
@@ -508,9 +545,9 @@ class LogTailer:
         self._notice("recovered", f"{len(rest)} bytes from {copy.name}")
         return self._split(src, rest)
 
-    def _drain(self, src: _Source) -> list[TailLine]:
+    def _drain(self, src: _Source) -> list[TailRun]:
         """Read src to its end, or until this check's budget is spent (then _more is set)."""
-        out: list[TailLine] = []
+        out: list[TailRun] = []
         while True:
             try:
                 data = os.pread(src.fd, READ_CHUNK, src.offset)
@@ -526,42 +563,57 @@ class LogTailer:
                 break
         return out
 
-    def _split(self, src: _Source, data: bytes) -> list[TailLine]:
-        out: list[TailLine] = []
+    def _split(self, src: _Source, data: bytes) -> list[TailRun]:
+        """The complete lines in src's carried partial line + data, as one run (C-level splits
+        and one decode for the whole block: a flood's reads hold hundreds of lines)."""
         buf = src.buf + data if src.buf else data
-        start = 0
-        while True:
-            nl = buf.find(b"\n", start)
-            if nl < 0:
-                break
-            out.append(self._make_line(src, buf[start:nl]))
-            start = nl + 1
-        rest = buf[start:]
-        if len(rest) > self.max_line_bytes:
+        last = buf.rfind(b"\n")
+        out: list[TailRun] = []
+        if last >= 0:
+            block, buf = buf[:last], buf[last + 1:]
+            raws = block.split(b"\n")
+            cuts: dict[int, int] = {}
+            changed = False
+            limit = self.max_line_bytes
+            if len(block) > limit:
+                for i, raw in enumerate(raws):
+                    if len(raw) > limit:
+                        cuts[i] = len(raw) - limit
+                        raws[i] = raw[:limit]
+                        changed = True
+            if src.cut:
+                cuts[0] = cuts.get(0, 0) + src.cut
+                src.cut = 0
+            if b"\r" in block:
+                raws = [raw[:-1] if raw.endswith(b"\r") else raw for raw in raws]
+                changed = True
+            # Decoded as one block: "\n" never occurs inside a UTF-8 sequence, and an invalid or
+            # cut one ends at it, so the texts are those of decoding each line alone.
+            text = (b"\n".join(raws) if changed else block).decode("utf-8", errors="replace")
+            out.append(TailRun(src.line_no + 1, text.split("\n"), cuts))
+            src.line_no += len(raws)
+            self.lines_read += len(raws)
+        if len(buf) > self.max_line_bytes:
             # Keep the head of a runaway line; count the rest until its newline comes.
-            src.cut += len(rest) - self.max_line_bytes
-            rest = rest[: self.max_line_bytes]
-        src.buf = rest
+            src.cut += len(buf) - self.max_line_bytes
+            buf = buf[: self.max_line_bytes]
+        src.buf = buf
         return out
 
-    def _make_line(self, src: _Source, raw: bytes) -> TailLine:
-        cut = 0
+    def _flush_partial(self, src: _Source) -> list[TailRun]:
+        """The carried partial line as a line of its own (its writer will not finish it)."""
+        if not src.buf and not src.cut:
+            return []
+        raw, src.buf = src.buf, b""
+        cut, src.cut = src.cut, 0
         if len(raw) > self.max_line_bytes:
-            cut = len(raw) - self.max_line_bytes
+            cut += len(raw) - self.max_line_bytes
             raw = raw[: self.max_line_bytes]
-        cut += src.cut
-        src.cut = 0
         if raw.endswith(b"\r"):
             raw = raw[:-1]
         src.line_no += 1
         self.lines_read += 1
-        return TailLine(raw.decode("utf-8", errors="replace"), src.line_no, cut)
-
-    def _flush_partial(self, src: _Source) -> list[TailLine]:
-        if not src.buf and not src.cut:
-            return []
-        raw, src.buf = src.buf, b""
-        return [self._make_line(src, raw)]
+        return [TailRun(src.line_no, [raw.decode("utf-8", errors="replace")], {0: cut} if cut else {})]
 
 
 # ---------------------------------------------------------------- inotify (Linux)

@@ -20,35 +20,41 @@ from __future__ import annotations
 from typing import Any
 
 from swarmtui.engine import events as ev
+from swarmtui.engine.line_runs import runs_of
 
 
 def encode(event: ev.LinesOut) -> dict[str, Any]:
-    """The fields of a "lines" message (wire.encode("lines", **encode(e)))."""
+    """The fields of a "lines" message (wire.encode("lines", **encode(e))), read from the batch's
+    runs (line_runs.py): the texts are copied as lists, and a LogLine is never made."""
     sources: dict[str, int] = {}
     levels: dict[str | None, int] = {None: 0}
     runs: list[list[int]] = []
     lv: list[int] = []
     texts: list[str] = []
     extra: list[list[Any]] = []
-    run: list[int] | None = None
-    nxt = -1
-    for i, ln in enumerate(event.lines):
-        s = sources.get(ln.source)
+    last: list[int] | None = None
+    for run in runs_of(event.lines):
+        n = len(run.texts)
+        if not n:
+            continue
+        s = sources.get(run.source)
         if s is None:
-            s = sources[ln.source] = len(sources)
-        if run is not None and run[0] == s and ln.line == nxt:
-            run[2] += 1
+            s = sources[run.source] = len(sources)
+        if last is not None and last[0] == s and last[1] + last[2] == run.first:
+            last[2] += n
         else:
-            run = [s, ln.line, 1]
-            runs.append(run)
-        nxt = ln.line + 1
-        level = levels.get(ln.level)
-        if level is None:
-            level = levels[ln.level] = len(levels)
-        lv.append(level)
-        texts.append(ln.text)
-        if ln.detection is not None or ln.truncated or ln.bar is not None:
-            extra.append([i, ln.detection, ln.truncated, ln.bar])
+            last = [s, run.first, n]
+            runs.append(last)
+        base = len(texts)
+        texts += run.texts
+        for level in run.all_levels():
+            k = levels.get(level)
+            if k is None:
+                k = levels[level] = len(levels)
+            lv.append(k)
+        for i, (_, detection, truncated, bar) in sorted((run.extra or {}).items()):
+            if detection is not None or truncated or bar is not None:
+                extra.append([base + i, detection, truncated, bar])
     return {"ts": event.ts, "partial": event.partial, "sources": list(sources), "runs": runs,
             "levels": list(levels), "lv": lv, "text": texts, "x": extra}
 

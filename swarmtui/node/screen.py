@@ -43,6 +43,22 @@ BASE_KEYS: tuple[str, ...] = (
 )
 
 
+# A chunk of at least FOLD_MIN lines is folded when it has at most one distinct line in FOLD_RATIO.
+FOLD_MIN, FOLD_RATIO = 8, 2
+_DIGITS = "0123456789"
+_FOLD = bytes.maketrans(b"123456789", b"000000000")
+
+
+def _starts(texts: Sequence[str]) -> list[int]:
+    """Where each text starts in "\\n".join(texts)."""
+    starts = [0] * len(texts)
+    pos = 0
+    for i, t in enumerate(texts):
+        starts[i] = pos
+        pos += len(t) + 1
+    return starts
+
+
 class Screen:
     """Finds the candidate lines of a chunk and, for one line, the catalogue needles it holds."""
 
@@ -66,6 +82,8 @@ class Screen:
         self._flags_of: dict[str, int] = {
             k: (PARSE if any(k in a for a in parse_anchors) else 0) | (MATCH if self._needles_of[k] else 0)
             for k in self.keys}
+        # Folding digits (_screen_folded) needs keys without one; a key of digits would turn it off.
+        self._foldable = not any(c in _DIGITS for k in self.keys for c in k)
         pats = [p for s in self.catalogue.signatures if s.screen == "always" for p in (*s.patterns, *s.starts)]
         self.fallback: re.Pattern | None = re.compile("|".join(f"(?:{p})" for p in pats)) if pats else None
 
@@ -82,13 +100,18 @@ class Screen:
         if len(texts) == 1:
             f = self.flags(texts[0])
             return {0: f} if f else {}
+        if len(texts) >= FOLD_MIN and self._foldable:
+            found = self._screen_folded(texts, keys)
+            if found is not None:
+                return found
         chunk = "\n".join(texts)
-        starts = [0] * len(texts)
-        pos = 0
-        for i, t in enumerate(texts):
-            starts[i] = pos
-            pos += len(t) + 1
-        last = len(texts) - 1
+        found = self._find_keys(chunk, len(texts), _starts(texts), keys)
+        self._find_fallback(chunk, texts, found, keys)
+        return found
+
+    def _find_keys(self, chunk: str, count: int, starts: list[int],
+                   keys: dict[int, list[str]] | None) -> dict[int, int]:
+        last = count - 1
         found: dict[int, int] = {}
         get = found.get
         find = chunk.find
@@ -104,12 +127,47 @@ class Screen:
                 if i >= last:
                     break
                 at = find(key, starts[i + 1])
-        if self.fallback is not None:
-            for m in self.fallback.finditer(chunk):
-                i = bisect_right(starts, m.start()) - 1
-                found[i] = get(i, 0) | MATCH
-                if keys is not None:
-                    keys.pop(i, None)
+        return found
+
+    def _find_fallback(self, chunk: str, texts: Sequence[str], found: dict[int, int],
+                       keys: dict[int, list[str]] | None) -> None:
+        if self.fallback is None:
+            return
+        starts = None
+        for m in self.fallback.finditer(chunk):
+            if starts is None:
+                starts = _starts(texts)
+            i = bisect_right(starts, m.start()) - 1
+            found[i] = found.get(i, 0) | MATCH
+            if keys is not None:
+                keys.pop(i, None)
+
+    def _screen_folded(self, texts: Sequence[str], keys: dict[int, list[str]] | None) -> dict[int, int] | None:
+        """screen() for a chunk of lines that repeat but for their numbers (a flood: the same
+        message with a new timestamp and counter, hundreds of times): digits are folded to 0,
+        each distinct folded line is screened once, and the result is given to each line that
+        folds to it. No key holds a digit (`_foldable`), so a line holds a key exactly where its
+        folded form does. None when the lines do not repeat enough to be worth it."""
+        chunk = "\n".join(texts)
+        folded = chunk.encode("utf-8", "surrogatepass").translate(_FOLD).decode("utf-8", "surrogatepass")
+        lines = folded.split("\n")
+        distinct = list(dict.fromkeys(lines))
+        if len(distinct) * FOLD_RATIO > len(lines):
+            return None
+        dkeys: dict[int, list[str]] | None = {} if keys is not None else None
+        dfound = self._find_keys("\n".join(distinct), len(distinct), _starts(distinct), dkeys)
+        found: dict[int, int] = {}
+        if dfound:
+            flag_of = {distinct[i]: f for i, f in dfound.items()}
+            hits = [i for i, t in enumerate(lines) if t in flag_of]
+            found = {i: flag_of[lines[i]] for i in hits}
+            if keys is not None and dkeys:
+                keys_of = {distinct[i]: k for i, k in dkeys.items()}
+                for i in hits:
+                    k = keys_of.get(lines[i])
+                    if k is not None:
+                        keys[i] = list(k)
+        self._find_fallback(chunk, texts, found, keys)
         return found
 
     def flags(self, text: str) -> int:

@@ -267,6 +267,16 @@ class Matcher:
         st = self._states.get(source)
         return st is not None and st.busy
 
+    def skip(self, source: str, count: int, last_line: int = 0) -> None:
+        """`count` lines that hold no needle went by while not busy(source): what feeding them
+        would have done (they only move the position), without a call each. `last_line`: the
+        last one's number, as feed() takes it (0: count them)."""
+        st = self._states.get(source)
+        if st is None:
+            st = self._states[source] = _SourceState()
+        st.seq += count
+        st.n = last_line if last_line > 0 else st.n + count
+
     def _find(self, text: str) -> list[str]:
         found = self._screen.needles_in(text)
         if self._fallback is not None and self._fallback.search(text):

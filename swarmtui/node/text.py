@@ -112,7 +112,7 @@ def _block_is_clean(block: str) -> bool:
     return True
 
 
-def _sanitize_block(block: str) -> str:
+def sanitize_block(block: str) -> str:
     """sanitize() for many lines at once, keeping \\r, \\n and tabs (the splitter expands them)."""
     if _block_is_clean(block):
         return block
@@ -155,14 +155,23 @@ class LineSplitter:
         return self.max_len * 4 + 64
 
     def feed(self, data: str) -> list[tuple[str, int]]:
+        """The complete lines `data` ends, each as (text, characters cut)."""
+        texts, cuts = self.feed_columns(data)
+        if not cuts:
+            return [(t, 0) for t in texts]
+        return [(t, cuts.get(i, 0)) for i, t in enumerate(texts)]
+
+    def feed_columns(self, data: str) -> tuple[list[str], dict[int, int]]:
+        """feed() as columns: the texts, and {index: characters cut} for the few lines cut (the
+        keeper's path: no tuple per line)."""
         if not data:
-            return []
+            return [], {}
         if self._after_cr:
             self._after_cr = False
             if data[0] == "\n":
                 data = data[1:]
                 if not data:
-                    return []
+                    return [], {}
         text = self._buf + data if self._buf else data
         cut_before = self._buf_cut
         # Find the last break: everything up to it is complete lines.
@@ -172,18 +181,17 @@ class LineSplitter:
         if last < 0:
             self._buf = text
             self._trim_partial()
-            return []
+            return [], {}
         block, tail = text[:last + 1], text[last + 1:]
         self._buf = tail
         self._buf_cut = 0
         self._trim_partial()
         if block.endswith("\r"):
             self._after_cr = True
-        out = self._split_block(block)
-        if cut_before and out:
-            head, cut = out[0]
-            out[0] = (head, cut + cut_before)
-        return out
+        texts, cuts = self._split_block(block)
+        if cut_before and texts:
+            cuts[0] = cuts.get(0, 0) + cut_before
+        return texts, cuts
 
     def _trim_partial(self) -> None:
         limit = self._raw_limit()
@@ -191,21 +199,22 @@ class LineSplitter:
             self._buf_cut += len(self._buf) - limit
             self._buf = self._buf[:limit]
 
-    def _split_block(self, block: str) -> list[tuple[str, int]]:
-        block = _sanitize_block(block)
+    def _split_block(self, block: str) -> tuple[list[str], dict[int, int]]:
+        block = sanitize_block(block)
         max_len = self.max_len
-        out: list[tuple[str, int]] = []
+        cuts: dict[int, int] = {}
         if "\r" not in block:
             lines = block.split("\n")
             lines.pop()  # block ends with a break: the last element is empty
             if "\t" in block:
                 lines = [ln.expandtabs() if "\t" in ln else ln for ln in lines]
-            for ln in lines:
-                if len(ln) > max_len:
-                    out.append((ln[:max_len], len(ln) - max_len))
-                else:
-                    out.append((ln, 0))
-            return out
+            if len(block) > max_len and max(map(len, lines), default=0) > max_len:
+                for i, ln in enumerate(lines):
+                    if len(ln) > max_len:
+                        lines[i] = ln[:max_len]
+                        cuts[i] = len(ln) - max_len
+            return lines, cuts
+        out: list[str] = []
         block = block.replace("\r\n", "\n")
         segments = block.split("\n")
         # When the block ends with \n the last segment is empty and not a line; when it ends
@@ -226,10 +235,10 @@ class LineSplitter:
                 if "\t" in piece:
                     piece = piece.expandtabs()
                 if len(piece) > max_len:
-                    out.append((piece[:max_len], len(piece) - max_len))
-                else:
-                    out.append((piece, 0))
-        return out
+                    cuts[len(out)] = len(piece) - max_len
+                    piece = piece[:max_len]
+                out.append(piece)
+        return out, cuts
 
     @property
     def partial(self) -> str:
