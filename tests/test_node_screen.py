@@ -290,3 +290,19 @@ def test_a_repetitive_chunk_is_screened_folded_with_the_same_result():
         assert got == plain.screen(lines, k2)
         assert k1 == k2
     assert folded_chunks > 100, "the chunks were not repetitive enough to be folded"
+
+
+def test_bar_candidates_are_every_line_mark_can_label():
+    from swarmtui.node.logparse import BarMarks
+
+    rng = random.Random(5)
+    pool = ["Map:  40%|████      | 2990/7473 [00:00<00:00, 25000.00 examples/s]", "   ", " x", "\u3000", "plain",
+            "", "\u00a0\u00a0", "ünïcode", "100%|██████████| 2/2 [00:00<00:00, 9.30it/s]"]
+    for _ in range(300):
+        marks, plain = BarMarks(), BarMarks()
+        for _ in range(4):
+            texts = [rng.choice(pool) for _ in range(rng.choice((1, 3, 20)))]
+            labelled = [i for i, t in enumerate(texts) if plain.mark("pty", t) is not None]
+            cands = marks.candidates("pty", texts)
+            assert set(labelled) <= set(cands)
+            assert [i for i in cands if marks.mark("pty", texts[i]) is not None] == labelled

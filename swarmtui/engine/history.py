@@ -267,6 +267,9 @@ class EvidenceBuffer:
 
     def extend(self, source: str, first: int, texts: list[str]) -> None:
         """Lines first, first + 1, ... of source (the keeper adds a read's lines at once)."""
+        keep = self._lines.maxlen
+        if keep is not None and len(texts) > keep:
+            first, texts = first + len(texts) - keep, texts[-keep:]
         self._lines.extend(zip(repeat(source), range(first, first + len(texts)), texts))
 
     def _find(self, items: list[tuple[str, int, str]], source: str, line: int) -> int | None:

@@ -193,6 +193,9 @@ class Supervisor:
         self._run: _Run | None = None
         self._last_state: tuple | None = None
         self._lines: list[LineRun] = []        # the next LinesOut's lines (line_runs.py)
+        # While _lines_in hands a line to the parser's and matcher's consumers: how to queue the
+        # lines up to it, should an event follow (_emit).
+        self._release: tuple[Callable[[int], None], int] | None = None
         self._partial = ""
         self._partial_sent = ""
         self._bars = BarMarks()                 # which lines are tqdm redraws (LogLine.bar)
@@ -921,75 +924,88 @@ class Supervisor:
         count = len(texts)
         if not count:
             return
+        # Evidence is read when a run ends: the whole read at once (at most its last maxlen lines).
+        self.evidence.extend(source, first, texts)
         keys: dict[int, list[str]] = {}
         screen = self._screen
         need = screen.screen(texts, keys)
         want = self.want_lines
-        extra: dict[int, tuple[str | None, str | None, int, str | None]] = {}
+        # Fields that differ from a line's defaults, by index: cuts and tqdm marks first (`pre`),
+        # then, as the lines are read, a parsed level and a detection (`seg`, the lines not yet
+        # handed over).
+        pre: dict[int, tuple[str | None, str | None, int, str | None]] = {}
         if cuts:
-            extra = {i: (None, None, c, None) for i, c in cuts.items()}
+            pre = {i: (None, None, c, None) for i, c in cuts.items()}
         if want:
             # tqdm redraws, and the blank line tqdm.write() leaves: the only lines BarMarks marks
             mark = self._bars.mark
-            for i in [i for i, t in enumerate(texts) if "%|" in t or t[:1].isspace()]:
+            for i in self._bars.candidates(source, texts):
                 bar = mark(source, texts[i])
                 if bar is not None:
-                    x = extra.get(i)
-                    extra[i] = (None, None, x[2] if x else 0, bar)
-        released = 0
+                    x = pre.get(i)
+                    pre[i] = (None, None, x[2] if x else 0, bar)
+        pre_at = sorted(pre)
+        seg: dict[int, tuple[str | None, str | None, int, str | None]] = {}
+        released = pi = 0
 
         def release(upto: int) -> None:
-            # The lines up to `upto` are seen: stored, and queued for viewers before any event
-            # they lead to (the order a viewer and a history record read them in).
-            nonlocal released
-            if upto <= released:
+            # The lines up to `upto` go into the next LinesOut. Called before an event they led to
+            # is emitted (_emit), so a viewer reads them in order, and at the end of the read.
+            nonlocal released, pi
+            if upto <= released or not want:
+                released = max(released, upto)
                 return
+            while pi < len(pre_at) and pre_at[pi] < upto:
+                seg.setdefault(pre_at[pi], pre[pre_at[pi]])
+                pi += 1
             part = texts if released == 0 and upto == count else texts[released:upto]
-            self.evidence.extend(source, first + released, part)
-            if want:
-                sub = None
-                if extra:
-                    sub = {i - released: x for i, x in extra.items() if released <= i < upto} or None
-                self._lines.append(LineRun(source, first + released, part, sub))
-                self._schedule_flush()
+            sub = {i - released: x for i, x in seg.items()} if seg else None
+            seg.clear()
+            self._lines.append(LineRun(source, first + released, part, sub))
             released = upto
 
         matcher = self._matcher
         busy = matcher.busy
         cands = sorted(need)
         ci, ncands, i = 0, len(cands), 0
-        while i < count:
-            if busy(source):
-                j = i                       # a traceback or a multi-line rule is open: every line
-            else:
-                while ci < ncands and cands[ci] < i:
-                    ci += 1
-                if ci == ncands:
-                    matcher.skip(source, count - i, first + count - 1)
-                    break
-                j = cands[ci]
-                if j > i:
-                    matcher.skip(source, j - i, first + j - 1)
-            text, flags = texts[j], need.get(j, 0)
-            parsed = parse_line(text) if flags & PARSE else None
-            if flags & MATCH:
-                k = keys.get(j)
-                found = None if k is None else screen.needles_in(text, k)
-            else:
-                found = []
-            matches = matcher.feed(text, source, first + j, found)
-            level = getattr(parsed, "level", None) if parsed is not None else None
-            if matches or level is not None:
-                x = extra.get(j)
-                extra[j] = (level, matches[-1].id if matches else None, x[2] if x else 0, x[3] if x else None)
-            if parsed is not None or matches:
-                release(j + 1)
-                if parsed is not None:
-                    self._on_parsed(parsed, self.clock.monotonic())
-                for m in matches:
-                    self._on_match(m)
-            i = j + 1
-        release(count)
+        outer = self._release             # a read handled inside another's event (catching up files)
+        try:
+            while i < count:
+                if busy(source):
+                    j = i                   # a traceback or a multi-line rule is open: every line
+                else:
+                    while ci < ncands and cands[ci] < i:
+                        ci += 1
+                    if ci == ncands:
+                        matcher.skip(source, count - i, first + count - 1)
+                        break
+                    j = cands[ci]
+                    if j > i:
+                        matcher.skip(source, j - i, first + j - 1)
+                text, flags = texts[j], need.get(j, 0)
+                parsed = parse_line(text) if flags & PARSE else None
+                if flags & MATCH:
+                    k = keys.get(j)
+                    found = None if k is None else screen.needles_in(text, k)
+                else:
+                    found = []
+                matches = matcher.feed(text, source, first + j, found)
+                level = getattr(parsed, "level", None) if parsed is not None else None
+                if matches or level is not None:
+                    x = pre.get(j)
+                    seg[j] = (level, matches[-1].id if matches else None, x[2] if x else 0, x[3] if x else None)
+                if parsed is not None or matches:
+                    self._release = (release, j + 1)
+                    if parsed is not None:
+                        self._on_parsed(parsed, self.clock.monotonic())
+                    for m in matches:
+                        self._on_match(m)
+                i = j + 1
+        finally:
+            self._release = outer
+            release(count)
+            if want:
+                self._schedule_flush()
 
     def _on_partial(self, partial: str) -> None:
         if self.want_lines and partial != self._partial:
@@ -1555,6 +1571,9 @@ class Supervisor:
 
     def _emit(self, event: ev.Event) -> None:
         if not isinstance(event, ev.LinesOut):
+            if self._release is not None:   # a line being read leads to this event: it and those before
+                release, upto = self._release
+                release(upto)
             self._flush()               # the lines that led to an event come before it
         self._emit_raw(event)
 

@@ -551,3 +551,12 @@ class BarMarks:
         if text and not text.strip():
             return self._label.get(source)
         return None
+
+    def candidates(self, source: str, texts: list[str]) -> list[int]:
+        """The indices of the texts mark() can give a label to (a bar, or a blank line after one
+        on this source), found with C-level scans of the whole read where they can be."""
+        blob = "\n".join(texts)
+        if "%|" not in blob and not (source in self._label and (
+                blob[:1].isspace() or "\n " in blob or not blob.isascii())):
+            return []       # no bar, and no line that starts blank after one
+        return [i for i, t in enumerate(texts) if "%|" in t or t[:1].isspace()]
