@@ -420,8 +420,13 @@ def main() -> int:
           f"tmux 120x40; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores")
     print("line -> screen: every line seen on the tmux pane (polled every ~10 ms), from when it was written "
           "(due at t0 + seq/rate; includes the engine's 0.1 s batching) / from when its batch was sent")
-    for name in a.cases.split(","):
-        rate, prefill, keys, hog, target = CASES[name.strip()]
+    names = [n.strip() for n in a.cases.split(",") if n.strip()]
+    unknown = [n for n in names if n not in CASES]
+    if unknown:
+        print(f"bench_panel: unknown case {unknown[0]!r} (the cases: {', '.join(CASES)})", file=sys.stderr)
+        return 2
+    for name in names:
+        rate, prefill, keys, hog, target = CASES[name]
         label = (f"{rate:>6} lines/s{', log full' if prefill else ''}{', keys pressed' if keys else ''}"
                  f"{', CPU hog beside it' if hog else ''}")
         if hog:

@@ -77,6 +77,9 @@ CONFLICTS_EVERY_S = 30.0            # the login-port and identity conflict check
 DETECT_REPEAT_S = 10.0              # the same detection text is reported again after this long
 TAIL_STEP_MS = 500                  # log files are the second source (the pty is first): batch them
 TAIL_RECHECK_MS = 5000              # and look at them by stat at least this often (events may lie)
+# A log file's burst is read 64 KiB at a time, the loop getting a turn between: half a second of a
+# flood read in one go kept the pty unread for ~0.1 s, and a node writing to its terminal waits.
+TAIL_DRAIN_BYTES = 64 << 10
 DISK_EVERY_S = 30.0                 # free space of the checkout and the state dir, looked at this often
 GRACE_LOOK_S = 0.025                # s (real time): exit_grace looks at the script this often; two looks
                                     # with no run in between prove it blocked in `wait` (_exit_grace)
@@ -1067,6 +1070,7 @@ class Supervisor:
     def _add_tailer(self, path: Path, *, from_start: bool) -> None:
         rel = _rel(path, self.layout.root)
         tailer = LogTailer(path, from_start=from_start, step_ms=TAIL_STEP_MS, rust_timeout_ms=TAIL_RECHECK_MS,
+                           drain_bytes=TAIL_DRAIN_BYTES,
                            on_notice=lambda kind, detail, rel=rel: self._on_tail_notice(rel, kind, detail))
         self._followed.add(Path(path))
         self._tailers.append((tailer, rel))

@@ -123,7 +123,7 @@ class LogTailer:
     def __init__(self, path: Path | str, *, from_start: bool = False, on_notice: NoticeCallback | None = None,
                  rust_timeout_ms: int = 1000, force_polling: bool | None = None,
                  max_line_bytes: int = 1 << 16, count_existing_lines: bool = True, step_ms: int = 50,
-                 backend: str = "auto", rotated_quiet_s: float = 5.0):
+                 backend: str = "auto", rotated_quiet_s: float = 5.0, drain_bytes: int = MAX_DRAIN_PER_WAKE):
         self.path = Path(os.path.abspath(path))
         self.from_start = from_start
         self.on_notice = on_notice
@@ -142,11 +142,14 @@ class LogTailer:
         # A file rotated away (renamed or deleted) is still read until it has not grown for this
         # long: the writer's own descriptor keeps writing there until it reopens the path.
         self.rotated_quiet_s = rotated_quiet_s
+        # Bytes read per look before the lines are handed over and the loop gets a turn: a caller
+        # with other readers on its loop (the keeper's pty) takes them in small bites.
+        self.drain_bytes = max(1, drain_bytes)
         self.lines_read = 0
         self._cur: _Source | None = None      # the file at the path
         self._kept: list[_Source] = []        # rotated away, still read; oldest first
         self._more = False
-        self._budget = MAX_DRAIN_PER_WAKE
+        self._budget = self.drain_bytes
         self._stop: asyncio.Event | None = None
         self._stopped = False
         self._ready = False           # the initial open is done: _check may run
@@ -421,7 +424,7 @@ class LogTailer:
 
     def _check(self) -> list[TailRun]:
         self._more = False
-        self._budget = MAX_DRAIN_PER_WAKE
+        self._budget = self.drain_bytes
         st = self._stat_path()
         rotated = False
         if self._cur is not None and not self._still_at_path(self._cur, st):
