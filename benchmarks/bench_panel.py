@@ -6,7 +6,8 @@
    (target <= 1 s);
 2. the panel under 20 (fresh and with a full log), 1,000, 10,000 and 30,000 lines/s: its CPU and
    RSS, and line -> screen: each line carries `seq=N` and is written at t0 + N / rate (the
-   engine then batches it every 0.1 s, as the Supervisor does); this process polls the tmux pane
+   engine then batches it as the Supervisor does: at once after a quiet 0.1 s, else at most one
+   batch per 0.1 s); this process polls the tmux pane
    and takes, for every line it sees, the first time it saw it. p50/p90/p99 over those lines,
    from when the line was written and from when its batch left the engine (the panel's own
    part). Lines that scroll out between two frames are never drawn, so never seen: the figure
@@ -65,10 +66,12 @@ def _line(ev, n: int, words=WORDS) -> object:
 
 
 class RateSource:
-    """The node and the keeper's batching, imitated: line N is written at t0 + N / rate and the
-    lines written so far go out as one LinesOut every 0.1 s (supervisor.LINES_EVERY). t0 and
-    each batch's (last seq, time sent) are kept: clocks are time.perf_counter, which on Linux is
-    CLOCK_MONOTONIC, the same in every process (the tmux watcher compares against it)."""
+    """The node and the keeper's batching, imitated: line N is written at t0 + N / rate, and the
+    lines written so far go out as one LinesOut on the keeper's leading edge (supervisor.
+    _schedule_flush): a line written after a quiet LINES_EVERY (0.1 s) goes at once, the lines that
+    follow closely at most one batch per 0.1 s. t0 and each batch's (last seq, time sent) are
+    kept: clocks are time.perf_counter, which on Linux is CLOCK_MONOTONIC, the same in every
+    process (the tmux watcher compares against it)."""
 
     def __init__(self, rate: int, emit, prefill: int = 0):
         self.rate = rate
@@ -89,6 +92,7 @@ class RateSource:
         # long enough that a fixed sleep would deliver only ~3/4 of the rate asked for.
         n = 0
         self.t0 = t0 = time.perf_counter()
+        sent_at = t0 - 1.0
         while True:
             due = int(self.rate * (time.perf_counter() - t0))
             batch = []
@@ -100,8 +104,11 @@ class RateSource:
             self.sent = n
             if batch:
                 self.emit(ev.LinesOut(lines=batch))
-                self.batches.append((n, time.perf_counter()))
-            await asyncio.sleep(0.1)
+                sent_at = time.perf_counter()
+                self.batches.append((n, sent_at))
+            # The next batch: when the next line is written, but not within 0.1 s of this one.
+            wake = max(sent_at + 0.1, t0 + (n + 1) / self.rate)
+            await asyncio.sleep(max(0.0, wake - time.perf_counter()))
 
 
 def _inner(rate: int, seconds: float, out: Path, prefill: int = 0, keeper: Path | None = None) -> None:
@@ -419,7 +426,7 @@ def main() -> int:
     print(f"{'attached panel (keeper in its own process, RemoteEngine over its socket)' if a.attached else 'panel'}; "
           f"tmux 120x40; load average {os.getloadavg()[0]:.2f}, {os.cpu_count()} cores")
     print("line -> screen: every line seen on the tmux pane (polled every ~10 ms), from when it was written "
-          "(due at t0 + seq/rate; includes the engine's 0.1 s batching) / from when its batch was sent")
+          "(due at t0 + seq/rate; includes the engine's batching, at most 0.1 s) / from when its batch was sent")
     names = [n.strip() for n in a.cases.split(",") if n.strip()]
     unknown = [n for n in names if n not in CASES]
     if unknown:

@@ -1031,7 +1031,10 @@ class Supervisor:
                 continue
             clean = sanitize_block(block)
             if clean is not block:
-                texts = clean.split("\n")
+                # Nothing sanitize_block removes can hold a newline (node/text.py), so the count
+                # stays; were that ever to break, each line is cleaned alone rather than shifted.
+                split = clean.split("\n")
+                texts = split if len(split) == len(texts) else [sanitize(t) for t in texts]
             if "\t" in clean:
                 texts = [t.expandtabs() if "\t" in t else t for t in texts]
             self._lines_in(rel, first, texts, cuts)
