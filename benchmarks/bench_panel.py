@@ -107,7 +107,9 @@ class RateSource:
                 sent_at = time.perf_counter()
                 self.batches.append((n, sent_at))
             # The next batch: when the next line is written, but not within 0.1 s of this one.
-            wake = max(sent_at + 0.1, t0 + (n + 1) / self.rate)
+            # (2 ms late: asyncio may wake a timer up to its clock's resolution early, and a line
+            # due then would miss this batch and wait for the next.)
+            wake = max(sent_at + 0.1, t0 + (n + 1) / self.rate + 0.002)
             await asyncio.sleep(max(0.0, wake - time.perf_counter()))
 
 

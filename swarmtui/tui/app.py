@@ -80,6 +80,9 @@ MAX_TOASTS = 3
 # How often the running clocks (uptime, backoff countdown, time since progress) are re-rendered.
 TICK_S = 1.0
 LOG_INTERVAL = 0.1                   # the log's redraws at most this often (SwarmApp.log_interval)
+# ...less this: the keeper sends a flood's batches every 0.1 s too (supervisor.LINES_EVERY), and a
+# batch that came a hair early waited a whole interval (measured: 34-93 ms more line -> screen).
+LOG_SLACK = 0.02
 LOG_CHUNK = 1000                     # lines put into the log per loop turn (SwarmApp._show_held_lines)
 # After a key the log waits this long: what the key does (a screen to build, a box to open) takes
 # several turns of the event loop, and a log batch in between each of them made a key under a
@@ -451,7 +454,7 @@ class SwarmApp(App[int]):
         except RuntimeError:
             return      # no loop yet (an engine built in __init__): the drain timer shows them
         now = time.monotonic()
-        wait = max(at_least, self._log_shown_at + self.log_interval - now, self._key_at + KEY_FIRST_S - now)
+        wait = max(at_least, self._log_shown_at + self.log_interval - LOG_SLACK - now, self._key_at + KEY_FIRST_S - now)
         self._log_soon = loop.call_later(wait, self._drain_soon)
 
     def _drain_soon(self) -> None:
@@ -474,7 +477,7 @@ class SwarmApp(App[int]):
 
     def _drain_tick(self) -> None:
         now = time.monotonic()
-        due = now - self._log_shown_at >= self.log_interval - 0.01
+        due = now - self._log_shown_at >= self.log_interval - LOG_SLACK
         self._drain(show_log=due and now >= self._key_at + KEY_FIRST_S)
 
     async def on_event(self, event: events.Event) -> None:
