@@ -21,7 +21,8 @@
    restart policy (each failure the first in a row: stable_after is tiny here), then with the old
    one (first restart after 10 s, exit_grace waited out unless the script exits) on --old-runs.
 8. keeper keeps up (issue 16): `swarmtui supervise --json` while the node floods its terminal with
-   lines that match nothing (httpx DEBUG chatter; --flood-line picks another) at 1k/3k/10k/30k
+   lines that match nothing (httpx DEBUG chatter, each with its own timestamp; --flood-line picks
+   another, --flood-distinct adds a random id to each) at 1k/3k/10k/30k
    lines/s, plus 50 probe lines a second that carry their write time and a warn detection
    ("Could not fetch round and stage"): line written -> its detection printed (p50/p90), and the
    keeper's own CPU (its children, the node, not counted). Targets: p90 <= 50 ms at 30k lines/s;
