@@ -270,17 +270,6 @@ class Keeper:
         raise NotImplementedError
 
 
-def stop_popen(p: subprocess.Popen | None, sig: int = signal.SIGTERM, timeout: float = 30) -> None:
-    if p is None or p.poll() is not None:
-        return
-    p.send_signal(sig)
-    try:
-        p.wait(timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL)        # its own session (start_new_session): ours
-        p.wait(5)
-
-
 class Swarmtui(Keeper):
     def __init__(self, label: str, config: str):
         self.name, self.config = label, config
@@ -315,7 +304,7 @@ class Swarmtui(Keeper):
         return [self.proc.pid] if self.proc else []
 
     def stop(self) -> None:
-        stop_popen(self.proc)
+        bs.stop_popen(self.proc)
         if self.proc is not None:
             self.proc.stdout.close()
         self.proc = None
@@ -365,7 +354,7 @@ stdout_logfile_maxbytes=0
         return self.log
 
     def stop(self) -> None:
-        stop_popen(self.proc)
+        bs.stop_popen(self.proc)
         self.proc = None
 
 

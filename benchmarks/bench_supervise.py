@@ -45,7 +45,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from bench_common import clean_env, free_port  # noqa: F401 (bench_peers uses them from here)
+from bench_common import clean_env, free_port, stop_popen  # noqa: F401 (bench_peers uses them from here)
 
 import psutil
 
@@ -207,11 +207,7 @@ def supervise_proc(root: Path, config: Path, seconds: float, sample_every: float
         c1, t1 = ps.cpu_times(), time.monotonic()
         cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0) * 100
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+        stop_popen(p)
     return cpu, samples
 
 
@@ -382,11 +378,7 @@ def keeper_flood(rate: float, seconds: float, filler: str,
         cpu = ((c1.user - c0.user) + (c1.system - c0.system)) / (t1 - t0) * 100
         time.sleep(0.5)     # the probes written just before w1 come back
     finally:
-        p.send_signal(signal.SIGTERM)
-        try:
-            p.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(p.pid, signal.SIGKILL)
+        stop_popen(p)
         reader.join(5)
     try:
         sent = sum(1 for v in (root / "probes_written").read_text().split() if w0 <= float(v) <= w1)
