@@ -226,6 +226,26 @@ async def test_flood_loses_no_line(checkout):
     assert bytes(run.raw).count(b"\r\n") == n
 
 
+async def test_a_node_writing_one_line_per_write_is_read_a_few_lines_at_a_time(checkout):
+    """genrl's logging writes (and flushes) every record alone: read as it comes, that was one
+    read, one decode and one batch per line. After a short read the pty rests PACE_S, so the
+    lines gather; none is lost, none reordered."""
+    n = 300
+    run = Run(checkout, f"""\
+        python3 -c '
+        import os, time
+        for i in range({n}):
+            os.write(1, b"[2026-01-01 12:00:00,000][genrl][INFO] - line %d\\n" % i)
+            time.sleep(0.001)
+        '
+        """)
+    status = await run.run(timeout=30)
+    assert status.code == 0
+    assert [int(t.rsplit(" ", 1)[1]) for t in run.texts] == list(range(n))
+    # ~0.35 s of writes: read as they came, ~300 reads; resting 5 ms after each, under 100.
+    assert run.launcher.reads < n / 3, run.launcher.reads
+
+
 async def test_script_exit_hangs_up_the_pty_and_its_background_children(checkout):
     """bash makes the pty its controlling terminal (it is the session leader), so when it exits
     the kernel hangs the pty up: EOF comes at once and background jobs get SIGHUP, as when a
