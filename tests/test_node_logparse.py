@@ -281,3 +281,38 @@ def test_bar_marks_take_tqdm_writes_blanking_line_with_the_bar():
     assert marks.mark("pty", " " * 60) == "Map"
     assert marks.mark("logs/x.log", " " * 60) is None              # per source
     assert marks.mark("pty", "{'loss': 0.1}") is None and marks.mark("pty", "") is None
+
+
+# ---------------------------------------------------------------- the message cache
+
+def test_a_repeated_message_parses_as_it_did_the_first_time_whatever_its_header():
+    """Each message is parsed once and its event copied after (a flood repeats a few messages
+    under moving timestamps): the copy must carry this line's header, never the first one's."""
+    msg = "Already finished round: 1201. Next check in 5.0s."
+    a = parse_line(f"[2026-01-01 12:00:00,001][{GD}][INFO] - {msg}")
+    b = parse_line(f"[2026-01-01 12:00:07,002][genrl.other][WARNING] - {msg}")
+    c = parse_line(msg)
+    assert (a.timestamp, a.logger, a.level) == ("2026-01-01 12:00:00,001", GD, "INFO")
+    assert (b.timestamp, b.logger, b.level) == ("2026-01-01 12:00:07,002", "genrl.other", "WARNING")
+    assert (c.timestamp, c.logger, c.level) == (None, None, None)
+    assert a.round == b.round == c.round == 1201 and a is not b
+
+
+def test_the_message_cache_changes_no_event_of_any_fixture():
+    from pathlib import Path
+
+    from swarmtui.node import logparse
+
+    lines = []
+    for path in sorted((Path(__file__).parent / "fixtures" / "node").iterdir()):
+        lines += path.read_text(errors="replace").splitlines()
+    lines += lines                      # the second pass is served from the cache
+    logparse._MESSAGES.clear()
+    cached = [parse_line(t) for t in lines]
+    fresh = []
+    for t in lines:
+        logparse._MESSAGES.clear()
+        fresh.append(parse_line(t))
+    assert len(lines) > 1000 and sum(e is not None for e in cached) > 200
+    assert cached == fresh
+    assert [type(e) for e in cached] == [type(e) for e in fresh]

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from typing import ClassVar, Union
+from typing import Any, ClassVar, Union
 
 LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 # hivemind renames WARNING to WARN process-wide (hivemind/utils/logging.py addLevelName), so any
@@ -460,9 +460,35 @@ def parse_line(text: str):
     return _parse_one(text)
 
 
+# A flood repeats a few messages under moving timestamps (`SKIPPING: Failed to decode value`,
+# `Already finished round: N` every few seconds for hours): each message is parsed once and its
+# event copied after. parse_message is a function of the message alone and its events are frozen,
+# so a copy is the same event. Bounded: emptied when full, as a flood of distinct messages would
+# fill it with ones that never come again.
+_MESSAGES: dict[str, Any] = {}
+_MESSAGES_MAX = 4096
+_MESSAGE_CHARS = 400        # longer messages are rare and rarely repeat: not kept
+_UNSEEN = object()
+
+
+def _message_event(msg: str):
+    known = _MESSAGES.get(msg, _UNSEEN)
+    if known is _UNSEEN:
+        known = parse_message(msg)
+        if len(msg) <= _MESSAGE_CHARS:
+            if len(_MESSAGES) >= _MESSAGES_MAX:
+                _MESSAGES.clear()
+            _MESSAGES[msg] = known
+    if known is None:
+        return None
+    event = object.__new__(type(known))    # _with_header fills in the copy, never the one kept
+    event.__dict__.update(known.__dict__)
+    return event
+
+
 def _parse_one(text: str):
     level, logger, timestamp, msg = split_header(text)
-    event = parse_message(msg)
+    event = _message_event(msg)
     if event is None:
         if level is None:
             return None
