@@ -161,6 +161,10 @@ async def test_an_error_caught_every_round_restarts_with_its_own_reason(harness,
     rec = h.of(ev.HistoryAppended)[-1].record
     assert rec["reason"] == "training-error-continuing" and rec["action"] == "restart"
     assert "Error occurred during training, continuing" in rec["text"]
+    # Each error is written to the terminal and to logs/swarm_launcher.log: it counts once, so
+    # warn_repeat = 3 means three rounds' errors (the file's copies once made it two).
+    said = [ln for ln in h.lines() if ln.source == "pty" and "Error occurred during training" in ln.text]
+    assert len(said) >= 3, [ln.text for ln in said]
     assert h.leftovers() == []
 
 

@@ -40,10 +40,11 @@ REDACTED = "[secret redacted]"
 READ_SIZE = 1 << 16
 # A node that writes one line per write() (genrl's logging flushes every record) would be read a
 # line at a time: under a flood 11k reads a second, each costing a loop turn, a decode, a screen
-# and a batch. So after a short read the pty is left alone PACE_S and the lines gather. A read of
-# PACE_BELOW bytes or more says the kernel's buffer (about 4 KiB on Linux) is filling: read on at
-# once, or the node's writes would wait. bench_peers at 30k lines/s: 1k reads a second, not 11k,
-# and the node still writes 30k; every line waits at most PACE_S more.
+# and a batch. So once output comes, the pty is read by timer: PACE_S after a short read, so the
+# lines gather, at once after a read of PACE_BELOW bytes or more (the kernel's buffer, about
+# 4 KiB on Linux, is filling: the node's writes would wait), and back to waiting for output when
+# a read finds none. bench_peers at 30k lines/s: ~1k reads a second, not 11k, and the node still
+# writes 30k; every line waits at most PACE_S more.
 PACE_S = 0.005
 PACE_BELOW = 1024
 
@@ -248,7 +249,7 @@ class Launcher:
         self._secrets: list[str] = []
         self._echo_off = False
         self._quiet_timer: asyncio.TimerHandle | None = None
-        self._pace: asyncio.TimerHandle | None = None     # reading paused after a short read (PACE_S)
+        self._pace: asyncio.Handle | None = None    # the next read, when reading by timer (_paced_read)
         self.reads = 0                  # reads that returned output (PACE_S: fewer than the node's writes)
         self._pending_unknown = ""      # an unknown prompt reported and not yet answered
         self._asked: dict[str, int] = {}   # prompt text -> times offered in this run
@@ -400,29 +401,43 @@ class Launcher:
     # ------------------------------------------------------------ reading
 
     def _on_readable(self) -> None:
+        # Output after a quiet spell: read it, then read on by timer while it keeps coming
+        # (_paced_read), the reader set aside: re-arming it after every read cost more than the
+        # read (three epoll_ctl calls and asyncio's selector bookkeeping).
+        if self._read_once() and self._master is not None and self._loop is not None:
+            self._loop.remove_reader(self._master)
+
+    def _paced_read(self) -> None:
+        self._pace = None
+        if self._master is None or self._loop is None:
+            return
+        if not self._read_once() and self._master is not None:
+            self._loop.add_reader(self._master, self._on_readable)     # quiet again: wait for output
+
+    def _read_once(self) -> bool:
+        """One read of the pty, fed on; the next one scheduled. False when there was nothing to
+        read, or the stream ended."""
         assert self._master is not None
         try:
             data = os.read(self._master, READ_SIZE)
         except BlockingIOError:
-            return
+            return False
         except OSError as exc:
             if exc.errno == errno.EIO:   # every holder of the slave has closed it: end of stream
                 self._end_of_stream()
-                return
+                return False
             raise
         if not data:
             self._end_of_stream()
-            return
+            return False
         self.reads += 1
         self._feed(data)
-        if len(data) < PACE_BELOW and self._master is not None and self._pace is None and self._loop is not None:
-            self._loop.remove_reader(self._master)
-            self._pace = self._loop.call_later(PACE_S, self._read_again)
-
-    def _read_again(self) -> None:
-        self._pace = None
-        if self._master is not None and self._loop is not None:
-            self._loop.add_reader(self._master, self._on_readable)
+        if self._master is not None and self._pace is None and self._loop is not None:
+            if len(data) < PACE_BELOW:
+                self._pace = self._loop.call_later(PACE_S, self._paced_read)
+            else:
+                self._pace = self._loop.call_soon(self._paced_read)
+        return True
 
     def _stop_pacing(self) -> None:
         if self._pace is not None:

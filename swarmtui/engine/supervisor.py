@@ -74,6 +74,7 @@ LINES_EVERY = 0.1                   # LinesOut batching (textual-engineering.md 
 CONFLICTS_EVERY_S = 30.0            # the login-port and identity conflict checks, the listening
                                     # ports and a full re-read of /proc cost ~15 ms: this often;
                                     # the snapshots between read /proc only for new pids and ours
+ECHO_LINES = 8192                   # terminal lines remembered per generation (_lines_in), two kept
 DETECT_REPEAT_S = 10.0              # the same detection text is reported again after this long
 TAIL_STEP_MS = 500                  # log files are the second source (the pty is first): batch them
 TAIL_RECHECK_MS = 5000              # and look at them by stat at least this often (events may lie)
@@ -202,6 +203,13 @@ class Supervisor:
         self._partial = ""
         self._partial_sent = ""
         self._bars = BarMarks()                 # which lines are tqdm redraws (LogLine.bar)
+        # The terminal's candidate lines, by text, with what they showed (level, detection id):
+        # genrl writes every record to the terminal and to logs/swarm_launcher.log alike, so the
+        # file's copy, read a moment later, is that line again (_lines_in). Two generations,
+        # bounded; each terminal copy stands for one file copy (a flood repeats a text exactly).
+        self._echo: dict[str, tuple[str | None, str | None, int]] = {}     # text -> (level, id, copies)
+        self._echo_old: dict[str, tuple[str | None, str | None, int]] = {}
+        self.echo_lines = True
         self._progress_dirty = False
         self._flush_handle: asyncio.Handle | None = None
         self._lines_sent_at = -1e9              # loop time of the last LinesOut (_schedule_flush)
@@ -972,9 +980,21 @@ class Supervisor:
         cands = sorted(need)
         ci, ncands, i = 0, len(cands), 0
         outer = self._release             # a read handled inside another's event (catching up files)
+        # The terminal's lines are remembered; a file's line that is one of them again was
+        # parsed and matched already: its copy gets the same level and detection id, and moves
+        # the matcher on as a feed would (Matcher.echo), but it is not news twice. (A degraded
+        # warning in both places once counted twice toward warn_repeat.)
+        pty = source == "pty"
+        echo = echo_old = None
+        if self.echo_lines:
+            echo, echo_old = self._echo, self._echo_old
+            if pty and len(echo) >= ECHO_LINES:
+                self._echo_old, self._echo = echo, {}
+                echo, echo_old = self._echo, echo
         try:
             while i < count:
-                if busy(source):
+                calm = not busy(source)
+                if not calm:
                     j = i                   # a traceback or a multi-line rule is open: every line
                 else:
                     while ci < ncands and cands[ci] < i:
@@ -985,6 +1005,23 @@ class Supervisor:
                     j = cands[ci]
                     if j > i:
                         matcher.skip(source, j - i, first + j - 1)
+                    if echo is not None and not pty and (echo or echo_old):
+                        text = texts[j]
+                        seen = echo.get(text)
+                        held = echo
+                        if seen is None and echo_old:
+                            seen, held = echo_old.get(text), echo_old
+                        if seen is not None:
+                            if seen[2] > 1:     # the terminal had it more than once: so will the file
+                                held[text] = (seen[0], seen[1], seen[2] - 1)
+                            else:
+                                del held[text]
+                            matcher.echo(source, first + j, seen[1] is not None)
+                            if seen[0] is not None or seen[1] is not None:
+                                x = pre.get(j)
+                                seg[j] = (seen[0], seen[1], x[2] if x else 0, x[3] if x else None)
+                            i = j + 1
+                            continue
                 text, flags = texts[j], need.get(j, 0)
                 parsed = parse_line(text) if flags & PARSE else None
                 if flags & MATCH:
@@ -994,6 +1031,9 @@ class Supervisor:
                     found = []
                 matches = matcher.feed(text, source, first + j, found)
                 level = getattr(parsed, "level", None) if parsed is not None else None
+                if pty and calm and echo is not None and not busy(source):
+                    had = echo.get(text)
+                    echo[text] = (level, matches[-1].id if matches else None, had[2] + 1 if had else 1)
                 if matches or level is not None:
                     x = pre.get(j)
                     seg[j] = (level, matches[-1].id if matches else None, x[2] if x else 0, x[3] if x else None)

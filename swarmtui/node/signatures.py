@@ -277,6 +277,20 @@ class Matcher:
         st.seq += count
         st.n = last_line if last_line > 0 else st.n + count
 
+    def echo(self, source: str, line: int, matched: bool) -> None:
+        """A line of `source` that is a copy of one already fed elsewhere (the terminal's copy of
+        a log record), handed over while not busy(source); that feed left its source not busy,
+        with a match or none. What feeding it here would do besides returning the same matches:
+        the position moves and a match explains a traceback that follows."""
+        st = self._states.get(source)
+        if st is None:
+            st = self._states[source] = _SourceState()
+        st.seq += 1
+        st.n = line if line > 0 else st.n + 1
+        if matched:
+            st.last_match_n = st.n
+        st.refresh_busy()
+
     def _find(self, text: str) -> list[str]:
         found = self._screen.needles_in(text)
         if self._fallback is not None and self._fallback.search(text):
