@@ -330,6 +330,30 @@ def test_a_log_files_copy_of_a_terminal_line_keeps_its_fields_and_is_not_news_tw
     assert lines(a) == lines(b)
 
 
+def test_a_terminal_line_stands_for_a_file_copy_only_for_a_while(tmp_path):
+    """A line that has no timestamp of its own may come again, in a file, much later: that is
+    a new line, not the terminal's copy. Remembered lines last ECHO_AGE_S (10 s) to twice that."""
+    root = create_checkout(tmp_path / "node", "codezero", scenario="healthy", speed=1000.0, port=free_port(),
+                           login="present")
+    events: list[ev.Event] = []
+    clock = FakeClock()
+    sup = Supervisor(root, fast_config(), events.append, clock=clock, env=clean_env(), lines=True)
+    fatal = "Exception occurred during game run."
+
+    def told(source):
+        return sum(1 for e in events if isinstance(e, ev.Detected) and e.source == source)
+
+    sup._lines_in("pty", 1, ["hello", fatal])
+    sup._lines_in("logs/swarm_launcher.log", 1, [fatal])        # the copy, a moment later
+    assert (told("pty"), told("logs/swarm_launcher.log")) == (1, 0)
+    sup._lines_in("pty", 3, [fatal])
+    for n in range(3):                                           # long after: forgotten
+        clock._now += 11.0
+        sup._lines_in("pty", 4 + n, [f"line {n}"])
+    sup._lines_in("logs/swarm_launcher.log", 2, [fatal])
+    assert (told("pty"), told("logs/swarm_launcher.log")) == (2, 1)
+
+
 def test_the_screen_passes_over_plain_flood_lines():
     flood = ['[2026-01-01 12:00:00,000][httpx][DEBUG] - HTTP Request: POST https://x/public "HTTP/1.1 200 OK"'] * 1000
     assert SCREEN.candidates(flood) == []

@@ -74,7 +74,8 @@ LINES_EVERY = 0.1                   # LinesOut batching (textual-engineering.md 
 CONFLICTS_EVERY_S = 30.0            # the login-port and identity conflict checks, the listening
                                     # ports and a full re-read of /proc cost ~15 ms: this often;
                                     # the snapshots between read /proc only for new pids and ours
-ECHO_LINES = 8192                   # terminal lines remembered per generation (_lines_in), two kept
+ECHO_LINES = 8192                   # terminal lines remembered per generation (_lines_in), two kept,
+ECHO_AGE_S = 10.0                   # each at most this long: a file's copy comes within a second
 DETECT_REPEAT_S = 10.0              # the same detection text is reported again after this long
 TAIL_STEP_MS = 500                  # log files are the second source (the pty is first): batch them
 TAIL_RECHECK_MS = 5000              # and look at them by stat at least this often (events may lie)
@@ -209,6 +210,7 @@ class Supervisor:
         # bounded; each terminal copy stands for one file copy (a flood repeats a text exactly).
         self._echo: dict[str, tuple[str | None, str | None, int]] = {}     # text -> (level, id, copies)
         self._echo_old: dict[str, tuple[str | None, str | None, int]] = {}
+        self._echo_since = 0.0
         self.echo_lines = True
         self._progress_dirty = False
         self._flush_handle: asyncio.Handle | None = None
@@ -988,9 +990,11 @@ class Supervisor:
         echo = echo_old = None
         if self.echo_lines:
             echo, echo_old = self._echo, self._echo_old
-            if pty and len(echo) >= ECHO_LINES:
+            if pty and (echo or echo_old) and (len(echo) >= ECHO_LINES
+                                                or self.clock.monotonic() - self._echo_since > ECHO_AGE_S):
                 self._echo_old, self._echo = echo, {}
                 echo, echo_old = self._echo, echo
+                self._echo_since = self.clock.monotonic()
         try:
             while i < count:
                 calm = not busy(source)
