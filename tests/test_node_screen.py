@@ -195,19 +195,24 @@ class _PassEverything:
         return self.real.needles_in(text, keys)
 
 
-def _keeper_events(root: Path, batches: list[tuple[str, list[str]]], screened: bool) -> list[dict]:
+def _keeper_run(root: Path, batches: list[tuple[str, list[str]]], *, screened: bool = True,
+                echo: bool = True) -> tuple[list[dict], Supervisor]:
+    """The batches through a keeper's line path: its events (as dicts, no time) and the keeper.
+    Not screened: every line passed on its own, as a slow node's reads come. `echo`: whether a
+    log file's copy of a terminal line is known for one (Supervisor.echo_lines)."""
     events: list[ev.Event] = []
     sup = Supervisor(root, fast_config(), events.append, clock=FakeClock(), env=clean_env(), lines=True)
+    sup.echo_lines = echo
     if not screened:
         sup._screen = _PassEverything(sup._screen)
-    n = {}
+    n: dict[str, int] = {}
     for source, lines in batches:
         start = n.get(source, 0)
         n[source] = start + len(lines)
         if screened:
             sup._lines_in(source, start + 1, list(lines))
         else:
-            for i, text in enumerate(lines):      # one line at a time, as a slow node's reads come
+            for i, text in enumerate(lines):
                 sup._lines_in(source, start + 1 + i, [text])
     sup._flush()
     out = []
@@ -215,7 +220,11 @@ def _keeper_events(root: Path, batches: list[tuple[str, list[str]]], screened: b
         d = e.to_dict()
         d.pop("ts", None)
         out.append(d)
-    return out
+    return out, sup
+
+
+def _keeper_events(root: Path, batches: list[tuple[str, list[str]]], screened: bool) -> list[dict]:
+    return _keeper_run(root, batches, screened=screened)[0]
 
 
 def test_keeper_screened_path_gives_exactly_the_full_paths_events(tmp_path):
@@ -243,20 +252,7 @@ def test_keeper_screened_path_gives_exactly_the_full_paths_events(tmp_path):
 
 
 def _echo_run(root: Path, batches: list[tuple[str, list[str]]], echo: bool):
-    events: list[ev.Event] = []
-    sup = Supervisor(root, fast_config(), events.append, clock=FakeClock(), env=clean_env(), lines=True)
-    sup.echo_lines = echo
-    n: dict[str, int] = {}
-    for source, lines in batches:
-        start = n.get(source, 0)
-        n[source] = start + len(lines)
-        sup._lines_in(source, start + 1, list(lines))
-    sup._flush()
-    out = []
-    for e in events:
-        d = e.to_dict()
-        d.pop("ts", None)
-        out.append(d)
+    out, sup = _keeper_run(root, batches, echo=echo)
     states = {src: (st.n, st.seq, st.busy, st.last_match_n, st.chain_n, st.chain_marker, len(st.pending),
                     st.tb is None) for src, st in sup._matcher._states.items()}
     return out, states, sup.progress.snapshot(0.0)
