@@ -40,12 +40,15 @@ REDACTED = "[secret redacted]"
 READ_SIZE = 1 << 16
 # A node that writes one line per write() (genrl's logging flushes every record) would be read a
 # line at a time: under a flood 11k reads a second, each costing a loop turn, a decode, a screen
-# and a batch. So once output comes, the pty is read by timer: PACE_S after a short read, so the
-# lines gather, at once after a read of PACE_BELOW bytes or more (the kernel's buffer, about
-# 4 KiB on Linux, is filling: the node's writes would wait), and back to waiting for output when
-# a read finds none. bench_peers at 30k lines/s: ~1k reads a second, not 11k, and the node still
-# writes 30k; every line waits at most PACE_S more.
-PACE_S = 0.005
+# and a batch. So once output comes, the pty is read by timer, each pause long enough for about
+# PACE_BYTES to gather at the rate the node writes now (PACE_MIN_S to PACE_MAX_S), and back to
+# waiting for output when a read finds none. A read of PACE_BELOW bytes or more says the kernel's
+# buffer (about 4 KiB on Linux) is filling: read on at once, or the node's writes would wait.
+# bench_peers: at 30k lines/s ~1k reads a second, not 11k, and the node still writes 30k; at 1k
+# lines/s ~70 reads, not ~250. Every line waits at most PACE_MAX_S more.
+PACE_BYTES = 2048
+PACE_MIN_S = 0.002
+PACE_MAX_S = 0.015
 PACE_BELOW = 1024
 
 
@@ -250,7 +253,8 @@ class Launcher:
         self._echo_off = False
         self._quiet_timer: asyncio.TimerHandle | None = None
         self._pace: asyncio.Handle | None = None    # the next read, when reading by timer (_paced_read)
-        self.reads = 0                  # reads that returned output (PACE_S: fewer than the node's writes)
+        self.reads = 0                  # reads that returned output (PACE_*: fewer than the node's writes)
+        self._read_at = 0.0             # loop time of the last read (the pause after a read)
         self._pending_unknown = ""      # an unknown prompt reported and not yet answered
         self._asked: dict[str, int] = {}   # prompt text -> times offered in this run
 
@@ -432,11 +436,16 @@ class Launcher:
             return False
         self.reads += 1
         self._feed(data)
-        if self._master is not None and self._pace is None and self._loop is not None:
+        loop = self._loop
+        if self._master is not None and self._pace is None and loop is not None:
+            now = loop.time()
+            gap, self._read_at = now - self._read_at, now
             if len(data) < PACE_BELOW:
-                self._pace = self._loop.call_later(PACE_S, self._paced_read)
+                # What came since the last read, over that time: the node's rate now.
+                pause = PACE_BYTES * gap / len(data)
+                self._pace = loop.call_later(min(PACE_MAX_S, max(PACE_MIN_S, pause)), self._paced_read)
             else:
-                self._pace = self._loop.call_soon(self._paced_read)
+                self._pace = loop.call_soon(self._paced_read)
         return True
 
     def _stop_pacing(self) -> None:
