@@ -408,7 +408,7 @@ class Launcher:
         # Output after a quiet spell: read it, then read on by timer while it keeps coming
         # (_paced_read), the reader set aside: re-arming it after every read cost more than the
         # read (three epoll_ctl calls and asyncio's selector bookkeeping).
-        if self._read_once() and self._master is not None and self._loop is not None:
+        if self._read_once(woken=True) and self._master is not None and self._loop is not None:
             self._loop.remove_reader(self._master)
 
     def _paced_read(self) -> None:
@@ -418,9 +418,10 @@ class Launcher:
         if not self._read_once() and self._master is not None:
             self._loop.add_reader(self._master, self._on_readable)     # quiet again: wait for output
 
-    def _read_once(self) -> bool:
+    def _read_once(self, woken: bool = False) -> bool:
         """One read of the pty, fed on; the next one scheduled. False when there was nothing to
-        read, or the stream ended."""
+        read, or the stream ended. `woken`: the first read after a quiet spell (the time since
+        the last read says nothing of the node's rate then)."""
         assert self._master is not None
         try:
             data = os.read(self._master, READ_SIZE)
@@ -442,8 +443,8 @@ class Launcher:
             gap, self._read_at = now - self._read_at, now
             if len(data) < PACE_BELOW:
                 # What came since the last read, over that time: the node's rate now.
-                pause = PACE_BYTES * gap / len(data)
-                self._pace = loop.call_later(min(PACE_MAX_S, max(PACE_MIN_S, pause)), self._paced_read)
+                pause = PACE_MIN_S if woken else min(PACE_MAX_S, max(PACE_MIN_S, PACE_BYTES * gap / len(data)))
+                self._pace = loop.call_later(pause, self._paced_read)
             else:
                 self._pace = loop.call_soon(self._paced_read)
         return True
