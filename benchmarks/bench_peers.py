@@ -21,7 +21,9 @@ interleaved: every repetition runs every keeper once per measurement, in a rotat
   pm2 and supervisord the moment the line is in the log file they write the node's stdout to
   (what they do with a line; they parse nothing). The node writes one line per write(), as
   genrl's logging does, and a keeper that reads slowly blocks those writes: the table says how
-  many lines a second the node managed under each keeper.
+  many lines a second the node managed under each keeper, and how long a second its terminal
+  writes waited (each write over 0.5 ms counted: the pty was full). The node catches up after
+  a wait, so the lines it managed hide short waits; the time waited does not.
 The keepers come from --supervisord (else a supervisord on PATH or in /tmp/peers-venv) and --pm2
 (else pm2 on PATH or in /tmp/pm2); a missing one is skipped with a line that says how to get it.
 Everything runs in temp dirs (pm2 gets its own PM2_HOME, supervisord its own socket); every
@@ -96,7 +98,8 @@ def write_all(fd, data):
 
 # One write per line and per stream, as genrl's logging does (a handler flushes every record):
 # a keeper reading the terminal gets lines as they come, not in convenient blocks.
-rate, sent, total, n_probe = 0.0, 0, 0, 0
+rate, sent, total, n_probe, waited = 0.0, 0, 0, 0, 0.0
+clock = time.perf_counter
 t0 = next_probe = next_look = next_count = time.monotonic()
 while True:
     now = time.monotonic()
@@ -113,7 +116,11 @@ while True:
         sent, t0, due = 0, now, 0
     for i in range(due):
         line = ENC[(sent + i) & 4095]
+        t = clock()
         write(1, line)              # short lines: a blocking write takes them whole
+        t = clock() - t
+        if t > 0.0005:              # the terminal was full: the keeper had not read it
+            waited += t
         write(log, line)
     if due > 0:
         sent += due
@@ -129,7 +136,7 @@ while True:
         total += 1
     if now >= next_count:
         next_count = now + 0.2
-        os.pwrite(count_fd, b"%%20d\n" %% total, 0)
+        os.pwrite(count_fd, b"%%20d %%20.6f\n" %% (total, waited), 0)
         probes.flush()
     time.sleep(0.005 if rate >= 100 else 0.05)
 ''' % {"line": bs.LINE, "probe_every": PROBE_EVERY, "probe": PROBE_TEXT}
@@ -493,10 +500,17 @@ def cpu_seconds(pids: list[int]) -> float:
 
 
 def written(root: Path) -> int:
+    return written_and_waited(root)[0]
+
+
+def written_and_waited(root: Path) -> tuple[int, float]:
+    """Lines the node wrote, and the seconds its terminal writes waited (over 0.5 ms each:
+    the pty was full because the keeper had not read it)."""
     try:
-        return int((root / "written").read_text().strip() or 0)
-    except (OSError, ValueError):
-        return 0
+        parts = (root / "written").read_text().split()
+        return int(parts[0]), float(parts[1]) if len(parts) > 1 else 0.0
+    except (OSError, ValueError, IndexError):
+        return 0, 0.0
 
 
 def probe_stamps(root: Path) -> dict[int, float]:
@@ -542,11 +556,12 @@ def sweep(keeper: Keeper, windows: dict[int, float], settle: float) -> dict:
             os.replace(root / "rate.new", root / "rate")
             time.sleep(settle)
             pids = keeper.cpu_pids()
-            c0, n0, m0, w0 = cpu_seconds(pids), written(root), time.monotonic(), time.time()
+            (n0, b0), c0, m0, w0 = written_and_waited(root), cpu_seconds(pids), time.monotonic(), time.time()
             time.sleep(windows[rate])
-            c1, n1, m1, w1 = cpu_seconds(pids), written(root), time.monotonic(), time.time()
+            (n1, b1), c1, m1, w1 = written_and_waited(root), cpu_seconds(pids), time.monotonic(), time.time()
             out[("cpu", rate)] = (c1 - c0) / (m1 - m0) * 100
             out[("rate", rate)] = (n1 - n0) / (m1 - m0)
+            out[("waited", rate)] = (b1 - b0) / (m1 - m0) * 1000
             if n1 > n0:     # what a line costs, whatever rate the keeper let the node reach
                 out[("us", rate)] = (c1 - c0) / (n1 - n0) * 1e6
             if rate in LATENCY_RATES:
@@ -750,6 +765,9 @@ def report(keepers: list[Keeper], res: dict, reps: int) -> None:
     for rate in LATENCY_RATES:
         add(f"lines/s the node managed when writing {rate:,}/s (a slow reader blocks its writes)",
             {n: flood(n, ("rate", rate)) for n in names}, lambda v: f"{v:,.0f}")
+    for rate in RATES[1:]:
+        add(f"ms a second the node's terminal writes waited at {rate:,} lines/s (the keeper had not read the pty)",
+            {n: flood(n, ("waited", rate)) for n in names}, lambda v: f"{v:.1f} ms")
     for rate in LATENCY_RATES:
         vals = {n: flood(n, ("us", rate)) for n in names}
         vals.pop("bash loop", None)

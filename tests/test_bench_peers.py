@@ -93,5 +93,37 @@ def test_flood_writer_writes_every_line_to_terminal_and_log_with_probes(tmp_path
     stamps = [float(ln.split(" probe ")[1].split()[1]) for ln in probes]
     assert stamps == sorted(stamps) and abs(stamps[-1] - time.time()) < 10
     assert "Error playing PRG game, continuing." in probes[0]
-    counted = int((tmp_path / "written").read_text())
-    assert 0 < counted <= len(term)
+    counted, waited = (tmp_path / "written").read_text().split()
+    assert 0 < int(counted) <= len(term)
+    assert 0 <= float(waited) < 1.0          # a file never makes it wait long
+
+
+def test_flood_writer_counts_the_time_its_terminal_made_it_wait(tmp_path):
+    """A keeper that leaves the pty unread blocks the node's writes: the writer adds up how long."""
+    text = subprocess.run(
+        [sys.executable, "-c", "import shutil, sys; sys.path.insert(0, 'benchmarks'); import bench_peers as b; "
+                               "shutil.rmtree(b.bs.TMP); sys.stdout.write(b.FLOOD_WRITER)"],
+        capture_output=True, text=True, cwd=ROOT, check=True, timeout=30).stdout
+    (tmp_path / "logs").mkdir()
+    (tmp_path / "flood_writer.py").write_text(text)
+    (tmp_path / "rate").write_text("1000")
+    master, slave = os.openpty()
+    p = subprocess.Popen([sys.executable, "flood_writer.py"], cwd=tmp_path, stdout=slave, start_new_session=True)
+    os.close(slave)
+    try:
+        time.sleep(1.5)                     # nobody reads: the pty fills, the writer waits
+        os.set_blocking(master, False)
+        end = time.monotonic() + 1.0
+        while time.monotonic() < end:       # now read: it goes on and says how long it waited
+            try:
+                os.read(master, 65536)
+            except BlockingIOError:
+                time.sleep(0.005)
+            except OSError:
+                break
+    finally:
+        p.kill()
+        p.wait(10)
+        os.close(master)
+    counted, waited = (tmp_path / "written").read_text().split()
+    assert int(counted) > 0 and float(waited) > 0.5, (counted, waited)
