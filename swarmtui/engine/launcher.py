@@ -44,8 +44,8 @@ READ_SIZE = 1 << 16
 # PACE_BYTES to gather at the rate the node writes now (PACE_MIN_S to PACE_MAX_S), and back to
 # waiting for output when a read finds none. A read of PACE_BELOW bytes or more says the kernel's
 # buffer (about 4 KiB on Linux) is filling: read on at once, or the node's writes would wait.
-# bench_peers: at 30k lines/s ~1k reads a second, not 11k, and the node still writes 30k; at 1k
-# lines/s ~70 reads, not ~250. Every line waits at most PACE_MAX_S more.
+# At 30k lines/s about 1k reads a second, not 11k (strace), and the node's writes wait less than
+# before (bench_peers' row of time waited). Every line waits at most PACE_MAX_S more.
 PACE_BYTES = 2048
 PACE_MIN_S = 0.002
 PACE_MAX_S = 0.015
