@@ -50,6 +50,19 @@ def screen_text(app: App) -> str:
     return "\n".join(screen_lines(app))
 
 
+async def shown(pilot, app: App, text: str, timeout: float = 5.0) -> str:
+    """The screen's text once `text` is on it (a loaded machine may take more than one pause to
+    draw it); the screen as it is after `timeout` otherwise, for the caller's assert to show."""
+    import time
+
+    end = time.monotonic() + timeout
+    while True:
+        screen = screen_text(app)
+        if text in screen or time.monotonic() >= end:
+            return screen
+        await pilot.pause(0.05)
+
+
 def row_backgrounds(app: App, needle: str) -> set[str]:
     """The background colours (#rrggbb) painted on the first row that shows `needle`."""
     width, height = app.size

@@ -175,15 +175,14 @@ def test_cli_with_no_backups_says_so(tmp_path):
 async def test_panel_lists_backups_asks_then_sends_the_restore(node):
     from swarmtui.tui.screens.confirm import ConfirmScreen
     from swarmtui.tui.screens.restore import RestoreScreen
-    from tests.screen_read import screen_text
+    from tests.screen_read import screen_text, shown
     from tests.tui_engine import make_app
 
     layout, old_peer = node
     report = IdentityWatcher(layout).check(force=True)
     app, engine = make_app([ev.IdentityChanged(report=report), ev.StateChanged(state=ev.STOPPED)])
     async with app.run_test(size=(120, 40)) as pilot:
-        await pilot.pause(0.2)
-        assert "b: restore a backup (3)" in screen_text(app)
+        assert "b: restore a backup (3)" in await shown(pilot, app, "b: restore a backup (3)")
         await pilot.press("b")
         await pilot.pause(0.2)
         assert isinstance(app.screen, RestoreScreen)
