@@ -64,8 +64,8 @@ def test_bad_options_exit_non_zero_with_one_line(tmp_path, args):
     assert r.stderr.strip().splitlines()[-1].startswith("bench_peers.py: error:")
 
 
-def test_flood_writer_writes_every_line_to_terminal_and_log_with_probes(tmp_path):
-    # The writer as the benchmark's fake node runs it, at 1,000 lines/s for about a second.
+def _flood_node(tmp_path):
+    """The benchmark's fake node in tmp_path, asked for 1,000 lines/s."""
     text = subprocess.run(
         [sys.executable, "-c", "import shutil, sys; sys.path.insert(0, 'benchmarks'); import bench_peers as b; "
                                "shutil.rmtree(b.bs.TMP); sys.stdout.write(b.FLOOD_WRITER)"],
@@ -73,6 +73,11 @@ def test_flood_writer_writes_every_line_to_terminal_and_log_with_probes(tmp_path
     (tmp_path / "logs").mkdir()
     (tmp_path / "flood_writer.py").write_text(text)
     (tmp_path / "rate").write_text("1000")
+
+
+def test_flood_writer_writes_every_line_to_terminal_and_log_with_probes(tmp_path):
+    # The writer as the benchmark's fake node runs it, at 1,000 lines/s for about a second.
+    _flood_node(tmp_path)
     out = tmp_path / "stdout"
     with open(out, "wb") as f:
         p = subprocess.Popen([sys.executable, "flood_writer.py"], cwd=tmp_path, stdout=f)
@@ -100,13 +105,7 @@ def test_flood_writer_writes_every_line_to_terminal_and_log_with_probes(tmp_path
 
 def test_flood_writer_counts_the_time_its_terminal_made_it_wait(tmp_path):
     """A keeper that leaves the pty unread blocks the node's writes: the writer adds up how long."""
-    text = subprocess.run(
-        [sys.executable, "-c", "import shutil, sys; sys.path.insert(0, 'benchmarks'); import bench_peers as b; "
-                               "shutil.rmtree(b.bs.TMP); sys.stdout.write(b.FLOOD_WRITER)"],
-        capture_output=True, text=True, cwd=ROOT, check=True, timeout=30).stdout
-    (tmp_path / "logs").mkdir()
-    (tmp_path / "flood_writer.py").write_text(text)
-    (tmp_path / "rate").write_text("1000")
+    _flood_node(tmp_path)
     master, slave = os.openpty()
     p = subprocess.Popen([sys.executable, "flood_writer.py"], cwd=tmp_path, stdout=slave, start_new_session=True)
     os.close(slave)
