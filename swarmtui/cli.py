@@ -102,7 +102,7 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
 
     p = sub("attach")
     p.description = (COMMANDS["attach"][1] + ". NODE_DIR may be HOST:DIR (scp's form, e.g. "
-                     "ubuntu@gpu-box:~/rl-swarm): the keeper on that host is reached with your own ssh "
+                     "ubuntu@gpu-box:~/rl-swarm, or [2001:db8::7]:~/rl-swarm for an IPv6 address): the keeper on that host is reached with your own ssh "
                      "(`ssh HOST swarmtui attach --stdio DIR`, its config, keys and agent; no question is "
                      "asked, so use a key or ssh-agent). SWARMTUI_SSH sets the ssh command and its options.")
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR",

@@ -44,10 +44,20 @@ class Sshd:
     remote_command: str                # this venv's swarmtui, as the remote shell runs it
     log: Path                          # sshd's own log (-e), for a failing test's message
     proc: subprocess.Popen
+    ipv6: bool = False                 # it listens on ::1 too, and `ssh -F config ::1` reaches it
 
     def env_ssh(self) -> str:
         """The value of SWARMTUI_SSH for a `swarmtui` subprocess that must use this server."""
         return shlex.join(self.ssh_command)
+
+
+def _has_ipv6_loopback() -> bool:
+    try:
+        with socket.socket(socket.AF_INET6) as s:
+            s.bind(("::1", 0))
+        return True
+    except OSError:
+        return False
 
 
 def _free_port() -> int:
@@ -98,9 +108,11 @@ def start_sshd(base: Path, env: dict[str, str] | None = None) -> Sshd:
     session_env.setdefault("PATH", f"{Path(sys.executable).parent}:/usr/local/bin:/usr/bin:/bin")
     setenv = " ".join(_quote_conf(f"{k}={v}") for k, v in sorted(session_env.items()))
     sshd_config = base / "sshd_config"
+    ipv6 = _has_ipv6_loopback()
     sshd_config.write_text("\n".join([
         f"Port {port}",
         "ListenAddress 127.0.0.1",
+        *(["ListenAddress [::1]"] if ipv6 else []),
         f"HostKey {_quote_conf(str(host_key))}",
         f"PidFile {_quote_conf(str(base / 'sshd.pid'))}",
         f"AuthorizedKeysFile {_quote_conf(str(authorized))}",
@@ -142,13 +154,16 @@ def start_sshd(base: Path, env: dict[str, str] | None = None) -> Sshd:
     ]
     client_config.write_text("\n".join([
         f"Host {HOST}", "  HostName 127.0.0.1", f"  Port {port}", *common,
-        f"Host {DOWN}", "  HostName 127.0.0.1", f"  Port {_free_port()}", *common, "",
+        f"Host {DOWN}", "  HostName 127.0.0.1", f"  Port {_free_port()}", *common,
+        # the address as a person types it (scp's `[::1]:DIR`; ssh gets `::1`)
+        *(["Host ::1", f"  Port {port}", *common] if ipv6 else []), "",
     ]))
     log = base / "sshd.log"
     with open(log, "ab") as log_fd:
         proc = subprocess.Popen([SSHD, "-D", "-e", "-f", str(sshd_config)], stdin=subprocess.DEVNULL,
                                 stdout=log_fd, stderr=log_fd, start_new_session=True)
-    server = Sshd(HOST, DOWN, port, client_config, ("ssh", "-F", str(client_config)), _remote_command(), log, proc)
+    server = Sshd(HOST, DOWN, port, client_config, ("ssh", "-F", str(client_config)), _remote_command(), log, proc,
+                  ipv6)
     end = time.monotonic() + 15
     while time.monotonic() < end:
         if proc.poll() is not None:

@@ -36,6 +36,7 @@ def fleet(text: str, tmp_path: Path) -> Path:
     ("[[node]]\nname = 'a'\ndir = '/x'\nport = 3\n", "node 'a': port: unknown field"),
     ("[[node]]\nname = 'a'\ndir = '/x'\nhost = '-oProxyCommand=x'\n", "node 'a': host: '-oProxyCommand=x' must be an ssh destination"),
     ("[[node]]\nname = 'a'\ndir = '/x'\nhost = 'a b'\n", "node 'a': host: 'a b' must be"),
+    ("[[node]]\nname = 'a'\ndir = '/x'\nhost = '[-oProxy]'\n", "node 'a': host: '[-oProxy]' must be"),
     ("[[node]]\nname = 'a'\ndir = '/x'\nenv = 'X=1'\n", "node 'a': env: must be a table"),
     ("[[node]]\nname = 'a'\ndir = '/x'\nenv = { 'A-B' = '1' }\n", "node 'a': env: 'A-B' is not a variable name"),
     ("[[node]]\nname = 'a'\ndir = '/x'\nenv = { A = 1 }\n", "node 'a': env.A: 1 must be a string"),
@@ -82,6 +83,13 @@ remote_command = "~/.local/bin/swarmtui"
     assert [n.name for n in f.pick(["box2.gpu0"])] == ["box2.gpu0"]
     with pytest.raises(FleetError, match="no node named 'x' \\(the fleet has: gpu0, box2.gpu0\\)"):
         f.pick(["x"])
+
+
+def test_an_ipv6_host_is_written_bare_or_in_brackets(tmp_path):
+    hosts = ["::1", "op@[2001:db8::7]", "2001:db8::7", "[fe80::1%eth0]"]
+    f = load_fleet(str(fleet("".join(f"[[node]]\nname = 'n{i}'\ndir = '/x'\nhost = '{h}'\n"
+                                     for i, h in enumerate(hosts)), tmp_path)))
+    assert [n.host for n in f.nodes] == hosts
 
 
 def test_the_default_file_lives_in_the_config_dir(tmp_path):

@@ -88,9 +88,29 @@ def test_the_remote_words_are_quoted_for_the_remote_shell_and_keep_its_home():
     assert channel.ssh_argv("box", "-x", batch=False)[-1] == "swarmtui attach --stdio ./-x"
     with pytest.raises(channel.ChannelError, match="not a host name"):
         channel.ssh_argv("-oProxyCommand=touch /tmp/x", "~/rl-swarm")
+    with pytest.raises(channel.ChannelError, match="not a host name"):
+        channel.ssh_argv("[-oProxyCommand=x:1]", "~/rl-swarm")
     assert channel.split_target("gpu-box:~/rl-swarm") == ("gpu-box", "~/rl-swarm")
     assert channel.split_target("ubuntu@203.0.113.7:") == ("ubuntu@203.0.113.7", "~")
     assert channel.split_target("./a:b") is None and channel.split_target("/srv/a:b") is None
+
+
+def test_an_ipv6_address_goes_in_brackets_as_for_scp_and_ssh_gets_it_bare():
+    for text, parts in [("[::1]:/srv/rl-swarm", ("::1", "/srv/rl-swarm")), ("op@[2001:db8::7]:", ("op@2001:db8::7", "~")),
+                        ("[fe80::1%eth0]:rl-swarm", ("fe80::1%eth0", "rl-swarm"))]:
+        assert channel.split_target(text) == parts
+        assert channel.split_target(channel.join_target(*parts)) == parts       # labels read back
+    assert channel.join_target("op@2001:db8::7", "/srv/x") == "op@[2001:db8::7]:/srv/x"
+    assert channel.join_target("gpu-box", "~/rl") == "gpu-box:~/rl"
+    # without the brackets the first colon splits, as scp's does; half a bracket is a local path
+    assert channel.split_target("::1:/srv/x") is None or channel.split_target("::1:/srv/x")[0] != "::1"
+    for local in ("[::1]", "[::1]/x:y", "[]:x", "a@b@[::1]:x", "[::1:/srv/x"):
+        assert channel.split_target(local) is None, local
+    # a fleet file's host may keep scp's brackets: ssh is given the address alone
+    assert channel.ssh_argv("op@[2001:db8::7]", "~/rl")[-2] == "op@2001:db8::7"
+    assert channel.ssh_argv("[::1]", "~/rl")[-2] == "::1" and channel.ssh_argv("box", "~/rl")[-2] == "box"
+    layout = RemoteLayout.from_status("op@2001:db8::7", {"checkout": "/srv/node", "state_dir": "/var/st"})
+    assert layout.label == "op@[2001:db8::7]:/srv/node" and layout.backup_dir == "op@[2001:db8::7]:/var/st/backups"
 
 
 def test_a_remote_layout_names_the_remote_keepers_paths_and_never_this_hosts():
@@ -225,6 +245,22 @@ async def test_over_ssh_the_keeper_gives_what_it_gives_here_and_close_ends_ssh(s
     assert ssh_proc.returncode is not None and not psutil.pid_exists(ssh_proc.pid)
     assert not await wait_gone(open_bridges), "the remote bridge outlived the viewer's close"
     wait_status(root, lambda st: st["viewers"] == 0)
+
+
+async def test_a_keeper_is_reached_at_an_ipv6_address_written_as_for_scp(sshd, checkout):
+    if not sshd.ipv6:
+        pytest.skip("no IPv6 loopback on this host")
+    root, cfg = checkout
+    assert swarmtui("start", str(root), "--config", str(cfg)).returncode == 0
+    wait_status(root, lambda st: st["state"] == "running")
+    host, where = channel.split_target(f"[::1]:{root}")
+    ch = await open_ssh(sshd, where, host=host)
+    try:
+        there = await channel.status(ch, name="test")
+    finally:
+        await ch.close()
+    assert there["checkout"] == str(root) and there["state"] == "running"
+    assert "::1" in sshd.log.read_text()       # it came in over IPv6, not through the alias
 
 
 @pytest.mark.slow

@@ -177,7 +177,7 @@ def _remote_word(word: str) -> str:
 
 def ssh_argv(host: str, node_dir: str, *, remote_command: str = "swarmtui", batch: bool = True,
              ssh_command: Sequence[str] = ("ssh",), connect_timeout: float = 10.0) -> list[str]:
-    if not host or host.startswith("-") or any(c.isspace() for c in host):
+    if not host or ssh_destination(host).startswith("-") or any(c.isspace() for c in host):
         raise ChannelError(f"not a host name: {host!r}")
     if not node_dir:
         raise ChannelError(f"no checkout named for {host}")
@@ -191,8 +191,25 @@ def ssh_argv(host: str, node_dir: str, *, remote_command: str = "swarmtui", batc
              # that forgot us) must end the channel, so its row or panel can say so.
              "-o", "ServerAliveInterval=15", "-o", "ServerAliveCountMax=3",
              # "--" ends ssh's options: OpenSSH reads options after the host name too.
-             "--", host, remote_words(remote_command, node_dir)]
+             "--", ssh_destination(host), remote_words(remote_command, node_dir)]
     return argv
+
+
+def ssh_destination(host: str) -> str:
+    """What ssh takes for `host`: scp's brackets around an IPv6 address dropped (`user@[::1]` ->
+    `user@::1`; OpenSSH would look `[::1]` up as a name). Anything else as it is."""
+    user, at, name = host.rpartition("@")
+    if name.startswith("[") and name.endswith("]") and ":" in name:
+        return f"{user}{at}{name[1:-1]}"
+    return host
+
+
+def join_target(host: str, node_dir: str) -> str:
+    """(host, dir) -> `HOST:DIR` as split_target reads it back: an IPv6 address in brackets."""
+    user, at, name = host.rpartition("@")
+    if ":" in name and not name.startswith("["):
+        host = f"{user}{at}[{name}]"
+    return f"{host}:{node_dir}"
 
 
 async def open_local(root: Path) -> Channel:
@@ -341,9 +358,22 @@ async def status(ch: Channel, *, name: str = "status", timeout: float | None = N
 def split_target(text: str) -> tuple[str, str] | None:
     """`HOST:DIR` (scp's form) -> (host, dir); None for a local path. A colon counts only
     before any slash, and a local path that exists wins (`./a:b` is always local). `HOST:` alone
-    is the remote user's home."""
+    is the remote user's home. An IPv6 address goes in brackets, as for scp: `[::1]:DIR`,
+    `user@[fe80::1%eth0]:DIR` (host `user@::1`...: brackets are scp's, not ssh's)."""
     import os
 
+    if os.path.exists(text):
+        return None
+    user, at, rest = "", "", text
+    i = text.find("[")
+    if i > 0 and text[i - 1] == "@":
+        user, at, rest = text[:i - 1], "@", text[i:]
+    if rest.startswith("["):
+        addr, close, after = rest[1:].partition("]")
+        if (not close or ":" not in addr or not after.startswith(":") or "/" in addr
+                or any(c in user for c in "@/:")):
+            return None
+        return f"{user}{at}{addr}", after[1:] or "~"
     head, sep, tail = text.partition(":")
     if not sep or not head or "/" in head or os.path.exists(text):
         return None

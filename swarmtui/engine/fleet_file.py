@@ -44,7 +44,7 @@ MAX_FLEET_BYTES = 1 << 20
 NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,31}$")
 ENV_KEY = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 # ssh destination: [user@]host, no option (a leading "-" would be read as one), no spaces
-HOST = re.compile(r"^(?:[A-Za-z0-9._%+-]+@)?[A-Za-z0-9][A-Za-z0-9._:\[\]-]*$")
+HOST = re.compile(r"^(?:[A-Za-z0-9._%+-]+@)?(?:[A-Za-z0-9][A-Za-z0-9._:-]*|\[[0-9A-Fa-f:.]*:[0-9A-Za-z:.%_-]*\]|::[0-9A-Fa-f:.]*)$")
 DEFAULT_REMOTE_COMMAND = "swarmtui"
 _FIELDS = ("name", "dir", "host", "env", "login_port", "config", "remote_command")
 # The container side of the login port in rl-swarm's docker-compose.yaml.

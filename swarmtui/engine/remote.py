@@ -16,7 +16,7 @@ from typing import Any, Awaitable, Callable
 
 from swarmtui.engine import events as ev
 from swarmtui.engine import wire, wire_lines
-from swarmtui.engine.channel import Channel, ChannelError, handshake, open_local
+from swarmtui.engine.channel import Channel, ChannelError, handshake, join_target, open_local
 from swarmtui.errors import UserError
 from swarmtui.node.layout import inspect_checkout
 
@@ -42,7 +42,7 @@ class RemoteLayout:
 
     @property
     def label(self) -> str:
-        return f"{self.host}:{self.root}"
+        return join_target(self.host, str(self.root))
 
     @classmethod
     def from_status(cls, host: str, status: dict[str, Any]) -> "RemoteLayout":
@@ -62,7 +62,7 @@ class RemoteLayout:
                    temp_data_dir=path("temp_data_dir", "modal-login/temp-data"),
                    user_data_path=path("user_data_path", "modal-login/temp-data/userData.json"),
                    api_key_path=path("api_key_path", "modal-login/temp-data/userApiKey.json"),
-                   backup_dir=f"{host}:{state}/backups" if state else f"swarmtui's state folder on {host}")
+                   backup_dir=join_target(host, f"{state}/backups") if state else f"swarmtui's state folder on {host}")
 
 
 class RemoteEngine:
