@@ -255,6 +255,43 @@ async def test_a_keeper_of_another_protocol_is_one_clear_line(tmp_path, checkout
         path.unlink()
 
 
+@pytest.mark.slow
+async def test_a_panel_waits_through_a_keeper_restart_and_attaches_to_the_new_one(checkout):
+    """systemd restarting the keeper, or `swarmtui stop` then `start`: the open panel says the
+    keeper is gone, keeps trying, and shows the new keeper's node, saying that lines written
+    between the two may be missing from its log."""
+    root, cfg = checkout
+    assert swarmtui("start", str(root), "--config", str(cfg)).returncode == 0
+    first = wait_status(root, lambda st: st["state"] == "running")
+    engine, got = await _viewer(root, retry_first=0.2, retry_cap=0.5)
+    try:
+        await _wait(got, lambda e: isinstance(e, ev.LinesOut) and e.lines, what="log lines")
+        assert swarmtui("stop", str(root)).returncode == 0
+        gone = await _wait(got, lambda e: isinstance(e, ev.StateChanged) and e.reason == "keeper-gone", what="the loss")
+        assert gone.detail.startswith("trying the keeper again in 0.2 s: ")
+        assert f"`swarmtui {root}` starts a keeper again" in gone.detail
+        await asyncio.sleep(1.5)                 # tries that find no keeper: the panel stays, says so
+        assert engine.reconnects == 0 and engine.state == ev.STOPPED
+        tries = [e for e in got if isinstance(e, ev.StateChanged) and e.reason == "keeper-gone"]
+        assert len(tries) >= 3 and "(tried " in tries[-1].detail and "no keeper runs" in tries[-1].detail
+        assert swarmtui("start", str(root), "--config", str(cfg)).returncode == 0
+        second = wait_status(root, lambda st: st["state"] == "running")
+        assert second["pid"] != first["pid"]
+        back = await _wait(got, lambda e: isinstance(e, ev.Notice) and "reached the keeper again" in e.text,
+                           what="the new keeper reached")
+        assert f"a new keeper (pid {second['pid']}; was {first['pid']})" in back.text
+        at = next(i for i, e in enumerate(got) if e is back)
+        await _wait(got, lambda e: any(isinstance(x, ev.StateChanged) and x.state == ev.RUNNING for x in got[at:]),
+                    what="its node running")
+        assert any(isinstance(e, ev.Notice) and "may be missing" in e.text for e in got[at:])
+        engine.send(ev.RestartNode(reason="manual"))     # and commands reach the new keeper
+        await _wait(got, lambda e: isinstance(e, ev.Notice) and "restart asked by viewer" in e.text,
+                    what="the restart notice")
+    finally:
+        await engine.close()
+    assert engine.channel.writer.is_closing()
+
+
 def test_a_client_of_another_user_is_refused(checkout, monkeypatch):
     """As root, run the client as `nobody`: the 0700 folder and 0600 socket keep it out; and with
     the modes loosened by mistake, the keeper's own uid check still does."""

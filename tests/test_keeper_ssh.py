@@ -263,6 +263,47 @@ async def test_a_keeper_is_reached_at_an_ipv6_address_written_as_for_scp(sshd, c
     assert "::1" in sshd.log.read_text()       # it came in over IPv6, not through the alias
 
 
+def _log_lines(got: list[ev.Event]) -> list[ev.LogLine]:
+    return [x for e in got if isinstance(e, ev.LinesOut) for x in e.lines]
+
+
+async def test_a_dropped_ssh_link_is_reached_again_and_the_log_goes_on_without_repeats_or_gaps(sshd, checkout):
+    """The link dies under the panel (ssh killed, as a network loss ends it): the engine says
+    so, reaches the same keeper again, and the snapshot's backlog is shown from the line after
+    the last one shown."""
+    root, cfg = checkout
+    assert swarmtui("start", str(root), "--config", str(cfg)).returncode == 0
+    keeper = wait_status(root, lambda st: st["state"] == "running")
+    got: list[ev.Event] = []
+    far = RemoteEngine(str(root), got.append, layout=RemoteLayout(sshd.host, Path(root)),
+                       opener=lambda: open_ssh(sshd, str(root)), retry_first=0.3)
+    await far.start()
+    try:
+        await _wait(got, lambda e: isinstance(e, ev.StateChanged) and e.state == ev.RUNNING, what="running")
+        await _wait(got, lambda e: len(_log_lines(got)) >= 20, what="some log lines")
+        far.channel.process.kill()                          # the link is gone
+        gone = await _wait(got, lambda e: isinstance(e, ev.StateChanged) and e.reason == "keeper-gone",
+                           what="the loss")
+        assert gone.detail.startswith("trying the keeper again in 0.3 s: ") and "ssh" in gone.detail, gone.detail
+        back = await _wait(got, lambda e: isinstance(e, ev.Notice) and "reached the keeper again" in e.text,
+                           what="the keeper reached again")
+        assert "the same keeper" in back.text and far.reconnects == 1
+        after = next(i for i, e in enumerate(got) if e is back)
+        await _wait(got, lambda e: any(isinstance(x, ev.StateChanged) and x.state == ev.RUNNING for x in got[after:]),
+                    what="running again")
+        shown = len(_log_lines(got))
+        await _wait(got, lambda e: len(_log_lines(got)) >= shown + 20, what="lines after the reconnect")
+        assert not any(isinstance(e, ev.Notice) and "may be missing" in e.text for e in got)
+    finally:
+        await far.close()
+    lines = _log_lines(got)
+    keys = [(x.source, x.line) for x in lines]
+    assert len(keys) == len(set(keys)), "a line shown twice"
+    pty = [n for src, n in keys if src == "pty"]
+    assert pty == list(range(pty[0], pty[0] + len(pty))), "the terminal's lines skip or go back"
+    assert wait_status(root, lambda st: st["pid"] == keeper["pid"])["state"] == "running"
+
+
 @pytest.mark.slow
 async def test_a_keeper_that_stops_ends_the_ssh_viewer_with_the_reason(sshd, checkout):
     root, cfg = checkout

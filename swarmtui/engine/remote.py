@@ -22,6 +22,12 @@ from swarmtui.node.layout import inspect_checkout
 
 Opener = Callable[[], Awaitable[Channel]]
 
+# A panel is left open for days over links that drop (a laptop's sleep, a VPN, an ssh timeout)
+# and beside keepers that come back (systemd's Restart=, `swarmtui start` again). So a lost
+# keeper is tried again, 1 s after the loss, then doubling up to 30 s, until the panel quits.
+RETRY_FIRST_S = 1.0
+RETRY_CAP_S = 30.0
+
 
 @dataclass(frozen=True)
 class RemoteLayout:
@@ -70,11 +76,13 @@ class RemoteEngine:
 
     def __init__(self, node_dir: Path | str, emit: Callable[[ev.Event], None], *, read_only: bool = False,
                  name: str = "panel", layout: Any = None, opener: Opener | None = None,
-                 again: str | None = None):
+                 again: str | None = None, retry: bool = True,
+                 retry_first: float = RETRY_FIRST_S, retry_cap: float = RETRY_CAP_S):
         """`opener` makes the channel (default: the checkout's socket on this host); a node on
         another host passes channel.open_ssh's and a layout that only describes the remote
         checkout (RemoteLayout), since nothing of it can be read here. `again` is how a person
-        starts the keeper again, for the message when it goes away."""
+        starts the keeper again, for the message when it goes away. `retry`: reach the keeper
+        again after a loss (RETRY_*), rather than stay detached."""
         self.layout = layout or inspect_checkout(node_dir)
         self.emit = emit
         self.read_only = read_only
@@ -88,23 +96,82 @@ class RemoteEngine:
         self._writer: Any = None
         self._pump: asyncio.Task | None = None
         self._closing = False
+        self.retry, self.retry_first, self.retry_cap = retry, retry_first, retry_cap
+        self.reconnects = 0                 # times the keeper was reached again after a loss
+        # The last log line shown, (source, number, text): a later snapshot's backlog is shown
+        # from the line after it, so a reconnect (or a resync after falling behind) neither
+        # repeats lines nor, while the keeper's backlog reaches back that far, skips any.
+        self._last_line: tuple[str, int, str] | None = None
+        self._resume_after: tuple[str, int, str] | None = None   # while a snapshot is shown
+        self._snapshots = 0
 
     async def start(self) -> None:
         try:
-            self.channel = await self._opener()
+            await self._connect()
         except ChannelError as exc:
             raise UserError(str(exc)) from None
+        self._pump = asyncio.ensure_future(self._run())
+
+    async def _connect(self) -> None:
+        channel = await self._opener()
         try:
-            msg = await handshake(self.channel, self.name, self.read_only, features=wire.FEATURES)
-        except ChannelError as exc:
-            await self.channel.close()
-            raise UserError(str(exc)) from None
-        self._reader, self._writer = self.channel.reader, self.channel.writer
+            msg = await handshake(channel, self.name, self.read_only, features=wire.FEATURES)
+        except ChannelError:
+            await channel.close()
+            raise
+        self.channel = channel
+        self._reader, self._writer = channel.reader, channel.writer
         self.keeper = msg
         self._writer.write(wire.encode("attach"))
-        self._pump = asyncio.ensure_future(self._read_loop())
 
-    async def _read_loop(self) -> None:
+    async def _run(self) -> None:
+        while True:
+            why = await self._read_loop()
+            if self._closing:
+                return
+            if self.channel is not None and self.channel.remote:
+                # Over ssh, EOF may be the keeper's exit or the link's loss: ssh's exit says which.
+                failed = await self.channel.failure(timeout=3.0)
+                if failed and why == "the connection closed":
+                    why = failed
+            pid = self.keeper.get("pid", "?")
+            self.emit(ev.Notice(level="error", text=f"the keeper (pid {pid}) went away: {why}"))
+            self.state = ev.STOPPED
+            if not self.retry:
+                self.emit(ev.StateChanged(state=ev.STOPPED, reason="keeper-gone",
+                                          detail=f"nobody keeps the node now ({why}); quit, then {self._again}"))
+                return
+            if not await self._reach_again(why, pid):
+                return
+
+    async def _reach_again(self, why: str, pid: Any) -> bool:
+        """Try the keeper again until it answers (True) or the panel closes (False)."""
+        if self.channel is not None:
+            await self.channel.close()
+        delay, tries = self.retry_first, 0
+        while not self._closing:
+            self.emit(ev.StateChanged(
+                state=ev.STOPPED, reason="keeper-gone",
+                detail=(f"trying the keeper again in {delay:g} s{f' (tried {tries} times)' if tries else ''}: "
+                        f"{why}{'' if 'start' in why else f'. If it stopped for good: {self._again}'}")))
+            await asyncio.sleep(delay)
+            tries += 1
+            try:
+                await self._connect()
+            except (ChannelError, OSError) as exc:
+                why = str(exc)
+                delay = min(self.retry_cap, delay * 2)
+                continue
+            self.reconnects += 1
+            again = self.keeper.get("pid", "?")
+            whose = "the same keeper" if again == pid else f"a new keeper (pid {again}; was {pid})"
+            self.emit(ev.Notice(level="info", text=f"reached the keeper again after {tries} "
+                                                   f"{'try' if tries == 1 else 'tries'}: {whose}"))
+            return True
+        return False
+
+    async def _read_loop(self) -> str:
+        """The keeper's stream until it ends; returns why it ended."""
         assert self._reader is not None
         why = "the connection closed"
         try:
@@ -115,12 +182,11 @@ class RemoteEngine:
                 msg = wire.decode(line)
                 kind = msg["t"]
                 if kind == "snapshot":
-                    for data in msg.get("events") or []:
-                        self._deliver(data)
+                    self._snapshot(msg.get("events") or [])
                 elif kind == "lines":
                     # An older keeper never sends these (it ignores our hello's features).
                     try:
-                        self.emit(wire_lines.decode(msg))
+                        self._emit(wire_lines.decode(msg))
                     except ValueError:
                         pass        # one malformed batch is not a reason to detach
                 elif kind == "event":
@@ -132,17 +198,24 @@ class RemoteEngine:
                     break
         except (ConnectionError, ValueError, asyncio.IncompleteReadError, asyncio.LimitOverrunError) as exc:
             why = f"the connection broke: {exc}"
-        if not self._closing:
-            if self.channel is not None and self.channel.remote:
-                # Over ssh, EOF may be the keeper's exit or the link's loss: ssh's exit says which.
-                failed = await self.channel.failure(timeout=3.0)
-                if failed and why == "the connection closed":
-                    why = failed
-            pid = self.keeper.get("pid", "?")
-            self.emit(ev.Notice(level="error", text=f"the keeper (pid {pid}) went away: {why}"))
-            self.emit(ev.StateChanged(state=ev.STOPPED, reason="keeper-gone",
-                                      detail=f"nobody keeps the node now ({why}); quit, then {self._again}"))
-            self.state = ev.STOPPED
+        return why
+
+    def _snapshot(self, events: list[dict[str, Any]]) -> None:
+        self._snapshots += 1
+        last = self._last_line
+        if self._snapshots > 1 and last is not None:
+            # Shown already, up to `last`: the backlog from the line after it, when it holds it.
+            self._resume_after = last
+            held = any(isinstance(d, dict) and d.get("event") == ev.LinesOut.kind
+                       and any(_key(x) == last for x in d.get("lines") or [] if isinstance(x, dict))
+                       for d in events)
+            if not held:
+                self._resume_after = None
+                self.emit(ev.Notice(level="warning", text="the keeper's backlog starts after the last line this "
+                                                          "panel showed: lines written meanwhile may be missing here"))
+        for data in events:
+            self._deliver(data)
+        self._resume_after = None
 
     def _deliver(self, data: dict[str, Any]) -> None:
         try:
@@ -151,6 +224,20 @@ class RemoteEngine:
             return          # a newer keeper's event this panel does not know: not ours to show
         if isinstance(event, ev.StateChanged):
             self.state = event.state
+        self._emit(event)
+
+    def _emit(self, event: ev.Event) -> None:
+        if isinstance(event, ev.LinesOut) and event.lines:
+            skip = self._resume_after
+            if skip is not None:
+                keys = [(x.source, x.line, x.text) for x in event.lines]
+                if skip not in keys:
+                    return                          # before it: shown already
+                event.lines = event.lines[len(keys) - keys[::-1].index(skip):]
+                self._resume_after = None           # found: every later line is new
+            if event.lines:
+                tail = event.lines[-1]
+                self._last_line = (tail.source, tail.line, tail.text)
         self.emit(event)
 
     def send(self, cmd: ev.Command) -> None:
@@ -174,3 +261,7 @@ class RemoteEngine:
 
     def emergency_kill(self) -> None:
         """Nothing to kill: this process launched nothing."""
+
+
+def _key(line: dict[str, Any]) -> tuple[str, int, str]:
+    return (line.get("source"), line.get("line"), line.get("text"))  # type: ignore[return-value]
