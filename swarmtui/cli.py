@@ -95,10 +95,14 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p.add_argument("--name", default=None, help=argparse.SUPPRESS)          # a fleet node's name (fleet start)
     p.add_argument("--overrides", default=None, help=argparse.SUPPRESS)     # its config overrides (JSON)
 
+    remote_help = "how HOST runs swarmtui, for HOST:DIR (default: swarmtui; e.g. ~/.local/bin/swarmtui)"
     p = sub("start")
+    p.description = (COMMANDS["start"][1] + ". NODE_DIR may be HOST:DIR (as for attach): HOST's own swarmtui "
+                     "starts it there, over your ssh, with HOST's config.")
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
     p.add_argument("--config", metavar="FILE", help="config file")
     p.add_argument("--name", default=None, help=argparse.SUPPRESS)      # a fleet node's name (fleet start over ssh)
+    p.add_argument("--remote-command", metavar="CMD", default="swarmtui", help=remote_help)
 
     p = sub("attach")
     p.description = (COMMANDS["attach"][1] + ". NODE_DIR may be HOST:DIR (scp's form, e.g. "
@@ -108,12 +112,13 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR",
                    help="the checkout, here or as HOST:DIR on another host (default: the current directory)")
     p.add_argument("--read-only", action="store_true", help="watch only: the keeper refuses this viewer's commands")
-    p.add_argument("--remote-command", metavar="CMD", default="swarmtui",
-                   help="how HOST runs swarmtui, for HOST:DIR (default: swarmtui; e.g. ~/.local/bin/swarmtui)")
+    p.add_argument("--remote-command", metavar="CMD", default="swarmtui", help=remote_help)
     p.add_argument("--stdio", action="store_true", help=argparse.SUPPRESS)   # the keeper protocol on stdin/stdout (ssh)
 
     p = sub("stop")
+    p.description = COMMANDS["stop"][1] + ". NODE_DIR may be HOST:DIR (as for attach)."
     p.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR")
+    p.add_argument("--remote-command", metavar="CMD", default="swarmtui", help=remote_help)
 
     p = sub("ls")
     p.add_argument("--json", action="store_true", help="one JSON object per keeper")

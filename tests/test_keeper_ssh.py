@@ -263,6 +263,40 @@ async def test_a_keeper_is_reached_at_an_ipv6_address_written_as_for_scp(sshd, c
     assert "::1" in sshd.log.read_text()       # it came in over IPv6, not through the alias
 
 
+def test_start_and_stop_host_dir_run_that_hosts_swarmtui_over_ssh(sshd, checkout, tmp_path):
+    root, cfg = checkout
+    e = env()
+    e["SWARMTUI_SSH"] = sshd.env_ssh()
+    # The remote keeper reads the remote host's config (here: the session's config dir).
+    (Path(os.environ["SWARMTUI_CONFIG_DIR"]) / "config.toml").write_text(cfg.read_text())
+
+    def run(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "swarmtui", *args, "--remote-command", sshd.remote_command],
+                              capture_output=True, text=True, env=e, timeout=120)
+
+    target = f"{sshd.host}:{root}"
+    started = run("start", target)
+    assert started.returncode == 0, started.stderr
+    assert f"keeper started for {root}: pid " in started.stdout
+    assert f"from here: swarmtui attach {target}    swarmtui stop {target}" in started.stdout
+    st = wait_status(root, lambda st: st["state"] == "running")
+    keeper = psutil.Process(st["pid"])
+    again = run("start", target)
+    assert again.returncode == 0 and f"keeper already running for {root}: pid {st['pid']}" in again.stdout
+    stopped = run("stop", target)
+    assert stopped.returncode == 0, stopped.stderr
+    assert f"keeper {st['pid']} stopped; the node is stopped" in stopped.stdout
+    assert not _alive(keeper)
+    # what goes wrong is one line, exit 1, as for attach
+    for args, line in [(("stop", target), f"swarmtui: no keeper runs for {root} on {sshd.host}"),
+                       (("start", f"{sshd.down_host}:{root}"), "swarmtui: ssh: connect to host 127.0.0.1 port "),
+                       (("start", f"{sshd.host}:{tmp_path}"), f"swarmtui: {sshd.host}: {tmp_path}: not an rl-swarm checkout")]:
+        out = run(*args)
+        assert out.returncode == 1 and out.stderr.startswith(line) and out.stderr.count("\n") == 1, (args, out.stderr)
+    refused = run("start", target, "--config", str(cfg))
+    assert refused.returncode == 2 and f"on {sshd.host} its own config file applies" in refused.stderr
+
+
 def _log_lines(got: list[ev.Event]) -> list[ev.LogLine]:
     return [x for e in got if isinstance(e, ev.LinesOut) for x in e.lines]
 

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import shlex
 import sys
 import time
 from pathlib import Path
@@ -211,14 +210,12 @@ def _start_local(node: FleetNode, plan: Any, config_path: str | None) -> str:
 
 
 async def _start_remote(node: FleetNode) -> str:
-    from swarmtui.engine.channel import classify, remote_words
+    from swarmtui.commands.over_ssh import remote_line, ssh_run_argv
+    from swarmtui.engine.channel import classify
     from swarmtui.engine.fleet_watch import ssh_command
 
-    # remote_words quotes every word and keeps a leading ~/ for the remote shell to expand.
-    words = remote_words(node.remote_command, node.dir).rsplit(" attach --stdio ", 1)
-    env = " ".join(shlex.quote(f"{k}={v}") for k, v in sorted(node.env.items()))
-    line = (f"env {env} " if env else "") + f"{words[0]} start --name {shlex.quote(node.name)} {words[1]}"
-    argv = [*ssh_command(), "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "--", node.host or "", line]
+    line = remote_line(node.remote_command, "start", node.dir, options=("--name", node.name), env=node.env)
+    argv = ssh_run_argv(node.host or "", line, ssh_command())
     proc = await asyncio.create_subprocess_exec(*argv, stdin=asyncio.subprocess.DEVNULL,
                                                 stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
                                                 start_new_session=True)

@@ -161,9 +161,26 @@ def _last_line(path: Path) -> str:
 # ---------------------------------------------------------------- commands
 
 
+def _remote_target(args) -> tuple[str, str] | None:
+    """HOST:DIR for start/stop (commands/over_ssh.py); None for a folder of this host."""
+    from swarmtui.engine.channel import split_target
+
+    remote = split_target(args.node_dir)
+    if remote is not None and getattr(args, "config", None):
+        raise UserError(f"--config is for a keeper of this host; on {remote[0]} its own config file applies")
+    if remote is not None and getattr(args, "name", None):
+        raise UserError("--name is for fleet nodes; `swarmtui fleet start` names them")
+    return remote
+
+
 def run_start(args) -> int:
     from swarmtui.node.text import sanitize
 
+    remote = _remote_target(args)
+    if remote is not None:
+        from swarmtui.commands.over_ssh import run_remote
+
+        return run_remote("start", *remote, remote_command=args.remote_command)
     root = _root(args.node_dir)
     if getattr(args, "config", None) and not Path(args.config).expanduser().is_file():
         raise UserError(f"config file not found: {args.config}")
@@ -205,6 +222,11 @@ def run_stop(args) -> int:
     from swarmtui.engine import events as ev
     from swarmtui.engine import wire
 
+    remote = _remote_target(args)
+    if remote is not None:
+        from swarmtui.commands.over_ssh import run_remote
+
+        return run_remote("stop", *remote, remote_command=args.remote_command)
     root = _root(args.node_dir)
     try:
         s = wire.connect(wire.socket_path(root))

@@ -66,8 +66,8 @@ def open_attached(node_dir: Path, *, read_only: bool = False, start: bool = True
 def open_remote(host: str, node_dir: str, *, read_only: bool = False, remote_command: str = "swarmtui",
                 config: Any = None) -> int:
     """`swarmtui attach HOST:DIR`: the panel as a viewer of a keeper on another host, over the
-    user's own ssh (engine.channel). The keeper must run there already (`ssh HOST swarmtui start
-    DIR`): starting one is that host's business. A first, short connection asks the keeper's
+    user's own ssh (engine.channel). The keeper must run there already (`swarmtui start HOST:DIR`
+    has that host's swarmtui start one). A first, short connection asks the keeper's
     status before the screen is taken, so an unreachable host, a missing swarmtui or no keeper
     is one line here; the panel then opens its own connection (BatchMode: nothing may prompt
     under the panel's screen)."""
@@ -110,7 +110,7 @@ def open_remote(host: str, node_dir: str, *, read_only: bool = False, remote_com
 
     app = _attached_panel(
         lambda emit: RemoteEngine(where, emit, read_only=read_only, layout=layout, opener=lambda: opener(where),
-                                  again=f"`ssh {host} swarmtui start {where}` starts a keeper again"),
+                                  again=f"`swarmtui start {channel.join_target(host, where)}` starts a keeper again"),
         layout, config,
         host=hostname,
         user=user,          # "" for an ssh alias: the tunnel command then says what the user types
