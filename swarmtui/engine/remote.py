@@ -116,8 +116,8 @@ class RemoteEngine:
         channel = await self._opener()
         try:
             msg = await handshake(channel, self.name, self.read_only, features=wire.FEATURES)
-        except ChannelError:
-            await channel.close()
+        except BaseException:       # a refusal, or the panel closing in the middle: no ssh left behind
+            await asyncio.shield(channel.close())
             raise
         self.channel = channel
         self._reader, self._writer = channel.reader, channel.writer
