@@ -55,3 +55,19 @@ def test_a_login_wait_and_a_failed_preflight_last_only_while_their_state_does():
     assert [type(e) for e in snap].index(ev.PreflightFailed) < [type(e) for e in snap].index(ev.StateChanged)
     cache.observe(ev.StateChanged(state=ev.STARTING))
     assert not any(isinstance(e, ev.PreflightFailed) for e in cache.snapshot())
+
+
+def test_a_late_viewer_gets_the_uptime_and_the_countdown_of_now_not_of_when_they_began():
+    now = [100.0]
+    cache = ReplayCache(clock=lambda: now[0])
+    cache.observe(ev.StateChanged(state=ev.RUNNING, uptime_s=2.0))
+    now[0] += 3600
+    (state,) = [e for e in cache.snapshot() if isinstance(e, ev.StateChanged)]
+    assert state.uptime_s == 3602.0 and state.state == ev.RUNNING
+    assert cache.state.uptime_s == 2.0                  # what was emitted stays as it was
+    cache.observe(ev.StateChanged(state=ev.BACKOFF, next_restart_in=30.0, uptime_s=61.0))
+    now[0] += 12
+    (state,) = [e for e in cache.snapshot() if isinstance(e, ev.StateChanged)]
+    assert state.next_restart_in == 18.0 and state.uptime_s == 61.0     # a stopped run's uptime stands
+    now[0] += 60
+    assert [e for e in cache.snapshot() if isinstance(e, ev.StateChanged)][0].next_restart_in == 0.0

@@ -9,6 +9,8 @@ records written by earlier keepers are there too.
 
 from __future__ import annotations
 
+import dataclasses
+import time
 from collections import deque
 from typing import Callable
 
@@ -21,7 +23,8 @@ MAX_HISTORY = 2000
 
 class ReplayCache:
     def __init__(self, backlog: int = DEFAULT_BACKLOG,
-                 history: Callable[[], list[dict]] | None = None):
+                 history: Callable[[], list[dict]] | None = None,
+                 clock: Callable[[], float] = time.monotonic):
         # The backlog as runs (line_runs.py): a flood's lines are kept as the keeper got them,
         # and LogLines are made only for a viewer that attaches.
         self.backlog = max(0, backlog)
@@ -33,6 +36,8 @@ class ReplayCache:
         self._prompt: ev.PromptSeen | None = None
         self._login: ev.LoginRequired | None = None
         self._preflight: ev.PreflightFailed | None = None
+        self._clock = clock
+        self._state_at = 0.0            # when the latest StateChanged was observed
 
     def observe(self, event: ev.Event) -> None:
         if isinstance(event, ev.LinesOut):
@@ -47,6 +52,7 @@ class ReplayCache:
                                 ev.HostStats, ev.RoundTrends)):
             self._latest[type(event)] = event
             if isinstance(event, ev.StateChanged):
+                self._state_at = self._clock()
                 if event.state != ev.LOGIN_REQUIRED:
                     self._login = None
                 if event.state not in (ev.NEEDS_USER,):
@@ -77,6 +83,19 @@ class ReplayCache:
     def state(self) -> ev.StateChanged | None:
         return self._latest.get(ev.StateChanged)  # type: ignore[return-value]
 
+    def _state_now(self) -> ev.StateChanged:
+        """The latest state with its clocks moved on to now: a viewer that attaches an hour into a
+        run must see an hour of uptime, not the seconds the run had when it began running, and a
+        backoff's countdown from where it is (the panel counts on from what it is given)."""
+        state: ev.StateChanged = self._latest[ev.StateChanged]  # type: ignore[assignment]
+        gone = max(0.0, self._clock() - self._state_at)
+        changes: dict = {}
+        if state.uptime_s is not None and state.state in (ev.RUNNING, ev.LOGIN_REQUIRED, ev.NEEDS_USER):
+            changes["uptime_s"] = round(state.uptime_s + gone, 3)
+        if state.next_restart_in is not None:
+            changes["next_restart_in"] = round(max(0.0, state.next_restart_in - gone), 3)
+        return dataclasses.replace(state, **changes) if changes else state
+
     @property
     def progress(self) -> ev.ProgressUpdate | None:
         return self._latest.get(ev.ProgressUpdate)  # type: ignore[return-value]
@@ -90,7 +109,7 @@ class ReplayCache:
         if self._preflight is not None:
             out.append(self._preflight)
         if ev.StateChanged in self._latest:
-            out.append(self._latest[ev.StateChanged])
+            out.append(self._state_now())
         if self._login is not None:
             out.append(self._login)
         out.append(ev.LinesOut(lines=self.lines, partial=self.partial))
