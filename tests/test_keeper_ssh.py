@@ -102,6 +102,7 @@ def test_an_ipv6_address_goes_in_brackets_as_for_scp_and_ssh_gets_it_bare():
         assert channel.split_target(channel.join_target(*parts)) == parts       # labels read back
     assert channel.join_target("op@2001:db8::7", "/srv/x") == "op@[2001:db8::7]:/srv/x"
     assert channel.join_target("gpu-box", "~/rl") == "gpu-box:~/rl"
+    assert channel.host_label("::1") == "[::1]" and channel.host_label("op@[::1]") == "op@[::1]"
     # without the brackets the first colon splits, as scp's does; half a bracket is a local path
     assert channel.split_target("::1:/srv/x") is None or channel.split_target("::1:/srv/x")[0] != "::1"
     for local in ("[::1]", "[::1]/x:y", "[]:x", "a@b@[::1]:x", "[::1:/srv/x"):

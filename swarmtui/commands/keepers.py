@@ -167,7 +167,9 @@ def _remote_target(args) -> tuple[str, str] | None:
 
     remote = split_target(args.node_dir)
     if remote is not None and getattr(args, "config", None):
-        raise UserError(f"--config is for a keeper of this host; on {remote[0]} its own config file applies")
+        from swarmtui.engine.channel import host_label
+
+        raise UserError(f"--config is for a keeper of this host; on {host_label(remote[0])} its own config file applies")
     if remote is not None and getattr(args, "name", None):
         raise UserError("--name is for fleet nodes; `swarmtui fleet start` names them")
     return remote

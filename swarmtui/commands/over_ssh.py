@@ -53,7 +53,7 @@ def run_remote(verb: str, host: str, node_dir: str, *, remote_command: str = "sw
     err = proc.stderr.read().decode("utf-8", "replace").splitlines()
     rc = proc.wait()
     if rc != 0:
-        raise UserError(channel.classify(rc, err, host, node_dir), exit_code=1)
+        raise UserError(channel.classify(rc, err, channel.host_label(host), node_dir), exit_code=1)
     if verb == "start":
         print(sanitize(f"  from here: swarmtui attach {channel.join_target(host, node_dir)}    "
                        f"swarmtui stop {channel.join_target(host, node_dir)}"))

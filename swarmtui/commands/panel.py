@@ -117,7 +117,7 @@ def open_remote(host: str, node_dir: str, *, read_only: bool = False, remote_com
     )
     code = run_panel(app)
     if code == 0:
-        sys.stdout.write(sanitize(f"detached: the node on {host} keeps running (keeper pid {status.get('pid')}); "
+        sys.stdout.write(sanitize(f"detached: the node on {channel.host_label(host)} keeps running (keeper pid {status.get('pid')}); "
                                   f"`swarmtui attach {channel.join_target(host, where)}` to come back") + "\n")
     return 0 if code in (0, 129) else code
 

@@ -204,12 +204,18 @@ def ssh_destination(host: str) -> str:
     return host
 
 
-def join_target(host: str, node_dir: str) -> str:
-    """(host, dir) -> `HOST:DIR` as split_target reads it back: an IPv6 address in brackets."""
+def host_label(host: str) -> str:
+    """A host as messages name it: an IPv6 address in brackets (`[::1]`, `op@[2001:db8::7]`), so
+    that `[::1]: /srv: no such directory` does not read as one run of colons."""
     user, at, name = host.rpartition("@")
     if ":" in name and not name.startswith("["):
-        host = f"{user}{at}[{name}]"
-    return f"{host}:{node_dir}"
+        return f"{user}{at}[{name}]"
+    return host
+
+
+def join_target(host: str, node_dir: str) -> str:
+    """(host, dir) -> `HOST:DIR` as split_target reads it back: an IPv6 address in brackets."""
+    return f"{host_label(host)}:{node_dir}"
 
 
 async def open_local(root: Path) -> Channel:
@@ -246,7 +252,7 @@ async def open_ssh(host: str, node_dir: str, *, remote_command: str = "swarmtui"
     except PermissionError:
         raise ChannelError(f"{argv[0]}: permission denied") from None
     assert proc.stdout is not None and proc.stdin is not None
-    ch = Channel(proc.stdout, proc.stdin, host, node_dir=node_dir, process=proc,
+    ch = Channel(proc.stdout, proc.stdin, host_label(host), node_dir=node_dir, process=proc,
                  hello_timeout=connect_timeout + SSH_HELLO_EXTRA_S)
     ch._stderr_task = asyncio.ensure_future(_collect_stderr(proc, ch._stderr))
     return ch
