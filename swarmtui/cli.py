@@ -73,6 +73,9 @@ def build_parsers() -> tuple[argparse.ArgumentParser, dict[str, argparse.Argumen
     top.add_argument("node_dir", nargs="?", default=".", metavar="NODE_DIR",
                      help="the rl-swarm checkout to supervise (default: the current directory)")
     top.add_argument("--config", metavar="FILE", help="config file (default: the XDG config dir's swarmtui/config.toml)")
+    top.add_argument("--remote-command", metavar="CMD", default="swarmtui",
+                     help="for NODE_DIR as HOST:DIR (the panel on that host's keeper, started there when none "
+                          "runs): how HOST runs swarmtui (default: swarmtui)")
 
     subs: dict[str, argparse.ArgumentParser] = {}
 

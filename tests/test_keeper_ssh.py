@@ -410,6 +410,30 @@ def test_the_stdio_bridge_ends_with_its_stdin_or_its_keeper_and_says_why_in_one_
 @pytest.mark.tmux
 @pytest.mark.slow
 @pytest.mark.skipif(TMUX is None, reason="tmux not found")
+def test_swarmtui_host_dir_starts_the_keeper_there_then_opens_the_panel(sshd, checkout):
+    """`swarmtui HOST:DIR`, as `swarmtui DIR` here: no keeper runs on HOST, so HOST's swarmtui
+    starts one (with HOST's config), and the panel opens on it."""
+    root, cfg = checkout
+    (Path(os.environ["SWARMTUI_CONFIG_DIR"]) / "config.toml").write_text(cfg.read_text())
+    e = panel_env()
+    e["SWARMTUI_SSH"] = shlex.join(sshd.ssh_command)
+    py = shlex.quote(sys.executable)
+    target = shlex.quote(f"{sshd.host}:{root}")
+    term = Tmux(f"unset COLUMNS LINES; {py} -m swarmtui {target} --remote-command "
+                f"{shlex.quote(sshd.remote_command)}; echo rc=$?; sleep 30", env=e)
+    try:
+        term.wait(lambda s: "RUNNING" in s and f"{sshd.host}:{str(root)[:20]}" in s, timeout=40,
+                  what="the remote node running, named with its host")
+        st = wait_status(root, lambda st: st["viewers"] == 1)
+        term.keys("q")
+        term.wait(lambda s: "Detach, keep it running" in s, timeout=10, what="the quit dialog")
+        term.keys("q")
+        term.wait(lambda s: "rc=0" in s, timeout=15, what="the exit")
+    finally:
+        term.close()
+    assert wait_status(root, lambda st: st["viewers"] == 0)["pid"] == st["pid"]    # still kept there
+
+
 def test_attach_host_dir_opens_the_panel_over_ssh(sshd, checkout):
     root, cfg = checkout
     assert swarmtui("start", str(root), "--config", str(cfg)).returncode == 0

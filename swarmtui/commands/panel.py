@@ -20,9 +20,16 @@ from swarmtui.node.text import sanitize
 
 
 def run(args) -> int:
+    from swarmtui.engine.channel import split_target
     from swarmtui.engine.config import load_config
 
     config = load_config(Path(args.config).expanduser() if getattr(args, "config", None) else None)
+    remote = split_target(args.node_dir)
+    if remote is not None:
+        # As for a folder here: the panel, with a keeper started first (by HOST's own swarmtui,
+        # with HOST's config) when none runs. This host's --config sets only the panel's keys.
+        return open_remote(*remote, config=config, start=True,
+                           remote_command=getattr(args, "remote_command", None) or "swarmtui")
     node_dir = Path(args.node_dir).expanduser()
     if not node_dir.exists():
         raise UserError(f"no such directory: {node_dir}")
@@ -64,10 +71,11 @@ def open_attached(node_dir: Path, *, read_only: bool = False, start: bool = True
 
 
 def open_remote(host: str, node_dir: str, *, read_only: bool = False, remote_command: str = "swarmtui",
-                config: Any = None) -> int:
+                config: Any = None, start: bool = False) -> int:
     """`swarmtui attach HOST:DIR`: the panel as a viewer of a keeper on another host, over the
     user's own ssh (engine.channel). The keeper must run there already (`swarmtui start HOST:DIR`
-    has that host's swarmtui start one). A first, short connection asks the keeper's
+    has that host's swarmtui start one; `start`, for `swarmtui HOST:DIR`, does that first when
+    none runs). A first, short connection asks the keeper's
     status before the screen is taken, so an unreachable host, a missing swarmtui or no keeper
     is one line here; the panel then opens its own connection (BatchMode: nothing may prompt
     under the panel's screen)."""
@@ -97,7 +105,15 @@ def open_remote(host: str, node_dir: str, *, read_only: bool = False, remote_com
             await ch.close()
 
     try:
-        status = asyncio.run(probe())
+        try:
+            status = asyncio.run(probe())
+        except channel.ChannelError as exc:
+            if not (start and "no keeper runs for" in str(exc)):
+                raise
+            from swarmtui.commands.over_ssh import run_remote
+
+            run_remote("start", host, node_dir, remote_command=remote_command)
+            status = asyncio.run(probe())
     except channel.ChannelError as exc:
         hint = ""
         if str(exc).startswith("ssh:") and ("Permission denied" in str(exc) or "verification failed" in str(exc)):
