@@ -140,6 +140,10 @@ async def test_a_restored_login_the_server_never_activates_is_dropped_and_asks_f
     assert any(isinstance(e, ev.Notice) and "put the saved login files back" in e.text for e in h.events)
     waiting = await h.wait_state(ev.LOGIN_REQUIRED, timeout=30)
     assert waiting.reason == "login-waiting" and "key activation" in waiting.detail
+    # The doubt's task was created with that state; its first step (which starts its fake-clock
+    # sleep) may still be queued when this test resumes in the same loop turn. One turn lets it
+    # run: advancing before it would start its 300 s from 299 s later (a flake under load).
+    await asyncio.sleep(0)
     clock.advance(299)
     await settle(0.2)
     assert h.sup.state == ev.LOGIN_REQUIRED and len(keeper.kept()) == 2
