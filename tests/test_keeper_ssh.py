@@ -407,6 +407,21 @@ def test_the_stdio_bridge_ends_with_its_stdin_or_its_keeper_and_says_why_in_one_
     assert none.returncode == 1 and none.stderr.decode() == f"swarmtui: no keeper runs for {root}\n"
 
 
+def _remote_panel(sshd, words: str, after: str = "") -> Tmux:
+    """`swarmtui WORDS --remote-command ...` in a tmux pane, with the test sshd's ssh."""
+    e = panel_env()
+    e["SWARMTUI_SSH"] = shlex.join(sshd.ssh_command)
+    py = shlex.quote(sys.executable)
+    return Tmux(f"unset COLUMNS LINES; {py} -m swarmtui {words} --remote-command "
+                f"{shlex.quote(sshd.remote_command)}; {after}sleep 30", env=e)
+
+
+def _wait_remote_running(term: Tmux, sshd, root: Path) -> str:
+    # the status bar names the node HOST:DIR (shortened to fit: the tmp path is long)
+    return term.wait(lambda s: "RUNNING" in s and f"{sshd.host}:{str(root)[:20]}" in s, timeout=40,
+                     what="the remote node running, named with its host")
+
+
 @pytest.mark.tmux
 @pytest.mark.slow
 @pytest.mark.skipif(TMUX is None, reason="tmux not found")
@@ -415,15 +430,9 @@ def test_swarmtui_host_dir_starts_the_keeper_there_then_opens_the_panel(sshd, ch
     starts one (with HOST's config), and the panel opens on it."""
     root, cfg = checkout
     (Path(os.environ["SWARMTUI_CONFIG_DIR"]) / "config.toml").write_text(cfg.read_text())
-    e = panel_env()
-    e["SWARMTUI_SSH"] = shlex.join(sshd.ssh_command)
-    py = shlex.quote(sys.executable)
-    target = shlex.quote(f"{sshd.host}:{root}")
-    term = Tmux(f"unset COLUMNS LINES; {py} -m swarmtui {target} --remote-command "
-                f"{shlex.quote(sshd.remote_command)}; echo rc=$?; sleep 30", env=e)
+    term = _remote_panel(sshd, shlex.quote(f"{sshd.host}:{root}"), after="echo rc=$?; ")
     try:
-        term.wait(lambda s: "RUNNING" in s and f"{sshd.host}:{str(root)[:20]}" in s, timeout=40,
-                  what="the remote node running, named with its host")
+        _wait_remote_running(term, sshd, root)
         st = wait_status(root, lambda st: st["viewers"] == 1)
         term.keys("q")
         term.wait(lambda s: "Detach, keep it running" in s, timeout=10, what="the quit dialog")
@@ -434,20 +443,16 @@ def test_swarmtui_host_dir_starts_the_keeper_there_then_opens_the_panel(sshd, ch
     assert wait_status(root, lambda st: st["viewers"] == 0)["pid"] == st["pid"]    # still kept there
 
 
+@pytest.mark.tmux
+@pytest.mark.slow
+@pytest.mark.skipif(TMUX is None, reason="tmux not found")
 def test_attach_host_dir_opens_the_panel_over_ssh(sshd, checkout):
     root, cfg = checkout
     assert swarmtui("start", str(root), "--config", str(cfg)).returncode == 0
     wait_status(root, lambda st: st["state"] == "running")
-    e = panel_env()
-    e["SWARMTUI_SSH"] = shlex.join(sshd.ssh_command)
-    py = shlex.quote(sys.executable)
-    target = shlex.quote(f"{sshd.host}:{root}")
-    term = Tmux(f"unset COLUMNS LINES; {py} -m swarmtui attach {target} --remote-command "
-                f"{shlex.quote(sshd.remote_command)}; sleep 30", env=e)
+    term = _remote_panel(sshd, "attach " + shlex.quote(f"{sshd.host}:{root}"))
     try:
-        # the status bar names the node HOST:DIR (shortened to fit: the tmp path is long)
-        screen = term.wait(lambda s: "RUNNING" in s and f"{sshd.host}:{str(root)[:20]}" in s, timeout=40,
-                           what="the remote node running, named with its host")
+        screen = _wait_remote_running(term, sshd, root)
         assert "trainer (python)" in term.wait(lambda s: "trainer (python)" in s, timeout=20, what="its processes")
         wait_status(root, lambda st: st["viewers"] == 1)
         term.keys("q")
@@ -459,9 +464,7 @@ def test_attach_host_dir_opens_the_panel_over_ssh(sshd, checkout):
         term.close()
     wait_status(root, lambda st: st["viewers"] == 0 and st["state"] == "running")
     # and a host that cannot be reached is one line before any screen is taken
-    e["SWARMTUI_SSH"] = shlex.join(sshd.ssh_command)
-    term = Tmux(f"unset COLUMNS LINES; {py} -m swarmtui attach {shlex.quote(sshd.down_host + ':' + str(root))}; "
-                "echo rc=$?; sleep 30", env=e)
+    term = _remote_panel(sshd, "attach " + shlex.quote(f"{sshd.down_host}:{root}"), after="echo rc=$?; ")
     try:
         screen = term.wait(lambda s: "rc=" in s, timeout=30, what="the exit")
         assert "rc=1" in screen and "Connection refused" in screen and "Traceback" not in screen
