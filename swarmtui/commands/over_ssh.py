@@ -29,10 +29,7 @@ def remote_line(remote_command: str, verb: str, node_dir: str, *, options: Seque
 
 def ssh_run_argv(host: str, line: str, ssh_command: Sequence[str] | None = None) -> list[str]:
     ssh = list(ssh_command) if ssh_command is not None else list(channel.ssh_command_from_env())
-    dest = channel.ssh_destination(host)
-    if not dest or dest.startswith("-") or any(c.isspace() for c in dest):
-        raise UserError(f"not a host name: {host!r}")
-    return [*ssh, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "--", dest, line]
+    return [*ssh, "-o", "BatchMode=yes", "-o", "ConnectTimeout=10", "--", channel.check_host(host), line]
 
 
 def run_remote(verb: str, host: str, node_dir: str, *, remote_command: str = "swarmtui") -> int:

@@ -177,8 +177,7 @@ def _remote_word(word: str) -> str:
 
 def ssh_argv(host: str, node_dir: str, *, remote_command: str = "swarmtui", batch: bool = True,
              ssh_command: Sequence[str] = ("ssh",), connect_timeout: float = 10.0) -> list[str]:
-    if not host or ssh_destination(host).startswith("-") or any(c.isspace() for c in host):
-        raise ChannelError(f"not a host name: {host!r}")
+    check_host(host)
     if not node_dir:
         raise ChannelError(f"no checkout named for {host}")
     if node_dir.startswith("-"):
@@ -193,6 +192,15 @@ def ssh_argv(host: str, node_dir: str, *, remote_command: str = "swarmtui", batc
              # "--" ends ssh's options: OpenSSH reads options after the host name too.
              "--", ssh_destination(host), remote_words(remote_command, node_dir)]
     return argv
+
+
+def check_host(host: str) -> str:
+    """The ssh destination for `host` (ssh_destination); ChannelError when it is none: empty,
+    spaced, or one ssh would read as an option."""
+    dest = ssh_destination(host)
+    if not dest or dest.startswith("-") or any(c.isspace() for c in host):
+        raise ChannelError(f"not a host name: {host!r}")
+    return dest
 
 
 def ssh_destination(host: str) -> str:
@@ -381,7 +389,7 @@ def split_target(text: str) -> tuple[str, str] | None:
             return None
         return f"{user}{at}{addr}", after[1:] or "~"
     head, sep, tail = text.partition(":")
-    if not sep or not head or "/" in head or os.path.exists(text):
+    if not sep or not head or "/" in head:
         return None
     return head, tail or "~"
 
