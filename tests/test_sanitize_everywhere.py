@@ -189,7 +189,7 @@ def test_diagnose_on_a_hostile_log_is_clean_and_still_finds_the_fatal_line(tmp_p
 # ---------------------------------------------------------------- (e) the panel
 
 
-from tests.screen_read import links_on_screen, screen_text  # noqa: E402  (public API only)
+from tests.screen_read import links_on_screen, screen_text, shown  # noqa: E402  (public API only)
 
 
 def hostile_events() -> list[ev.Event]:
@@ -235,7 +235,7 @@ async def test_every_pane_modal_and_toast_shows_hostile_event_text_cleaned():
         await pilot.pause(0.3)
         # The unanswered prompt opened its modal over the panel.
         assert isinstance(app.screen, PromptScreen)
-        prompt = screen_text(app)
+        prompt = await shown(pilot, app, SHOWN[:20])   # drawn: a loaded machine took over 0.3 s once
         assert dangers(prompt) == [] and SHOWN[:20] in prompt
         await pilot.press("escape")
         await pilot.pause(0.1)
@@ -250,7 +250,7 @@ async def test_every_pane_modal_and_toast_shows_hostile_event_text_cleaned():
         app.query_one(HistoryPane).post_message(HistoryPane.RecordChosen(app.query_one(HistoryPane).records[0]))
         await pilot.pause(0.2)
         assert isinstance(app.screen, RecordScreen)
-        record = screen_text(app)
+        record = await shown(pilot, app, "xclicky")
         assert dangers(record) == [] and "xclicky" in record
         assert links_on_screen(app) == []
 
