@@ -17,6 +17,7 @@ import pytest
 from swarmtui.engine.events import OrphanKilled, StopStep
 from swarmtui.engine.proctree import (RUN_ID_ENV, Ownership, ProcTree, classify, disable_subreaper,
                                       enable_subreaper, make_run_id, port_status, reap_zombies)
+from tests.procs import running
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics")
 
@@ -295,7 +296,7 @@ async def test_stop_sequence_kills_ours_and_only_ours(subreaper, tree, tmp_path)
     assert result.clean and events[-1].remaining == 0
     assert sorted(r["proof"] for r in result.orphans_killed) == ["marker", "marker", "marker"]
     for pid in ours_before:
-        assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        assert not running(pid)
     assert decoy.returncode is None and psutil.pid_exists(decoy.pid)     # the look-alike survived
     assert elapsed < 5, elapsed      # it did not sit out the 5 s SIGINT wait once all was gone
     assert port_status(tree.port).state == "free"

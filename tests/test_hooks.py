@@ -10,11 +10,11 @@ import sys
 import time
 from pathlib import Path
 
-import psutil
 import pytest
 
 from swarmtui.engine.hooks import HookRunner
 from swarmtui.engine.redact import Redactor
+from tests.procs import running
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics")
 
@@ -86,7 +86,7 @@ time.sleep(300)
     assert "still ran after 1s and was killed" in why and took < 8
     child = int(pidfile.read_text())
     end = time.monotonic() + 5              # SIGKILL is sent; a loaded machine runs the death a moment later
-    while psutil.pid_exists(child) and psutil.Process(child).status() != psutil.STATUS_ZOMBIE:
+    while running(child):
         assert time.monotonic() < end, "the hook's child outlived it"
         time.sleep(0.05)
     assert "killed" in (tmp_path / "state" / "hooks.log").read_text() and len(notices) == 1

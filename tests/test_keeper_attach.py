@@ -30,6 +30,7 @@ from swarmtui.sim import create_checkout
 from test_sim_support import free_port, kill_leftovers
 from test_supervise_cli import FAST, Reader, env, state, supervise
 from tests.tui_tmux import TMUX, Tmux
+from tests.procs import running
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -111,7 +112,7 @@ def test_start_is_idempotent_ls_lists_it_and_stop_stops_everything(checkout):
     stop = swarmtui("stop", str(root))
     assert stop.returncode == 0, stop.stderr
     assert "sigint" in stop.stdout and "stopped" in stop.stdout
-    assert not psutil.pid_exists(pid) or psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    assert not running(pid)
     assert not (before & node_pids(root)), "the node outlived `swarmtui stop`"
     assert [(r["action"], r["reason"]) for r in HistoryStore(root).read()] == [("stop", "manual")]
     assert "no keeper runs" in swarmtui("ls").stdout
@@ -126,7 +127,7 @@ def test_kill_9_of_the_keeper_drops_it_from_ls(checkout):
     wait_status(root, lambda st: st["state"] == "running")
     os.kill(pid, signal.SIGKILL)
     end = time.monotonic() + 5
-    while psutil.pid_exists(pid) and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE and time.monotonic() < end:
+    while running(pid) and time.monotonic() < end:
         time.sleep(0.05)
     assert swarmtui("ls", "--json").stdout == ""
     assert "no keeper runs" in swarmtui("ls").stdout

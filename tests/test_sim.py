@@ -18,6 +18,7 @@ import psutil
 import pytest
 
 from swarmtui.sim import ERAS, SCENARIOS, create_checkout, play_login
+from tests.procs import running
 from test_sim_support import Node, free_port, kill_leftovers, node_env, ours, strip
 
 WORDS = json.loads((Path(__file__).resolve().parent.parent / "swarmtui/sim/data/name_words.json").read_text())
@@ -290,7 +291,7 @@ def test_no_prompts_on_a_pipe_and_a_missing_answer_aborts_through_the_err_trap(n
     assert code == -15  # the script SIGTERMs its own group: exit status carries no information
     assert not list((node.root / "modal-login/temp-data").glob("*.json"))
     server = int(re.search(r"Started server process: (\d+)", out).group(1))
-    assert not psutil.pid_exists(server) or psutil.Process(server).status() == psutil.STATUS_ZOMBIE
+    assert not running(server)
     assert not ours(node.root)
 
 

@@ -18,6 +18,7 @@ import pytest
 
 from swarmtui.node.diagnose import Diagnoser
 from swarmtui.sim import create_checkout
+from tests.procs import running
 from test_sim_support import Node, free_port, kill_leftovers, ours, strip
 
 ANSWERS = {"hivemind": b"Y\nA\n0.5\nN\n", "rgym": b"N\n\n\n", "codezero": b"N\n\n"}
@@ -209,7 +210,7 @@ def _trainer_exits_but_script_waits(node) -> None:
     node.wait_for(r"wandb: Find logs at", timeout=40, where="stderr")
     trainer = node.state()["trainer_pid"]
     deadline = time.monotonic() + 10
-    while psutil.pid_exists(trainer) and psutil.Process(trainer).status() != psutil.STATUS_ZOMBIE:
+    while running(trainer):
         assert time.monotonic() < deadline, "the trainer did not exit"
         time.sleep(0.05)
     time.sleep(0.5)
@@ -349,7 +350,7 @@ def test_port_in_use(run):
     assert os.getpgid(holder.pid) != node.pgid and holder.ppid() != node.proc.pid
     assert node.proc.poll() is None  # the script does not notice
     node.kill_all()
-    assert not psutil.pid_exists(holder.pid) or holder.status() == psutil.STATUS_ZOMBIE, "cleaned up by pid"
+    assert not running(holder.pid), "cleaned up by pid"
 
 
 @pytest.mark.parametrize("leftover", ["user-data-and-pending-key", "user-data-only"])
