@@ -24,6 +24,9 @@ interleaved: every repetition runs every keeper once per measurement, in a rotat
   many lines a second the node managed under each keeper, and how long a second its terminal
   writes waited (each write over 0.5 ms counted: the pty was full). The node catches up after
   a wait, so the lines it managed hide short waits; the time waited does not.
+- swarmtui reading only (floods only; --no-floor leaves it out): `swarmtui supervise` with its
+  line path cut out (the pty and the log file still read, split, cleaned, kept), the floor under
+  swarmtui's CPU rows; the report gives its ratio to supervisord and the keeper's to it.
 The keepers come from --supervisord (else a supervisord on PATH or in /tmp/peers-venv) and --pm2
 (else pm2 on PATH or in /tmp/pm2); a missing one is skipped with a line that says how to get it.
 Everything runs in temp dirs (pm2 gets its own PM2_HOME, supervisord its own socket); every
@@ -263,6 +266,7 @@ class FileFollower(threading.Thread):
 class Keeper:
     name = ""
     fatal_note = ""             # why it cannot restart on a fatal line ("" = it can)
+    flood_only = False          # measured in the floods only
 
     def start(self, root: Path, work: Path, *, fatal: bool = False) -> None:
         raise NotImplementedError
@@ -290,11 +294,13 @@ class Swarmtui(Keeper):
         env = marked_env(SWARMTUI_STATE_DIR=str(work / "state"))
         self.probes = Probes()
         with open(work / "supervise.err", "wb") as err:
-            self.proc = subprocess.Popen(
-                [sys.executable, "-m", "swarmtui", "supervise", str(root), "--config", str(cfg), "--json"],
-                stdout=subprocess.PIPE, stderr=err, env=env, cwd=REPO, start_new_session=True)
+            self.proc = subprocess.Popen(self.argv(root, cfg), stdout=subprocess.PIPE, stderr=err, env=env,
+                                         cwd=REPO, start_new_session=True)
         self.reader = threading.Thread(target=self._read, args=(self.proc.stdout,), daemon=True)
         self.reader.start()
+
+    def argv(self, root: Path, cfg: Path) -> list[str]:
+        return [sys.executable, "-m", "swarmtui", "supervise", str(root), "--config", str(cfg), "--json"]
 
     def _read(self, out) -> None:
         key = PROBE_TEXT.encode()
@@ -315,6 +321,33 @@ class Swarmtui(Keeper):
         if self.proc is not None:
             self.proc.stdout.close()
         self.proc = None
+
+
+# swarmtui with its line path cut out: the pty and the log file are read, split, cleaned and kept
+# (transcript, evidence) as always, and nothing is parsed, matched or sent on. No keeper that
+# reads both copies in Python can do with less, so this column is the floor under the CPU rows:
+# what the issue's "at most 1.5x supervisord" asks of the rest is read against it.
+FLOOR = "swarmtui reading only"
+READING_ONLY = (
+    "import sys\n"
+    "from swarmtui.engine import supervisor\n"
+    "if not callable(getattr(supervisor.Supervisor, '_lines_in', None)):\n"
+    "    sys.exit('bench_peers: Supervisor._lines_in is gone: the reading-only column needs its new name')\n"
+    "supervisor.Supervisor._lines_in = lambda self, *a, **k: None\n"
+    "from swarmtui.cli import main\n"
+    "sys.argv[0] = 'swarmtui'\n"
+    "main()\n")
+
+
+class SwarmtuiReadingOnly(Swarmtui):
+    """Floods only: without the line path it neither detects the probes nor a fatal line."""
+    flood_only = True
+
+    def __init__(self) -> None:
+        super().__init__(FLOOR, "")
+
+    def argv(self, root: Path, cfg: Path) -> list[str]:
+        return [sys.executable, "-c", READING_ONLY, "supervise", str(root), "--config", str(cfg), "--json"]
 
 
 class Supervisord(Keeper):
@@ -647,6 +680,8 @@ def main() -> None:
     ap.add_argument("--pm2", metavar="PATH", help="pm2 to run (default: PATH, then /tmp/pm2)")
     ap.add_argument("--only", default="exit,fatal,flood", help="which measurements: exit, fatal, flood")
     ap.add_argument("--no-tuned", action="store_true", help="leave out swarmtui's tuned column")
+    ap.add_argument("--no-floor", action="store_true",
+                    help="leave out the 'swarmtui reading only' column (the line path cut out: the CPU floor)")
     ap.add_argument("--dry-run", action="store_true", help="say what would run, run nothing")
     args = ap.parse_args()
     if args.reps < 1:
@@ -662,6 +697,8 @@ def main() -> None:
     keepers: list[Keeper] = [Swarmtui("swarmtui (defaults)", "")]
     if not args.no_tuned:
         keepers.append(Swarmtui("swarmtui (tuned)", TUNED))
+    if not args.no_floor and "flood" in only:
+        keepers.append(SwarmtuiReadingOnly())
     sd = find_exe(args.supervisord, "supervisord", "/tmp/peers-venv/bin/supervisord")
     pm = find_exe(args.pm2, "pm2", "/tmp/pm2/node_modules/.bin/pm2")
     skipped = []
@@ -696,14 +733,14 @@ def main() -> None:
             order = keepers[rep % len(keepers):] + keepers[:rep % len(keepers)]
             print(f"rep {rep + 1}/{reps} (load {load()})", flush=True)
             for k in order:
-                if "exit" in only:
+                if "exit" in only and not k.flood_only:
                     first, second = back_again(k, False, 2, 45)
                     res[k.name]["exit"].append(first)
                     res[k.name]["exit2"].append(second)
                     print(f"  exit  {k.name}: first failure {fmt_s(first)}, second in a row {fmt_s(second)}",
                           flush=True)
             for k in order:
-                if "fatal" in only and not k.fatal_note:
+                if "fatal" in only and not k.fatal_note and not k.flood_only:
                     v = back_again(k, True, 1, 45)[0]
                     res[k.name]["fatal"].append(v)
                     print(f"  fatal {k.name}: {fmt_s(v)}", flush=True)
@@ -781,6 +818,15 @@ def report(keepers: list[Keeper], res: dict, reps: int) -> None:
     for what, cells, ratios in rows:
         print(f"| {what} | " + " | ".join(cells) + f" | {ratios} |")
     print()
+    if FLOOR in names:
+        # The floor's ratio to supervisord is what no parsing keeper written in Python gets under;
+        # the keeper's ratio to the floor is what its line path adds.
+        for rate in RATES[1:]:
+            key = ("cpu", rate)
+            print(f"CPU at {rate:,} lines/s: {FLOOR} ÷ supervisord "
+                  f"{ratio(flood(FLOOR, key), flood('supervisord', key))}, {base} ÷ {FLOOR} "
+                  f"{ratio(flood(base, key), flood(FLOOR, key))}")
+        print()
     for n in names:
         got = [", ".join(f"{r:,}: {statistics.median(v):,.0f}" for r in RATES if (v := flood(n, ('rate', r))))]
         if got[0]:

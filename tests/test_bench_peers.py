@@ -40,7 +40,7 @@ def test_dry_run_says_what_it_skips_and_runs_nothing(tmp_path):
     assert r.returncode == 0, r.stderr
     assert "pm2: skipped, not found" in r.stdout
     assert "supervisord: skipped, not found" in r.stdout
-    assert "keepers: swarmtui (defaults), swarmtui (tuned), bash loop" in r.stdout
+    assert "keepers: swarmtui (defaults), swarmtui (tuned), swarmtui reading only, bash loop" in r.stdout
     assert "2 interleaved repetitions" in r.stdout
     assert "load average before:" in r.stdout
     assert "rep 1/" not in r.stdout
@@ -54,6 +54,33 @@ def test_dry_run_finds_a_given_keeper(tmp_path):
     assert r.returncode == 0, r.stderr
     assert f"supervisord [{fake}]" in r.stdout
     assert "swarmtui (tuned)" not in r.stdout
+
+
+def test_the_reading_only_keeper_cuts_the_line_path_it_names(tmp_path):
+    """The floor column patches Supervisor._lines_in: were it renamed, the column would silently be
+    the full keeper again. Its command runs swarmtui with the patch in place, or says why not."""
+    # bench_peers is read in a process of its own: importing it moves SWARMTUI_* to its temp dir.
+    script = subprocess.run(
+        [sys.executable, "-c", "import shutil, sys; sys.path.insert(0, 'benchmarks'); import bench_peers as b; "
+         "shutil.rmtree(b.bs.TMP, ignore_errors=True); "
+         "argv = b.SwarmtuiReadingOnly().argv(b.REPO, b.REPO / 'c.toml'); "
+         "assert argv[:2] == [sys.executable, '-c'], argv; print(argv[2], end='')"],
+        capture_output=True, text=True, cwd=ROOT, timeout=30)
+    assert script.returncode == 0, script.stderr
+    r = subprocess.run([sys.executable, "-c", script.stdout, "--version"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=30)
+    assert r.returncode == 0 and r.stdout.startswith("swarmtui"), (r.returncode, r.stdout, r.stderr)
+    broken = script.stdout.replace("'_lines_in'", "'_no_such_method'")
+    assert broken != script.stdout
+    r = subprocess.run([sys.executable, "-c", broken, "--version"], capture_output=True, text=True, cwd=ROOT,
+                       timeout=30)
+    assert r.returncode == 1 and "reading-only column needs its new name" in r.stderr
+
+
+def test_dry_run_leaves_out_the_floor_when_asked(tmp_path):
+    r = bench("--dry-run", "--no-floor", tmp_path=tmp_path)
+    assert r.returncode == 0, r.stderr
+    assert "swarmtui reading only" not in r.stdout
 
 
 @pytest.mark.parametrize("args", [("--reps", "0"), ("--only", "exit,nonsense")])
