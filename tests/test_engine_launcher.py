@@ -236,15 +236,23 @@ async def test_a_node_writing_one_line_per_write_is_read_a_few_lines_at_a_time(c
         python3 -c '
         import os, time
         for i in range({n}):
-            os.write(1, b"[2026-01-01 12:00:00,000][genrl][INFO] - line %d\\n" % i)
+            os.write(1, b"[2026-01-01 12:00:00,000][genrl.communication.hivemind.hivemind_backend][INFO] - "
+                        b"a record as long as genrl writes them, line %d\\n" % i)
             time.sleep(0.001)
         '
         """)
+    started = time.monotonic()
     status = await run.run(timeout=30)
+    elapsed = time.monotonic() - started
     assert status.code == 0
     assert [int(t.rsplit(" ", 1)[1]) for t in run.texts] == list(range(n))
     # ~0.35 s of writes: read as they came, ~300 reads; resting after each, a few dozen.
     assert run.launcher.reads < n / 3, run.launcher.reads
+    # At this rate (~1k lines/s of genrl-sized records) every rest gathers a KiB or two and then
+    # the pty is empty: one read a rest, at most one per PACE_MAX_S (~67 a second). Reading on
+    # at once after every read of 1 KiB or more found more lines only because they came in the
+    # meantime: ~100 reads a second here, and as many reads that found nothing.
+    assert run.launcher.reads < 10 + 75 * elapsed, (run.launcher.reads, elapsed)
 
 
 async def test_script_exit_hangs_up_the_pty_and_its_background_children(checkout):
