@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import signal
 import sys
@@ -11,6 +12,7 @@ import time
 
 import pytest
 
+from swarmtui.engine import launcher as launcher_mod
 from swarmtui.engine.launcher import REDACTED, Answer, ExitStatus, Launcher, build_env, looks_like_prompt
 from swarmtui.engine.proctree import RUN_ID_ENV
 from swarmtui.node.layout import PromptSpec, prompt_for
@@ -253,6 +255,44 @@ async def test_a_node_writing_one_line_per_write_is_read_a_few_lines_at_a_time(c
     # at once after every read of 1 KiB or more found more lines only because they came in the
     # meantime: ~100 reads a second here, and as many reads that found nothing.
     assert run.launcher.reads < 10 + 75 * elapsed, (run.launcher.reads, elapsed)
+
+
+def test_a_read_as_full_as_one_pty_read_gets_counts_as_full():
+    """The reader reads on at once only after a read that may have left more behind. Its bound
+    must not be above what one read of a full pty returns here, or a flood is read one piece per
+    pause and the node's writes wait (a fixed 3.5 KiB bound would do that where a read returns
+    1 KiB); and not far below it, or a slow node's paced reads count as full and each is
+    followed by a read that finds nothing."""
+    master, slave = os.openpty()
+    try:
+        os.set_blocking(slave, False)
+        os.set_blocking(master, False)
+        try:
+            while True:
+                os.write(slave, b"y" * 99 + b"\n")
+        except BlockingIOError:
+            pass
+        one_read = len(os.read(master, 1 << 16))
+    finally:
+        os.close(slave)
+        os.close(master)
+    assert 0 < launcher_mod.full_read_bytes() <= one_read
+    assert launcher_mod.full_read_bytes() >= one_read * 3 // 4 or one_read < 2 * launcher_mod.PACE_FULL_FALLBACK
+
+
+def test_without_a_pty_to_measure_the_bound_falls_back_to_reading_on_often(monkeypatch):
+    def no_pty():
+        raise OSError(errno.ENOENT, "no pty")
+
+    launcher_mod.pty_read_cap.cache_clear()
+    monkeypatch.setattr(launcher_mod.os, "openpty", no_pty)
+    try:
+        assert launcher_mod.pty_read_cap() == 0
+        assert launcher_mod.full_read_bytes() == launcher_mod.PACE_FULL_FALLBACK
+    finally:
+        monkeypatch.undo()
+        launcher_mod.pty_read_cap.cache_clear()
+    assert launcher_mod.pty_read_cap() > 0
 
 
 async def test_script_exit_hangs_up_the_pty_and_its_background_children(checkout):

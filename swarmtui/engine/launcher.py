@@ -22,6 +22,7 @@ import asyncio
 import codecs
 import errno
 import fcntl
+import functools
 import os
 import pty
 import re
@@ -43,18 +44,53 @@ READ_SIZE = 1 << 16
 # and a batch. So once output comes, the pty is read by timer, each pause long enough for about
 # PACE_BYTES to gather at the rate the node writes now (PACE_MIN_S to PACE_MAX_S), and back to
 # waiting for output when a read finds none. The pty holds about 19 KiB (Linux 6.x, 5 ms of a
-# 30k lines/s flood), but one read of its master returns at most 4095 bytes (the line
-# discipline's buffer): a read of PACE_BELOW bytes or more may have left the rest behind, so read
-# on at once, or the node's writes would wait. A shorter read took all there was.
-# (PACE_BELOW was 1 KiB: at 1k lines/s every paced read came back above it, the read at once
-# found nothing, and the reader went back to waiting for output, three reads and two epoll
+# 30k lines/s flood), but one read of its master returns at most 4095 bytes there (the line
+# discipline's buffer; other systems have other limits, so it is measured: pty_read_cap). A read
+# that came back nearly that full may have left the rest behind: read on at once, or the node's
+# writes would wait. A shorter read took all there was.
+# (The bound was a fixed 1 KiB: at 1k lines/s every paced read came back above it, the read at
+# once found nothing, and the reader went back to waiting for output, three reads and two epoll
 # changes where one read would do: 13 % of a core where 7 % does, measured at 1k lines/s.)
 # At 30k lines/s about 1k reads a second, not 11k (strace), and the node's writes wait less than
 # before (bench_peers' row of time waited). Every line waits at most PACE_MAX_S more.
 PACE_BYTES = 2048
 PACE_MIN_S = 0.002
 PACE_MAX_S = 0.015
-PACE_BELOW = 3584
+PACE_FULL = 7 / 8           # of pty_read_cap(): a read this large counts as full
+PACE_FULL_FALLBACK = 1024   # the bound when the cap cannot be measured: read on too often, never too little
+
+
+@functools.cache
+def pty_read_cap() -> int:
+    """The most one read of a pty master returns on this system, measured once on a pty of our
+    own: filled through its slave until a write would block, then read once. 0 when it cannot be
+    measured (no pty to be had)."""
+    try:
+        master, slave = os.openpty()
+    except OSError:
+        return 0
+    try:
+        os.set_blocking(slave, False)
+        os.set_blocking(master, False)
+        chunk = b"x" * 127 + b"\n"
+        written = 0
+        try:
+            while written < READ_SIZE * 4:      # a system whose pty never fills: bounded all the same
+                written += os.write(slave, chunk)
+        except BlockingIOError:
+            pass
+        return len(os.read(master, READ_SIZE))
+    except OSError:
+        return 0
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def full_read_bytes() -> int:
+    """A pty read of at least this many bytes may have left more behind (_read_once)."""
+    cap = pty_read_cap()
+    return int(cap * PACE_FULL) if cap >= 2 * PACE_FULL_FALLBACK else PACE_FULL_FALLBACK
 
 
 @dataclass(frozen=True)
@@ -260,6 +296,7 @@ class Launcher:
         self._pace: asyncio.Handle | None = None    # the next read, when reading by timer (_paced_read)
         self.reads = 0                  # reads that returned output (PACE_*: fewer than the node's writes)
         self._read_at = 0.0             # loop time of the last read (the pause after a read)
+        self._full_read = full_read_bytes()
         self._pending_unknown = ""      # an unknown prompt reported and not yet answered
         self._asked: dict[str, int] = {}   # prompt text -> times offered in this run
 
@@ -446,7 +483,7 @@ class Launcher:
         if self._master is not None and self._pace is None and loop is not None:
             now = loop.time()
             gap, self._read_at = now - self._read_at, now
-            if len(data) < PACE_BELOW:
+            if len(data) < self._full_read:
                 # What came since the last read, over that time: the node's rate now.
                 pause = PACE_MIN_S if woken else min(PACE_MAX_S, max(PACE_MIN_S, PACE_BYTES * gap / len(data)))
                 self._pace = loop.call_later(pause, self._paced_read)
