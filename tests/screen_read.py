@@ -63,6 +63,18 @@ async def shown(pilot, app: App, text: str, timeout: float = 5.0) -> str:
         await pilot.pause(0.05)
 
 
+async def gone(pilot, app: App, text: str, timeout: float = 5.0) -> str:
+    """The screen's text once `text` is no longer on it; as it is after `timeout` otherwise."""
+    import time
+
+    end = time.monotonic() + timeout
+    while True:
+        screen = screen_text(app)
+        if text not in screen or time.monotonic() >= end:
+            return screen
+        await pilot.pause(0.05)
+
+
 def row_backgrounds(app: App, needle: str) -> set[str]:
     """The background colours (#rrggbb) painted on the first row that shows `needle`."""
     width, height = app.size

@@ -17,7 +17,7 @@ from swarmtui.engine import events as ev
 from swarmtui.tui import frozen
 from swarmtui.tui.panes.processes import ProcessPane
 from swarmtui.tui.panes.progress import ProgressPane
-from tests.screen_read import screen_lines, screen_text
+from tests.screen_read import gone, screen_lines, screen_text, shown
 from tests.tui_engine import make_app
 
 
@@ -87,11 +87,9 @@ async def test_a_stale_login_toast_goes_when_the_node_runs():
     app, _ = make_app([ev.StateChanged(state=ev.LOGIN_REQUIRED),
                        ev.LoginRequired(url="http://localhost:3000", ssh_hint="", waiting_for="userData.json")])
     async with app.run_test(size=(120, 40), notifications=True) as pilot:
-        await pilot.pause(0.5)
-        assert "Log in at http://localhost:3000" in screen_text(app)
+        assert "Log in at http://localhost:3000" in await shown(pilot, app, "Log in at http://localhost:3000")
         app._emit(ev.StateChanged(state=ev.RUNNING))
-        await pilot.pause(0.5)
-        assert "Log in at" not in screen_text(app)
+        assert "Log in at" not in await gone(pilot, app, "Log in at")
 
 
 async def test_tab_order_is_the_same_in_both_layouts():

@@ -22,13 +22,14 @@ import asyncio
 import codecs
 import errno
 import fcntl
-import functools
 import os
 import pty
 import re
+import select
 import signal
 import struct
 import termios
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
@@ -60,11 +61,27 @@ PACE_FULL = 7 / 8           # of pty_read_cap(): a read this large counts as ful
 PACE_FULL_FALLBACK = 1024   # the bound when the cap cannot be measured: read on too often, never too little
 
 
-@functools.cache
+_read_cap = 0        # pty_read_cap's measurement, once it is one to trust
+
+
 def pty_read_cap() -> int:
-    """The most one read of a pty master returns on this system, measured once on a pty of our
-    own: filled through its slave until a write would block, then read once. 0 when it cannot be
-    measured (no pty to be had)."""
+    """The most one read of a pty master returns on this system, measured on a pty of our own
+    and kept (0: it could not be measured; tried again next time)."""
+    global _read_cap
+    if not _read_cap:
+        cap = _measure_read_cap()
+        if cap >= 2 * PACE_FULL_FALLBACK:
+            _read_cap = cap
+        return cap
+    return _read_cap
+
+
+def _measure_read_cap() -> int:
+    # Fill the slave until a write would block, then read the master. The kernel moves what was
+    # written into the master's read buffer on a worker of its own, so a read right after the
+    # fill may find that buffer only partly filled (a suite run on a loaded machine measured
+    # less than 2 KiB once): the largest of a few reads, each a moment after the master is
+    # readable, is the measure; a short one only makes the reader read on more often.
     try:
         master, slave = os.openpty()
     except OSError:
@@ -79,7 +96,17 @@ def pty_read_cap() -> int:
                 written += os.write(slave, chunk)
         except BlockingIOError:
             pass
-        return len(os.read(master, READ_SIZE))
+        biggest = got = 0
+        for _ in range(16):
+            if got >= written or not select.select([master], [], [], 0.05)[0]:
+                break
+            time.sleep(0.001)
+            try:
+                n = len(os.read(master, READ_SIZE))
+            except BlockingIOError:
+                continue
+            biggest, got = max(biggest, n), got + n
+        return biggest
     except OSError:
         return 0
     finally:
