@@ -16,6 +16,7 @@ from swarmtui.engine import launcher as launcher_mod
 from swarmtui.engine.launcher import REDACTED, Answer, ExitStatus, Launcher, build_env, looks_like_prompt
 from swarmtui.engine.proctree import RUN_ID_ENV
 from swarmtui.node.layout import PromptSpec, prompt_for
+from tests.procs import running
 
 pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="needs a pty")
 
@@ -323,18 +324,9 @@ async def test_script_exit_hangs_up_the_pty_and_its_background_children(checkout
     assert run.texts[-1] == "parent done"
     bg = int(run.texts[0].split("=")[1])
     end = time.monotonic() + 3
-    while time.monotonic() < end and _alive(bg):
+    while time.monotonic() < end and running(bg):
         await asyncio.sleep(0.02)
-    assert not _alive(bg)
-
-
-def _alive(pid: int) -> bool:
-    import psutil
-
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
+    assert not running(bg)
 
 
 def test_looks_like_prompt():

@@ -17,6 +17,7 @@ import pytest
 from swarmtui.engine import events as ev
 from swarmtui.engine.history import HistoryStore, list_backups
 from supervisor_support import fast_config, harnesses
+from tests.procs import running
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics"),
               pytest.mark.timeout(90)]
@@ -127,7 +128,7 @@ async def test_a_trainer_that_exits_cleanly_is_restarted_promptly(harness, era):
         trainer = h.sim_state().get("trainer_pid")
         await asyncio.sleep(0.02)
     end = time.monotonic() + 40
-    while _alive(trainer):
+    while running(trainer):
         assert time.monotonic() < end, "the trainer never exited"
         await asyncio.sleep(0.01)
     gone_at = time.monotonic()
@@ -175,13 +176,6 @@ def test_training_error_continuing_is_refused_in_the_hivemind_era(tmp_path):
     with pytest.raises(UserError, match="only in the rgym and codezero eras"):
         create_checkout(tmp_path / "n", "hivemind", scenario="training-error-continuing")
     assert not (tmp_path / "n" / "run_rl_swarm.sh").exists()
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.NoSuchProcess:
-        return False
 
 
 async def test_oom_kill_leaves_a_p2pd_that_the_sweep_kills(harness):
