@@ -84,6 +84,7 @@ class RateSource:
 
     async def pump(self):
         from swarmtui.engine import events as ev
+        from swarmtui.engine.supervisor import LINES_EVERY
 
         if self.prefill:
             # A panel that has been open a while: the log already holds its full max_lines.
@@ -106,10 +107,10 @@ class RateSource:
                 self.emit(ev.LinesOut(lines=batch))
                 sent_at = time.perf_counter()
                 self.batches.append((n, sent_at))
-            # The next batch: when the next line is written, but not within 0.1 s of this one.
+            # The next batch: when the next line is written, but not within LINES_EVERY of this one.
             # (2 ms late: asyncio may wake a timer up to its clock's resolution early, and a line
             # due then would miss this batch and wait for the next.)
-            wake = max(sent_at + 0.1, t0 + (n + 1) / self.rate + 0.002)
+            wake = max(sent_at + LINES_EVERY, t0 + (n + 1) / self.rate + 0.002)
             await asyncio.sleep(max(0.0, wake - time.perf_counter()))
 
 

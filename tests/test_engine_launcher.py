@@ -258,6 +258,41 @@ async def test_a_node_writing_one_line_per_write_is_read_a_few_lines_at_a_time(c
     assert run.launcher.reads < 10 + 75 * elapsed, (run.launcher.reads, elapsed)
 
 
+def test_a_full_pty_is_emptied_and_handed_on_as_one_chunk(tmp_path):
+    """A read takes at most ~4 KiB of a pty that holds ~19 KiB. Handling each 4 KiB before the
+    next read kept the pty nearly full under a flood, so whatever else the loop did made the
+    node's writes wait; and each chunk costs its own decode, split and batch. After a full read
+    the reader reads on while there is more (up to DRAIN_BYTES) and hands it all on at once."""
+    batches: list[list] = []
+    launcher = Launcher(tmp_path, run_id="test-run:1", venv_bin=False, on_lines=batches.append)
+    master, slave = os.openpty()
+    try:
+        os.set_blocking(slave, False)
+        os.set_blocking(master, False)
+        n = 0
+        try:
+            while n < 150:      # ~15 KiB, within what a pty holds
+                line = b"line %03d of a burst, padded to a hundred bytes like a log record " % n + b"." * 31 + b"\n"
+                if os.write(slave, line) < len(line):
+                    break       # the pty is full: a piece of a line, not a line
+                n += 1
+        except BlockingIOError:
+            pass
+        assert n >= 120, n
+        time.sleep(0.05)
+        launcher._master = master
+        assert launcher._read_once() is True
+        assert launcher.reads >= 3, launcher.reads           # 12-15 KiB: three reads or more
+        assert len(batches) == 1, [len(b) for b in batches]    # ...handed on as one chunk
+        assert [t for t, _, _ in batches[0]] == [
+            "line %03d of a burst, padded to a hundred bytes like a log record " % i + "." * 31 for i in range(n)]
+        assert launcher._read_once() is False                  # nothing left behind
+    finally:
+        launcher._master = None
+        os.close(slave)
+        os.close(master)
+
+
 def test_a_read_as_full_as_one_pty_read_gets_counts_as_full():
     """The reader reads on at once only after a read that may have left more behind. Its bound
     must not be above what one read of a full pty returns here, or a flood is read one piece per
