@@ -293,6 +293,28 @@ def test_a_full_pty_is_emptied_and_handed_on_as_one_chunk(tmp_path):
         os.close(master)
 
 
+def test_the_pause_after_a_burst_is_made_for_the_burst_not_for_the_lull():
+    """A node writes in bursts (genrl: a round's records at once). The read after a burst finds
+    the lull: a KiB in the 2 ms since the last read. A pause made for that rate (PACE_BYTES at
+    0.5 MB/s: 16 ms) let the next burst fill the pty and the node's writes wait; the rate kept
+    is the node's peak lately, halving every RATE_HALF_LIFE_S."""
+    pace, half = launcher_mod.pace, launcher_mod.RATE_HALF_LIFE_S
+    burst = 3_600_000.0                                     # 30k lines/s of 120-byte lines
+    pause, rate = pace(burst, 1024, 0.002, woken=False)
+    assert pause < 0.005, pause                             # ready for the next burst
+    assert rate > burst * 0.9
+    # a quiet node is read at leisure again: the peak fades, halving every RATE_HALF_LIFE_S
+    pause, rate = pace(rate, 1024, 8 * half, woken=False)
+    assert rate < burst / 100
+    assert pause == launcher_mod.PACE_MAX_S
+    # a steady rate paces for PACE_BYTES at that rate
+    steady = launcher_mod.PACE_BYTES / 0.006               # a pause of 6 ms
+    pause, _ = pace(steady, int(steady * 0.006), 0.006, woken=False)
+    assert abs(pause - 0.006) < 1e-9
+    # the first read after a quiet spell: the shortest pause, whatever the rate kept
+    assert pace(0.0, 100, 5.0, woken=True)[0] == launcher_mod.PACE_MIN_S
+
+
 def test_a_read_as_full_as_one_pty_read_gets_counts_as_full():
     """The reader reads on at once only after a read that may have left more behind. Its bound
     must not be above what one read of a full pty returns here, or a flood is read one piece per
