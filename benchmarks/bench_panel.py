@@ -6,8 +6,9 @@
    (target <= 1 s);
 2. the panel under 20 (fresh and with a full log), 1,000, 10,000 and 30,000 lines/s: its CPU and
    RSS, and line -> screen: each line carries `seq=N` and is written at t0 + N / rate (the
-   engine then batches it as the Supervisor does: at once after a quiet 0.1 s, else at most one
-   batch per 0.1 s); this process polls the tmux pane
+   engine then batches it as the Supervisor does: at once after a quiet interval, else at most
+   one batch per interval, 0.1 s or 0.075 s after a batch of a few lines: events.lines_gap);
+   this process polls the tmux pane
    and takes, for every line it sees, the first time it saw it. p50/p90/p99 over those lines,
    from when the line was written and from when its batch left the engine (the panel's own
    part). Lines that scroll out between two frames are never drawn, so never seen: the figure
@@ -68,8 +69,9 @@ def _line(ev, n: int, words=WORDS) -> object:
 class RateSource:
     """The node and the keeper's batching, imitated: line N is written at t0 + N / rate, and the
     lines written so far go out as one LinesOut on the keeper's leading edge (supervisor.
-    _schedule_flush): a line written after a quiet LINES_EVERY (0.1 s) goes at once, the lines that
-    follow closely at most one batch per 0.1 s. t0 and each batch's (last seq, time sent) are
+    _schedule_flush): a line written after a quiet interval goes at once, the lines that follow
+    closely at most one batch per interval (events.lines_gap: 0.1 s, 0.075 s after a batch of a
+    few lines). t0 and each batch's (last seq, time sent) are
     kept: clocks are time.perf_counter, which on Linux is CLOCK_MONOTONIC, the same in every
     process (the tmux watcher compares against it)."""
 
@@ -84,7 +86,6 @@ class RateSource:
 
     async def pump(self):
         from swarmtui.engine import events as ev
-        from swarmtui.engine.supervisor import LINES_EVERY
 
         if self.prefill:
             # A panel that has been open a while: the log already holds its full max_lines.
@@ -94,6 +95,7 @@ class RateSource:
         n = 0
         self.t0 = t0 = time.perf_counter()
         sent_at = t0 - 1.0
+        gap = ev.LINES_EVERY
         while True:
             due = int(self.rate * (time.perf_counter() - t0))
             batch = []
@@ -106,11 +108,13 @@ class RateSource:
             if batch:
                 self.emit(ev.LinesOut(lines=batch))
                 sent_at = time.perf_counter()
+                gap = ev.lines_gap(len(batch))
                 self.batches.append((n, sent_at))
-            # The next batch: when the next line is written, but not within LINES_EVERY of this one.
+            # The next batch: when the next line is written, but not within the keeper's gap
+            # after this one (events.lines_gap: shorter after a batch of a few lines).
             # (2 ms late: asyncio may wake a timer up to its clock's resolution early, and a line
             # due then would miss this batch and wait for the next.)
-            wake = max(sent_at + LINES_EVERY, t0 + (n + 1) / self.rate + 0.002)
+            wake = max(sent_at + gap, t0 + (n + 1) / self.rate + 0.002)
             await asyncio.sleep(max(0.0, wake - time.perf_counter()))
 
 

@@ -1,6 +1,7 @@
 """LinesOut batching (supervisor._schedule_flush): a line after a quiet spell goes out on the next
 loop turn, not a batching interval later (that interval was nearly all of a slow node's line ->
-panel lag); lines that follow it closely are batched, at most one batch per LINES_EVERY. The
+panel lag); lines that follow it closely are batched, at most one batch per LINES_EVERY, or per
+SPARSE_EVERY after a batch of a few lines (events.lines_gap). The
 lines are fed to a real Supervisor's line path (the one the pty reader calls), no node runs:
 what is checked is only when the batches go out. Counts, not timings, are asserted, with
 bounds that hold even if the machine stalls for a moment."""
@@ -14,7 +15,7 @@ import time
 import pytest
 
 from swarmtui.engine import events as ev
-from swarmtui.engine.supervisor import LINES_EVERY
+from swarmtui.engine.events import LINES_EVERY, SPARSE_EVERY, SPARSE_LINES
 from supervisor_support import harnesses
 
 pytestmark = [pytest.mark.skipif(not sys.platform.startswith("linux"), reason="Linux process semantics"),
@@ -72,7 +73,57 @@ async def test_a_burst_is_batched_and_a_flood_keeps_the_bound(harness):
     assert sum(len(b) for b in batches) == n, "a line was lost or repeated"
     assert [t for b in batches for t in b] == [f"plain line {k}" for k in range(n)], "lines out of order"
     # at most one batch per interval (plus the leading one and the last): the panel's redraw bound
-    assert 3 <= len(batches) <= elapsed / LINES_EVERY + 2, (len(batches), n)
+    assert 3 <= len(batches) <= elapsed / LINES_EVERY + 3, (len(batches), n)
+
+
+class _Loop:
+    """The loop's clock and timers as _schedule_flush uses them, to read the delays it asks for."""
+
+    def __init__(self, now: float):
+        self.now, self.later = now, []
+
+    def time(self) -> float:
+        return self.now
+
+    def call_soon(self, fn):
+        self.later.append(0.0)
+        return asyncio.get_running_loop().call_soon(lambda: None)
+
+    def call_later(self, delay, fn):
+        self.later.append(delay)
+        return asyncio.get_running_loop().call_later(3600, lambda: None)
+
+
+async def test_after_a_few_lines_the_next_batch_may_come_sooner(harness):
+    """A node printing a few lines a second: its batches hold a line or two, and the next may go
+    SPARSE_EVERY after one (each line waits less); after a flood's large batch, LINES_EVERY."""
+    h = harness("codezero", "healthy")
+    sup = h.sup
+    for sent_n, gap in ((1, SPARSE_EVERY), (SPARSE_LINES, SPARSE_EVERY), (SPARSE_LINES + 1, LINES_EVERY),
+                        (3000, LINES_EVERY)):
+        sup._loop = loop = _Loop(100.0)
+        sup._lines_sent_at, sup._lines_sent_n = 100.0 - 0.02, sent_n     # a batch went 20 ms ago
+        sup._flush_handle = None
+        _feed(sup, 1, 1)
+        assert loop.later == [pytest.approx(gap - 0.02)], (sent_n, loop.later)
+        sup._flush_handle.cancel()
+        sup._flush_handle = None
+    # after a quiet interval, at once whatever the last batch held
+    sup._loop = loop = _Loop(100.0)
+    sup._lines_sent_at, sup._lines_sent_n = 100.0 - LINES_EVERY, 3000
+    _feed(sup, 1, 1)
+    assert loop.later == [0.0]
+    sup._flush_handle.cancel()
+    sup._flush_handle = None
+
+
+async def test_a_batch_counts_its_lines_for_the_next_gap(harness):
+    h = harness("codezero", "healthy")
+    h.sup._loop = asyncio.get_running_loop()
+    _feed(h.sup, 1, 40)
+    await asyncio.sleep(0)
+    await asyncio.sleep(0)
+    assert len(_batches(h)) == 1 and h.sup._lines_sent_n == 40
 
 
 @pytest.mark.slow

@@ -92,3 +92,33 @@ async def test_after_a_key_the_log_waits_for_the_keys_work_and_loses_nothing(mon
         app._drain_tick()
         await pilot.pause()
         assert _texts(app)[-1] == ">> came right after a key"
+
+
+async def test_a_few_lines_may_be_drawn_sooner_than_a_flood():
+    """A few lines waiting (at most ev.SPARSE_LINES: the keeper sends those SPARSE_EVERY apart)
+    may be drawn after SPARSE_EVERY / LINES_EVERY of the log interval; a flood's batch waits the
+    whole interval, so it is still drawn at most ten times a second. Driven through the drain
+    tick with the clock set, not timed."""
+    from swarmtui.tui.app import LOG_SLACK, LOG_SPARSE_SHARE
+
+    assert ev.SPARSE_EVERY < ev.LINES_EVERY
+    app = still_app(drain_interval=3600.0, log_interval=10.0)
+    async with app.run_test(size=(120, 40)) as pilot:
+        await settle(pilot)
+        sparse_gate = 10.0 * LOG_SPARSE_SHARE - LOG_SLACK        # 7.48 s
+        # the last redraw a little over the sparse gate ago: a lone line is shown...
+        app._log_shown_at = time.monotonic() - sparse_gate - 0.5
+        app._emit(ev.LinesOut(lines=[ev.LogLine("pty", 1, ">> a lone line")]))
+        app._drain_tick()
+        await pilot.pause()
+        assert _texts(app)[-1] == ">> a lone line"
+        # ...a flood's batch, the same time after the last redraw, is not
+        app._log_shown_at = time.monotonic() - sparse_gate - 0.5
+        app._emit(ev.LinesOut(lines=[ev.LogLine("pty", i, f">> flood {i}") for i in range(2, 2 + ev.SPARSE_LINES + 1)]))
+        app._drain_tick()
+        await pilot.pause()
+        assert ">> flood 2" not in _texts(app)
+        app._log_shown_at -= 10.0                                # the whole interval has passed
+        app._drain_tick()
+        await pilot.pause()
+        assert _texts(app)[-1] == f">> flood {2 + ev.SPARSE_LINES}"

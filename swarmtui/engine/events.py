@@ -224,6 +224,22 @@ class ProgressUpdate(Event):
     market: dict[str, Any] | None = None
 
 
+# How often the keeper sends LinesOut (Supervisor._schedule_flush; textual-engineering.md §2): a
+# line after a quiet interval at once, then at most one batch per LINES_EVERY; after a batch of
+# at most SPARSE_LINES lines, SPARSE_EVERY. A node printing a few lines a second has each line
+# wait up to the interval, and at 0.1 s, with the panel's own part, one line in ten reached the
+# screen after more than 100 ms (issue 16: p90 <= 100 ms). A flood's batches are large and keep
+# 0.1 s: ten batches, and ten redraws, a second.
+LINES_EVERY = 0.1
+SPARSE_LINES = 8
+SPARSE_EVERY = 0.075
+
+
+def lines_gap(last_batch: int) -> float:
+    """How long after a LinesOut of `last_batch` lines the next one may go."""
+    return SPARSE_EVERY if last_batch <= SPARSE_LINES else LINES_EVERY
+
+
 @dataclass
 class LinesOut(Event):
     kind: ClassVar[str] = "lines"

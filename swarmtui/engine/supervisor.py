@@ -70,7 +70,6 @@ from swarmtui.node.screen import MATCH, PARSE, Screen
 from swarmtui.node.signatures import Catalogue, Match, Matcher
 from swarmtui.node.text import sanitize, sanitize_block
 
-LINES_EVERY = 0.1                   # LinesOut batching (textual-engineering.md §2)
 CONFLICTS_EVERY_S = 30.0            # the login-port and identity conflict checks, the listening
                                     # ports and a full re-read of /proc cost ~15 ms: this often;
                                     # the snapshots between read /proc only for new pids and ours
@@ -215,6 +214,7 @@ class Supervisor:
         self._progress_dirty = False
         self._flush_handle: asyncio.Handle | None = None
         self._lines_sent_at = -1e9              # loop time of the last LinesOut (_schedule_flush)
+        self._lines_sent_n = 0                  # ...and how many lines it held (ev.lines_gap)
         self._last_file_output: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._tailers: list[tuple[LogTailer, str]] = []     # each with its file, relative to the checkout
@@ -1642,9 +1642,9 @@ class Supervisor:
         # Leading edge: a line after a quiet interval goes out on this loop turn (call_soon, so the
         # rest of its chunk joins it), not 0.1 s later, which was nearly all of a slow node's line
         # -> panel lag. Lines arriving within an interval of the last batch wait for the interval's
-        # end: still at most one batch per LINES_EVERY under a flood.
+        # end (ev.lines_gap): still at most one batch per ev.LINES_EVERY under a flood.
         if self._flush_handle is None and self._loop is not None:
-            wait = self._lines_sent_at + LINES_EVERY - self._loop.time()
+            wait = self._lines_sent_at + ev.lines_gap(self._lines_sent_n) - self._loop.time()
             if wait <= 0:
                 self._flush_handle = self._loop.call_soon(self._flush)
             else:
@@ -1657,9 +1657,11 @@ class Supervisor:
         if self._lines or self._partial != self._partial_sent:
             lines, self._lines = self._lines, []
             self._partial_sent = self._partial
+            batch = Lines(lines)
             if self._loop is not None:
                 self._lines_sent_at = self._loop.time()
-            self._emit_raw(ev.LinesOut(lines=Lines(lines), partial=self._partial))
+                self._lines_sent_n = len(batch)
+            self._emit_raw(ev.LinesOut(lines=batch, partial=self._partial))
             # A node without its swarm.pem writes a new one early in its start, amid its output:
             # look again with each batch of lines (a few stat calls) rather than at the next
             # snapshot, so the new peer id shows as soon as the file is there.

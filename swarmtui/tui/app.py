@@ -80,9 +80,13 @@ MAX_TOASTS = 3
 # How often the running clocks (uptime, backoff countdown, time since progress) are re-rendered.
 TICK_S = 1.0
 LOG_INTERVAL = 0.1                   # the log's redraws at most this often (SwarmApp.log_interval)
-# ...less this: the keeper sends a flood's batches every 0.1 s too (supervisor.LINES_EVERY), and a
+# ...less this: the keeper sends a flood's batches every 0.1 s too (ev.LINES_EVERY), and a
 # batch that came a hair early waited a whole interval (measured: 34-93 ms more line -> screen).
 LOG_SLACK = 0.02
+# A few lines (at most ev.SPARSE_LINES) may be drawn after this share of the interval: the keeper
+# sends a sparse node's batches 0.075 s apart (ev.lines_gap), and each line's wait is what the
+# user sees. A flood's batches are large: still ten redraws a second at most.
+LOG_SPARSE_SHARE = ev.SPARSE_EVERY / ev.LINES_EVERY
 LOG_CHUNK = 1000                     # lines put into the log per loop turn (SwarmApp._show_held_lines)
 # After a key the log waits this long: what the key does (a screen to build, a box to open) takes
 # several turns of the event loop, and a log batch in between each of them made a key under a
@@ -186,7 +190,7 @@ class SwarmApp(App[int]):
         # The log pane is redrawn at most this often, and as soon as a batch of lines arrives
         # otherwise (_log_soon): waiting for the drain tick was most of the lag between a line
         # and the screen (p90 0.5 s at 20 lines/s). The engine sends a lone line at once and
-        # batches a burst at most every 0.1 s (supervisor.LINES_EVERY), so 0.1 s here is at most
+        # batches a burst at most every 0.1 s (ev.LINES_EVERY), so 0.1 s here is at most
         # one redraw per batch, and a flood is still drawn at most ten times a second.
         self.log_interval = LOG_INTERVAL if log_interval is None else log_interval
         self._log_soon: asyncio.TimerHandle | None = None
@@ -454,8 +458,17 @@ class SwarmApp(App[int]):
         except RuntimeError:
             return      # no loop yet (an engine built in __init__): the drain timer shows them
         now = time.monotonic()
-        wait = max(at_least, self._log_shown_at + self.log_interval - LOG_SLACK - now, self._key_at + KEY_FIRST_S - now)
+        wait = max(at_least, self._log_shown_at + self._log_gap() - now, self._key_at + KEY_FIRST_S - now)
         self._log_soon = loop.call_later(wait, self._drain_soon)
+
+    def _log_gap(self) -> float:
+        """How long after the last log redraw the next may come, for the lines waiting now."""
+        waiting = len(self._held_lines)
+        for event in self._pending:
+            if type(event) is ev.LinesOut:
+                waiting += len(event.lines)
+        share = LOG_SPARSE_SHARE if waiting <= ev.SPARSE_LINES else 1.0
+        return max(0.0, self.log_interval * share - LOG_SLACK)
 
     def _drain_soon(self) -> None:
         self._log_soon = None
@@ -477,7 +490,7 @@ class SwarmApp(App[int]):
 
     def _drain_tick(self) -> None:
         now = time.monotonic()
-        due = now - self._log_shown_at >= self.log_interval - LOG_SLACK
+        due = now - self._log_shown_at >= self._log_gap()
         self._drain(show_log=due and now >= self._key_at + KEY_FIRST_S)
 
     async def on_event(self, event: events.Event) -> None:
