@@ -11,7 +11,7 @@
    instances (the attached panel's engine) in a process of their own. Two figures per case:
    event ts -> received (the LinesOut event's `ts`, stamped when the engine emits the batch;
    target p99 <= 100 ms at 20 lines/s), and line written -> received (the node stamps its wall
-   time in each line; includes the engine's 0.1 s line batching, LINES_EVERY). Also the keeper's
+   time in each line; includes the engine's line batching, events.lines_gap). Also the keeper's
    and the viewers' process CPU during the window.
 3. keeper CPU with no viewer while the node prints 20 lines/s (target <= 1 % of a core);
    3b. keeper RSS over simulated hours: the healthy simulator (CodeZero) at a high --speed with
