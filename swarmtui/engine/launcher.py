@@ -44,9 +44,10 @@ READ_SIZE = 1 << 16
 # line at a time: under a flood 11k reads a second, each costing a loop turn, a decode, a screen
 # and a batch. So once output comes, the pty is read by timer, each pause long enough for about
 # PACE_BYTES to gather at the rate the node writes (its peak lately: pace()), PACE_MIN_S to
-# PACE_MAX_S, and back to waiting for output when a read finds none. The pty holds about 19 KiB (Linux 6.x, 5 ms of a
-# 30k lines/s flood), but one read of its master returns at most 4095 bytes there (the line
-# discipline's buffer; other systems have other limits, so it is measured: pty_read_cap). A read
+# PACE_MAX_S, and back to waiting for output when a read finds none. The pty holds about 19 KiB
+# (Linux 6.x, 5 ms of a 30k lines/s flood), but one read of its master returns at most 4095 bytes
+# there (the line discipline's buffer; other systems have other limits, so it is measured:
+# pty_read_cap). A read
 # that came back nearly that full may have left the rest behind: read on at once, up to
 # DRAIN_BYTES, and hand it all on as one chunk (_read_on), or the node's writes would wait. A
 # shorter read took all there was.
@@ -124,6 +125,8 @@ def pace(rate: float, got: int, gap: float, woken: bool) -> tuple[float, float]:
     and a pause made for the lull after a burst (what came since the last read, over that time)
     let the next burst fill the pty. Measured at 30k lines/s written 150 lines at a time, with
     PACE_BYTES at 8 KiB: pauses up to PACE_MAX_S, and the node's writes waited twice as long."""
+    # A full read followed at once counts as a very high rate (more was waiting): the reads after
+    # it come quickly until that fades, about a second.
     now_rate = got / gap if gap > 0 else float("inf")
     rate = max(now_rate, rate * 0.5 ** (gap / RATE_HALF_LIFE_S))
     if woken:       # the first read after a quiet spell: the time since says nothing of the rate
