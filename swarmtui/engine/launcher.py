@@ -47,10 +47,9 @@ READ_SIZE = 1 << 16
 # PACE_MAX_S, and back to waiting for output when a read finds none. The pty holds about 19 KiB
 # (Linux 6.x, 5 ms of a 30k lines/s flood), but one read of its master returns at most 4095 bytes
 # there (the line discipline's buffer; other systems have other limits, so it is measured:
-# pty_read_cap). A read
-# that came back nearly that full may have left the rest behind: read on at once, up to
-# DRAIN_BYTES, and hand it all on as one chunk (_read_on), or the node's writes would wait. A
-# shorter read took all there was.
+# pty_read_cap). A read that came back nearly that full may have left the rest behind: read on
+# at once, up to DRAIN_BYTES, and hand it all on as one chunk (_read_on), or the node's writes
+# would wait. A shorter read took all there was.
 # (The bound was a fixed 1 KiB: at 1k lines/s every paced read came back above it, the read at
 # once found nothing, and the reader went back to waiting for output, three reads and two epoll
 # changes where one read would do: 13 % of a core where 7 % does, measured at 1k lines/s.)
