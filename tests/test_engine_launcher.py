@@ -293,6 +293,39 @@ def test_a_full_pty_is_emptied_and_handed_on_as_one_chunk(tmp_path):
         os.close(master)
 
 
+async def test_output_read_ahead_is_handed_on_first_in_order_and_not_left_waiting(tmp_path):
+    """absorb() empties the pty before other long work (a log file's burst) so the node's
+    writes do not wait; what it read is handled at the next read, before what came after, and a
+    reader that was waiting for output gets a read scheduled (the pty may be empty now)."""
+    batches: list[list] = []
+    launcher = Launcher(tmp_path, run_id="test-run:1", venv_bin=False, on_lines=batches.append)
+    master, slave = os.openpty()
+    try:
+        os.set_blocking(slave, False)
+        os.set_blocking(master, False)
+
+        def write(first: int, count: int) -> None:
+            for i in range(first, first + count):
+                line = b"record %03d of the node\n" % i
+                assert os.write(slave, line) == len(line)
+            time.sleep(0.05)
+
+        write(0, 40)
+        launcher._master, launcher._loop = master, asyncio.get_running_loop()
+        launcher.absorb()
+        assert batches == []                    # read, not handled yet
+        assert launcher._pace is not None       # ...and not left for a wake that would not come
+        write(40, 40)
+        assert launcher._read_once() is True
+        assert [t for b in batches for t, _, _ in b] == ["record %03d of the node" % i for i in range(80)]
+        assert len(batches) == 1
+    finally:
+        launcher._stop_pacing()
+        launcher._master = None
+        os.close(slave)
+        os.close(master)
+
+
 def test_the_pause_after_a_burst_is_made_for_the_burst_not_for_the_lull():
     """A node writes in bursts (genrl: a round's records at once). The read after a burst finds
     the lull: a KiB in the 2 ms since the last read. A pause made for that rate (PACE_BYTES at

@@ -343,6 +343,7 @@ class Launcher:
         self.reads = 0                  # reads that returned output (PACE_*: fewer than the node's writes)
         self._read_at = 0.0             # loop time of the last read (the pause after a read)
         self._rate = 0.0                # bytes a second the node writes, its recent peak (_read_once)
+        self._held: list[bytes] = []    # output read ahead of its turn (absorb), handed on first
         self._full_read = full_read_bytes()
         self._pending_unknown = ""      # an unknown prompt reported and not yet answered
         self._asked: dict[str, int] = {}   # prompt text -> times offered in this run
@@ -510,25 +511,33 @@ class Launcher:
     def _read_once(self, woken: bool = False) -> bool:
         """One read of the pty, fed on; the next one scheduled. False when there was nothing to
         read, or the stream ended. `woken`: the first read after a quiet spell (the time since
-        the last read says nothing of the node's rate then)."""
+        the last read says nothing of the node's rate then). What absorb() read ahead goes
+        first."""
         assert self._master is not None
+        held, self._held = self._held, []
+        ended = False
         try:
-            data = os.read(self._master, READ_SIZE)
+            new = os.read(self._master, READ_SIZE)
+            ended = not new
         except BlockingIOError:
-            return False
+            new = b""
         except OSError as exc:
-            if exc.errno == errno.EIO:   # every holder of the slave has closed it: end of stream
-                self._end_of_stream()
-                return False
-            raise
-        if not data:
+            if exc.errno != errno.EIO:
+                raise
+            new, ended = b"", True      # every holder of the slave has closed it: end of stream
+        last = len(new)
+        if new:
+            self.reads += 1
+            if last >= self._full_read:
+                new, last = self._read_on(new)
+        data = b"".join([*held, new]) if held else new
+        if data:
+            self._feed(data)
+        if ended:
             self._end_of_stream()
             return False
-        self.reads += 1
-        last = len(data)
-        if last >= self._full_read:
-            data, last = self._read_on(data)
-        self._feed(data)
+        if not data:
+            return False
         loop = self._loop
         if self._master is not None and self._pace is None and loop is not None:
             now = loop.time()
@@ -539,6 +548,32 @@ class Launcher:
             else:
                 self._pace = loop.call_soon(self._paced_read)
         return True
+
+    def absorb(self) -> None:
+        """Read the pty ahead of its turn, into a buffer that the next read hands on first, before
+        other work that takes a while (a log file's burst). Under a 30k lines/s flood the pty
+        (~19 KiB) lasts about 5 ms, about as long as the keeper takes over a burst of the log
+        file, and the node's writes waited meanwhile."""
+        fd, loop = self._master, self._loop
+        if fd is None or loop is None or sum(map(len, self._held)) >= 4 * DRAIN_BYTES:
+            return
+        got = 0
+        while got < DRAIN_BYTES:
+            try:
+                more = os.read(fd, READ_SIZE)
+            except OSError:
+                break       # nothing now, or the end of the stream: the next read sees it
+            if not more:
+                break
+            self._held.append(more)
+            self.reads += 1
+            got += len(more)
+            if len(more) < self._full_read:
+                break
+        if got and self._pace is None:
+            # It was waiting for output, and what came may all be read now: no wake would come.
+            loop.remove_reader(fd)
+            self._pace = loop.call_soon(self._paced_read)
 
     def _read_on(self, data: bytes) -> tuple[bytes, int]:
         """After a full read: read on while the reads come back full, up to DRAIN_BYTES, and

@@ -1068,7 +1068,10 @@ class Supervisor:
         if not runs:
             return
         self._last_file_output = self.clock.monotonic()
+        run = self._run
         for first, texts, cuts in runs:
+            if run is not None:
+                run.launcher.absorb()       # the terminal's output first out of the pty: it fills meanwhile
             block = "\n".join(texts)
             if "\r" in block:
                 self._file_redraws(rel, first, texts, cuts)
