@@ -15,6 +15,7 @@ import psutil
 import pytest
 
 from swarmtui.engine.events import OrphanKilled, StopStep
+from swarmtui.engine.launcher import start_clean
 from swarmtui.engine.proctree import (RUN_ID_ENV, Ownership, ProcTree, classify, disable_subreaper,
                                       enable_subreaper, make_run_id, port_status, reap_zombies)
 from tests.procs import running
@@ -137,7 +138,12 @@ class Tree:
 
     async def launch(self, argv=("bash", "run_rl_swarm.sh")):
         env = dict(os.environ, **{RUN_ID_ENV: self.own.run_id, "LOGIN_PORT": str(self.port)})
+        # start_clean, as the Launcher starts a node: a suite started under nohup or as a
+        # script's background job has SIGINT ignored, and the fake node must not depend on how
+        # the suite was started (two `.ci/run`s started with `nohup ... &` saw all three of its
+        # processes sit out the SIGINT step).
         self.proc = await asyncio.create_subprocess_exec(*argv, cwd=self.root, env=env, start_new_session=True,
+                                                         preexec_fn=start_clean,
                                                          stdin=asyncio.subprocess.DEVNULL,
                                                          stdout=asyncio.subprocess.DEVNULL,
                                                          stderr=asyncio.subprocess.DEVNULL)
