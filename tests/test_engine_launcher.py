@@ -258,72 +258,71 @@ async def test_a_node_writing_one_line_per_write_is_read_a_few_lines_at_a_time(c
     assert run.launcher.reads < 10 + 75 * elapsed, (run.launcher.reads, elapsed)
 
 
-def test_a_full_pty_is_emptied_and_handed_on_as_one_chunk(tmp_path):
-    """A read takes at most ~4 KiB of a pty that holds ~19 KiB. Handling each 4 KiB before the
-    next read kept the pty nearly full under a flood, so whatever else the loop did made the
-    node's writes wait; and each chunk costs its own decode, split and batch. After a full read
-    the reader reads on while there is more (up to DRAIN_BYTES) and hands it all on at once."""
+@pytest.fixture
+def bare_pty(tmp_path):
+    """A Launcher reading a pty of our own, no node and no loop: (launcher, the batches of lines
+    it handed on, the slave end to write to)."""
     batches: list[list] = []
     launcher = Launcher(tmp_path, run_id="test-run:1", venv_bin=False, on_lines=batches.append)
     master, slave = os.openpty()
+    os.set_blocking(slave, False)
+    os.set_blocking(master, False)
+    launcher._master = master
     try:
-        os.set_blocking(slave, False)
-        os.set_blocking(master, False)
-        n = 0
-        try:
-            while n < 150:      # ~15 KiB, within what a pty holds
-                line = b"line %03d of a burst, padded to a hundred bytes like a log record " % n + b"." * 31 + b"\n"
-                if os.write(slave, line) < len(line):
-                    break       # the pty is full: a piece of a line, not a line
-                n += 1
-        except BlockingIOError:
-            pass
-        assert n >= 120, n
-        time.sleep(0.05)
-        launcher._master = master
-        assert launcher._read_once() is True
-        assert launcher.reads >= 3, launcher.reads           # 12-15 KiB: three reads or more
-        assert len(batches) == 1, [len(b) for b in batches]    # ...handed on as one chunk
-        assert [t for t, _, _ in batches[0]] == [
-            "line %03d of a burst, padded to a hundred bytes like a log record " % i + "." * 31 for i in range(n)]
-        assert launcher._read_once() is False                  # nothing left behind
-    finally:
-        launcher._master = None
-        os.close(slave)
-        os.close(master)
-
-
-async def test_output_read_ahead_is_handed_on_first_in_order_and_not_left_waiting(tmp_path):
-    """absorb() empties the pty before other long work (a log file's burst) so the node's
-    writes do not wait; what it read is handled at the next read, before what came after, and a
-    reader that was waiting for output gets a read scheduled (the pty may be empty now)."""
-    batches: list[list] = []
-    launcher = Launcher(tmp_path, run_id="test-run:1", venv_bin=False, on_lines=batches.append)
-    master, slave = os.openpty()
-    try:
-        os.set_blocking(slave, False)
-        os.set_blocking(master, False)
-
-        def write(first: int, count: int) -> None:
-            for i in range(first, first + count):
-                line = b"record %03d of the node\n" % i
-                assert os.write(slave, line) == len(line)
-            time.sleep(0.05)
-
-        write(0, 40)
-        launcher._master, launcher._loop = master, asyncio.get_running_loop()
-        launcher.absorb()
-        assert batches == []                    # read, not handled yet
-        assert launcher._pace is not None       # ...and not left for a wake that would not come
-        write(40, 40)
-        assert launcher._read_once() is True
-        assert [t for b in batches for t, _, _ in b] == ["record %03d of the node" % i for i in range(80)]
-        assert len(batches) == 1
+        yield launcher, batches, slave
     finally:
         launcher._stop_pacing()
         launcher._master = None
         os.close(slave)
         os.close(master)
+
+
+def test_a_full_pty_is_emptied_and_handed_on_as_one_chunk(bare_pty):
+    """A read takes at most ~4 KiB of a pty that holds ~19 KiB. Handling each 4 KiB before the
+    next read kept the pty nearly full under a flood, so whatever else the loop did made the
+    node's writes wait; and each chunk costs its own decode, split and batch. After a full read
+    the reader reads on while there is more (up to DRAIN_BYTES) and hands it all on at once."""
+    launcher, batches, slave = bare_pty
+    n = 0
+    try:
+        while n < 150:      # ~15 KiB, within what a pty holds
+            line = b"line %03d of a burst, padded to a hundred bytes like a log record " % n + b"." * 31 + b"\n"
+            if os.write(slave, line) < len(line):
+                break       # the pty is full: a piece of a line, not a line
+            n += 1
+    except BlockingIOError:
+        pass
+    assert n >= 120, n
+    time.sleep(0.05)
+    assert launcher._read_once() is True
+    assert launcher.reads >= 3, launcher.reads           # 12-15 KiB: three reads or more
+    assert len(batches) == 1, [len(b) for b in batches]    # ...handed on as one chunk
+    assert [t for t, _, _ in batches[0]] == [
+        "line %03d of a burst, padded to a hundred bytes like a log record " % i + "." * 31 for i in range(n)]
+    assert launcher._read_once() is False                  # nothing left behind
+
+
+async def test_output_read_ahead_is_handed_on_first_in_order_and_not_left_waiting(bare_pty):
+    """absorb() empties the pty before other long work (a log file's burst) so the node's
+    writes do not wait; what it read is handled at the next read, before what came after, and a
+    reader that was waiting for output gets a read scheduled (the pty may be empty now)."""
+    launcher, batches, slave = bare_pty
+
+    def write(first: int, count: int) -> None:
+        for i in range(first, first + count):
+            line = b"record %03d of the node\n" % i
+            assert os.write(slave, line) == len(line)
+        time.sleep(0.05)
+
+    write(0, 40)
+    launcher._loop = asyncio.get_running_loop()
+    launcher.absorb()
+    assert batches == []                    # read, not handled yet
+    assert launcher._pace is not None       # ...and not left for a wake that would not come
+    write(40, 40)
+    assert launcher._read_once() is True
+    assert [t for b in batches for t, _, _ in b] == ["record %03d of the node" % i for i in range(80)]
+    assert len(batches) == 1
 
 
 def test_the_pause_after_a_burst_is_made_for_the_burst_not_for_the_lull():
