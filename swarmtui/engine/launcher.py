@@ -117,19 +117,21 @@ def _measure_read_cap() -> int:
         os.close(master)
 
 
-def pace(rate: float, got: int, gap: float, woken: bool) -> tuple[float, float]:
+def pace(rate: float, got: int, gap: float, woken: bool) -> tuple[float | None, float]:
     """(the pause before the next read, the rate to keep) after a read of `got` bytes `gap`
     seconds after the one before, `rate` being the rate kept then (bytes a second). The rate
     kept is the node's highest lately, halving every RATE_HALF_LIFE_S: a node writes in bursts,
     and a pause made for the lull after a burst (what came since the last read, over that time)
     let the next burst fill the pty. Measured at 30k lines/s written 150 lines at a time, with
-    PACE_BYTES at 8 KiB: pauses up to PACE_MAX_S, and the node's writes waited twice as long."""
+    PACE_BYTES at 8 KiB: pauses up to PACE_MAX_S, and the node's writes waited twice as long.
+    No pause (None) after a read that output woke more than PACE_MAX_S after the last one: the
+    node writes a line now and then, and a read by timer would find nothing (wait for output)."""
     # A full read followed at once counts as a very high rate (more was waiting): the reads after
     # it come quickly until that fades, about a second.
     now_rate = got / gap if gap > 0 else float("inf")
     rate = max(now_rate, rate * 0.5 ** (gap / RATE_HALF_LIFE_S))
     if woken:       # the first read after a quiet spell: the time since says nothing of the rate
-        return PACE_MIN_S, rate
+        return (PACE_MIN_S if gap <= PACE_MAX_S else None), rate
     return min(PACE_MAX_S, max(PACE_MIN_S, PACE_BYTES / rate)), rate
 
 
@@ -497,7 +499,9 @@ class Launcher:
     def _on_readable(self) -> None:
         # Output after a quiet spell: read it, then read on by timer while it keeps coming
         # (_paced_read), the reader set aside: re-arming it after every read cost more than the
-        # read (three epoll_ctl calls and asyncio's selector bookkeeping).
+        # read (three epoll_ctl calls and asyncio's selector bookkeeping). A node that writes a
+        # line now and then is read as its output comes, the reader left in place: a read by
+        # timer 2 ms later found nothing and re-armed it, per line (pace()).
         if self._read_once(woken=True) and self._master is not None and self._loop is not None:
             self._loop.remove_reader(self._master)
 
@@ -509,10 +513,11 @@ class Launcher:
             self._loop.add_reader(self._master, self._on_readable)     # quiet again: wait for output
 
     def _read_once(self, woken: bool = False) -> bool:
-        """One read of the pty, fed on; the next one scheduled. False when there was nothing to
-        read, or the stream ended. `woken`: the first read after a quiet spell (the time since
-        the last read says nothing of the node's rate then). What absorb() read ahead goes
-        first."""
+        """One read of the pty, fed on; the next one scheduled. False when no next read was
+        scheduled: there was nothing to read, the stream ended, or (`woken`) the node writes too
+        seldom for a read by timer to find more. `woken`: the first read after a quiet spell (the
+        time since the last read says nothing of the node's rate then). What absorb() read ahead
+        goes first."""
         assert self._master is not None
         held, self._held = self._held, []
         ended = False
@@ -543,10 +548,12 @@ class Launcher:
             now = loop.time()
             gap, self._read_at = now - self._read_at, now
             pause, self._rate = pace(self._rate, len(data), gap, woken)
-            if last < self._full_read:
+            if last >= self._full_read:
+                self._pace = loop.call_soon(self._paced_read)
+            elif pause is not None:
                 self._pace = loop.call_later(pause, self._paced_read)
             else:
-                self._pace = loop.call_soon(self._paced_read)
+                return False        # a line now and then: the reader stays (_on_readable)
         return True
 
     def absorb(self) -> None:
