@@ -390,7 +390,6 @@ async def test_a_node_that_writes_now_and_then_is_read_as_its_output_comes(bare_
             await asyncio.sleep(0)
         assert launcher._pace is not None                       # soon after a read: paced
     finally:
-        launcher._stop_pacing()
         loop.remove_reader(launcher._master)
 
 

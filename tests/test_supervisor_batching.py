@@ -171,12 +171,12 @@ async def test_a_missing_swarm_pem_is_looked_for_with_the_lines_at_most_every_ha
                 _feed(h.sup, n, 1)
                 h.sup._flush()
             assert len(looks) == 1                            # ten batches, one look
-            h.clock._now += sup_mod.PEM_LOOK_EVERY_S
+            h.clock.advance(sup_mod.PEM_LOOK_EVERY_S)
             _feed(h.sup, 10, 1)
             h.sup._flush()
             assert len(looks) == 2                            # half a second later: looked again
             (h.root / "swarm.pem").write_bytes(b"not a key, but a file")
-            h.clock._now += sup_mod.PEM_LOOK_EVERY_S
+            h.clock.advance(sup_mod.PEM_LOOK_EVERY_S)
             _feed(h.sup, 11, 1)
             h.sup._flush()
             assert len(looks) == 3 and h.of(ev.IdentityChanged)     # the file is seen
