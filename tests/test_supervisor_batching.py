@@ -143,25 +143,25 @@ async def test_a_flood_of_one_benign_detection_names_every_line_and_reports_it_o
     assert run is not None and not any(m.id == "payload-decode-skipped" for m in run.detections)
 
 
-async def test_a_missing_swarm_pem_is_looked_for_with_the_lines_at_most_every_half_second(tmp_path):
+async def test_a_missing_swarm_pem_is_looked_for_with_each_batch_by_one_stat(tmp_path):
     """While the node runs without its swarm.pem (it writes one early in its start), the
-    supervisor looks for the file with a batch of lines, so the new peer id shows at once; but
-    a node whose file never comes sends ten batches a second, and each look is four stat calls
-    and a report: at most one look per PEM_LOOK_EVERY_S (injected clock)."""
+    supervisor looks for the file with each batch of lines, so the new peer id shows at once
+    (a fleet overview showed a node's rounds before its animal name when the look was held to
+    every 0.5 s). A node whose file never comes sends ten batches a second: while the file is
+    not there, a batch costs one stat, not the full look (four stats and a report)."""
     import types
 
-    from swarmtui.engine import supervisor as sup_mod
     from swarmtui.engine.clock import FakeClock
 
     async for make in harnesses(tmp_path, clock=FakeClock):
         h = make("codezero", "healthy")
         assert not (h.root / "swarm.pem").exists()
         h.sup._loop = asyncio.get_running_loop()
-        looks: list[float] = []
+        looks = []
         check = h.sup.identity.check
 
         def counted(force: bool = False):
-            looks.append(h.clock.monotonic())
+            looks.append(force)
             return check(force)
 
         h.sup.identity.check = counted
@@ -170,15 +170,10 @@ async def test_a_missing_swarm_pem_is_looked_for_with_the_lines_at_most_every_ha
             for n in range(10):
                 _feed(h.sup, n, 1)
                 h.sup._flush()
-            assert len(looks) == 1                            # ten batches, one look
-            h.clock.advance(sup_mod.PEM_LOOK_EVERY_S)
+            assert looks == []                                # ten batches, no full look
+            (h.root / "swarm.pem").write_bytes(b"not a key, but a file")
             _feed(h.sup, 10, 1)
             h.sup._flush()
-            assert len(looks) == 2                            # half a second later: looked again
-            (h.root / "swarm.pem").write_bytes(b"not a key, but a file")
-            h.clock.advance(sup_mod.PEM_LOOK_EVERY_S)
-            _feed(h.sup, 11, 1)
-            h.sup._flush()
-            assert len(looks) == 3 and h.of(ev.IdentityChanged)     # the file is seen
+            assert len(looks) == 1 and h.of(ev.IdentityChanged)     # the very next batch sees it
         finally:
             h.sup._run = None

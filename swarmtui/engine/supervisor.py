@@ -82,7 +82,6 @@ TAIL_RECHECK_MS = 5000              # and look at them by stat at least this oft
 # flood read in one go kept the pty unread for ~0.1 s, and a node writing to its terminal waits.
 TAIL_DRAIN_BYTES = 64 << 10
 DISK_EVERY_S = 30.0                 # free space of the checkout and the state dir, looked at this often
-PEM_LOOK_EVERY_S = 0.5              # s (injected clock): swarm.pem looked for with a batch of lines (_flush)
 GRACE_LOOK_S = 0.025                # s (real time): exit_grace looks at the script this often; two looks
                                     # with no run in between prove it blocked in `wait` (_exit_grace)
 TRAINER_GONE_GRACE = 1.0            # s (real time): the script exits within ms of its trainer when it
@@ -216,7 +215,6 @@ class Supervisor:
         self._flush_handle: asyncio.Handle | None = None
         self._lines_sent_at = -1e9              # loop time of the last LinesOut (_schedule_flush)
         self._lines_sent_n = 0                  # ...and how many lines it held (ev.lines_gap)
-        self._pem_looked_at = -1e9              # clock time swarm.pem was last looked for by _flush
         self._last_file_output: float | None = None
         self._tasks: list[asyncio.Task] = []
         self._tailers: list[tuple[LogTailer, str]] = []     # each with its file, relative to the checkout
@@ -1668,14 +1666,13 @@ class Supervisor:
                 self._lines_sent_n = len(batch)
             self._emit_raw(ev.LinesOut(lines=batch, partial=self._partial))
             # A node without its swarm.pem writes a new one early in its start, amid its output:
-            # look again with a batch of lines (a few stat calls) rather than at the next
-            # snapshot, so the new peer id shows as soon as the file is there; at most every
-            # PEM_LOOK_EVERY_S, as a node whose file never comes sends ten batches a second.
-            if (self.identity.report or {}).get("pem_state") != "ok" and self._run_active():
-                now = self.clock.monotonic()
-                if now - self._pem_looked_at >= PEM_LOOK_EVERY_S:
-                    self._pem_looked_at = now
-                    self._check_identity()
+            # look with each batch of lines rather than at the next snapshot, so the new peer id
+            # shows as soon as the file is there. One stat while it is not; the full look (four
+            # stats and a report) once it is, as a node whose file never comes sends ten batches
+            # a second.
+            if ((self.identity.report or {}).get("pem_state") != "ok" and self._run_active()
+                    and os.path.exists(self.layout.identity_path)):
+                self._check_identity()
         if self._progress_dirty:
             self._progress_dirty = False
             self._emit_raw(ev.ProgressUpdate(**self.progress.snapshot(self.clock.monotonic())))
