@@ -177,3 +177,38 @@ async def test_a_missing_swarm_pem_is_looked_for_with_each_batch_by_one_stat(tmp
             assert len(looks) == 1 and h.of(ev.IdentityChanged)     # the very next batch sees it
         finally:
             h.sup._run = None
+
+
+async def test_a_new_swarm_pem_seen_before_the_trainers_line_gives_one_warning(tmp_path):
+    """hivemind logs `Generating new identity` before it writes swarm.pem, from its DHT process;
+    a keeper reading the pty by timer may see the file first. The file's own warning waits
+    NEW_IDENTITY_LINE_WAIT_S for the line: the line is the warning and no second one comes
+    (a suite run once got both, the engine's first). Without a line (CodeZero silences
+    hivemind's logger) the file's warning comes after that wait."""
+    import types
+
+    from swarmtui.engine import supervisor as sup_mod
+
+    async for make in harnesses(tmp_path):
+        h = make("rgym", "healthy")
+        loop = asyncio.get_running_loop()
+        h.sup._loop = loop
+        stop = loop.create_future()
+        for line_said_it in (True, False):
+            run = sup_mod._Run(number=1, launcher=None, transcript=None, started_at=0.0, stop=stop,   # no node needed
+                               timers_from=0.0, rounds_at_start=0)
+            h.sup._run, h.sup._peer_seen = run, None
+            before = len(h.of(ev.Detected))
+            h.sup._watch_new_identity({"pem_state": "ok", "peer_id": "QmNewPeer", "animal_name": "new toothy bat"})
+            assert len(h.of(ev.Detected)) == before                 # not at once
+            if line_said_it:
+                run.detections.append(types.SimpleNamespace(id="new-identity-generated"))   # the pty line
+            await asyncio.sleep(sup_mod.NEW_IDENTITY_LINE_WAIT_S + 0.2)
+            engine = [d for d in h.of(ev.Detected)[before:] if d.id == "new-identity-generated"]
+            if line_said_it:
+                assert engine == []
+            else:
+                assert [d.source for d in engine] == ["engine"]
+                assert "appeared while the node runs: new peer id QmNewPeer (new toothy bat)" in engine[0].text
+        h.sup._run = None
+        stop.cancel()

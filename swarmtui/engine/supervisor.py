@@ -82,6 +82,7 @@ TAIL_RECHECK_MS = 5000              # and look at them by stat at least this oft
 # flood read in one go kept the pty unread for ~0.1 s, and a node writing to its terminal waits.
 TAIL_DRAIN_BYTES = 64 << 10
 DISK_EVERY_S = 30.0                 # free space of the checkout and the state dir, looked at this often
+NEW_IDENTITY_LINE_WAIT_S = 1.0      # s (loop time): a new swarm.pem waits this long for the trainer's own line
 GRACE_LOOK_S = 0.025                # s (real time): exit_grace looks at the script this often; two looks
                                     # with no run in between prove it blocked in `wait` (_exit_grace)
 TRAINER_GONE_GRACE = 1.0            # s (real time): the script exits within ms of its trainer when it
@@ -1567,11 +1568,22 @@ class Supervisor:
         run = self._run
         if peer == before or run is None or not run.active or run.stopping or run.stop.done():
             return
-        if any(d.id == "new-identity-generated" for d in run.detections):
-            return                          # the trainer's own line said it already
         animal = report.get("animal_name")
         text = (f"{report.get('pem_path') or self.layout.identity_path} " + ("appeared" if before is None else "changed")
                 + f" while the node runs: new peer id {peer}" + (f" ({animal})" if animal else ""))
+        # hivemind logs `Generating new identity` before it writes the file, from its DHT process,
+        # and the keeper may read that line a moment after it sees the file (paced pty reads):
+        # give the line NEW_IDENTITY_LINE_WAIT_S to be the warning, so there is one, not two.
+        if self._loop is None:
+            self._report_new_identity(run, text)
+        else:
+            self._loop.call_later(NEW_IDENTITY_LINE_WAIT_S, self._report_new_identity, run, text)
+
+    def _report_new_identity(self, run: "_Run", text: str) -> None:
+        if run is not self._run or not run.active or run.stopping or run.stop.done():
+            return
+        if any(d.id == "new-identity-generated" for d in run.detections):
+            return                          # the trainer's own line said it
         self._on_match(self.catalogue.match("new-identity-generated", text, "engine", 0))
 
     # ================================================================ emitting
